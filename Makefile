@@ -1,0 +1,68 @@
+# posbench build. `make` builds $(BUILD)/posbench; `make run` and `make test`
+# first install missing Debian packages (scripts/install-deps.sh).
+BUILD   ?= build
+CC      ?= cc
+OPT     ?= -O2 -march=native
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp \
+           $(shell pkg-config --cflags lua5.4 2>/dev/null) \
+           -I/usr/include/x86_64-linux-gnu/openblas-pthread \
+           -DPB_SOURCE_ROOT='"$(CURDIR)"'
+LDLIBS  += $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) \
+           $(shell gsl-config --libs-without-cblas 2>/dev/null || echo -lgsl -lm) \
+           -lopenblas -lm
+LDFLAGS += -fopenmp
+
+LIB_SRC  := $(filter-out harness/main.c,$(wildcard harness/*.c)) $(wildcard encodings/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+HEADERS  := $(wildcard harness/*.h encodings/*.h tests/*.h)
+
+.PHONY: all deps run test unit bench sanitize clean
+
+all: $(BUILD)/posbench $(TEST_BIN)
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libposbench.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/posbench: $(BUILD)/obj/harness/main.o $(BUILD)/libposbench.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libposbench.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libposbench.a $(LDFLAGS) $(LDLIBS) -o $@
+
+deps:
+	@scripts/install-deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/posbench run experiments/article.lua
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/run.sh
+
+# C unit tests only (no Lua scripts, no PyTorch): what `sanitize` runs.
+unit: all
+	@BUILD=$(BUILD) tests/run.sh --unit
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/bench.sh
+
+# The test suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+sanitize: deps
+	@$(MAKE) --no-print-directory BUILD=build-sanitize \
+	  OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  LDFLAGS="-fopenmp -fsanitize=address,undefined" all
+	@BUILD=build-sanitize ASAN_OPTIONS=detect_leaks=1 tests/run.sh --sanitize
+
+clean:
+	rm -rf build build-*

@@ -1,0 +1,138 @@
+/* The positional-encoding plugin interface.
+ *
+ * An encoding acts at up to three sites of the model, each optional, each
+ * with a backward pass:
+ *
+ *   1. input:  x[t, :] += PE(pos[t])                       (integer, sinusoidal, learned, ...)
+ *   2. qk:     q[t], k[t] -> T(pos[t]) q[t], T'(pos[t]) k[t] per head (RoPE family, xPos)
+ *   3. bias:   logit[h, i, j] += bias(h, pos[i], pos[j])   (ALiBi, T5, KERPLE, FIRE)
+ *
+ * Positions are data: every hook receives an explicit position array (one
+ * int per token, or pos_dims ints per token for 2D encodings: pos[t*pos_dims
+ * + c], c = 0 is x, c = 1 is y). Shifted, scaled, random, digit and grid
+ * positions are made by position schemes (harness/positions.h), never by
+ * encodings.
+ *
+ * Conventions shared by all encodings:
+ *   - logits are q.k / sqrt(d_head) * logit_scale, and the bias is added
+ *     after that scale;
+ *   - heads are 0-based in C (h = 0..H-1) and 1-based in Lua;
+ *   - a head vector occupies d_head consecutive floats, head h of token t at
+ *     x[t*stride + h*d_head];
+ *   - learnable parameters live in the model's parameter buffer: an encoding
+ *     says how many it needs (n_params) and the model hands it a pointer to
+ *     them; backward hooks ADD into dparams.
+ *
+ * Threading: the model may call input/qk forward hooks for different
+ * sequences from different threads at once, so hooks only read e->state
+ * (caches are built by prepare(), which runs single-threaded outside the
+ * training step). Backward hooks of encodings with n_params > 0 are called
+ * one at a time.
+ *
+ * The registry (encodings/registry.c) is a NULL-terminated list of types, like
+ * gsl_rng_types. Adding an encoding = one file here + one line there. */
+#ifndef PB_ENCODING_H
+#define PB_ENCODING_H
+
+#include <gsl/gsl_rng.h>
+
+#include "../harness/opts.h"
+#include "../harness/pb_error.h"
+#include "../harness/precision.h"
+
+enum {
+    PB_ENC_INPUT = 1u << 0,
+    PB_ENC_QK = 1u << 1,
+    PB_ENC_BIAS = 1u << 2
+};
+
+typedef struct pb_geometry {
+    int d;        /* model width */
+    int heads;    /* H */
+    int d_head;   /* d / H */
+    int causal;   /* 1: decoder mask; 0: bidirectional */
+    int max_len;  /* training length the model was built for (tables, PI) */
+} pb_geometry;
+
+typedef struct pb_encoding_type pb_encoding_type;
+
+typedef struct pb_encoding {
+    const pb_encoding_type *type;
+    pb_geometry g;
+    int n_params;           /* learnable floats in the model's buffer */
+    float logit_scale;      /* extra factor on 1/sqrt(d_head); 1 except YaRN */
+    int prepared_len;       /* prepare() has run for positions < prepared_len */
+    const pb_precision *prec; /* sites positions/angles/tables; may be NULL */
+    void *state;            /* type-specific: parsed options and caches */
+} pb_encoding;
+
+struct pb_encoding_type {
+    const char *name;
+    const char *summary;     /* one line: what it is */
+    const char *reference;   /* paper or source */
+    const char *options_doc; /* e.g. "base=10000 pairing=interleaved|half" */
+    const char *const *options; /* valid option keys, NULL-terminated */
+    unsigned sites;          /* PB_ENC_INPUT | PB_ENC_QK | PB_ENC_BIAS */
+    int pos_dims;            /* 1, or 2 for 2D encodings */
+
+    /* Parse and validate options (e->g and e->prec are already set), set
+     * n_params and logit_scale, allocate state. On failure return -1 with a
+     * message naming the option; destroy() is still called. */
+    int (*create)(pb_encoding *e, const pb_opts *o, pb_error *err);
+    void (*destroy)(pb_encoding *e);
+    /* Initial values of the learnable parameters (may be NULL when
+     * n_params == 0). */
+    void (*init_params)(const pb_encoding *e, float *params, gsl_rng *rng);
+    /* Build caches for every position coordinate in [0, max_pos). Fails if
+     * the encoding cannot represent such positions (e.g. beyond a learned
+     * table). May be NULL. */
+    int (*prepare)(pb_encoding *e, int max_pos, pb_error *err);
+
+    /* x[T, d] += PE(pos). */
+    void (*input_forward)(const pb_encoding *e, const float *params,
+                          const int *pos, int T, float *x);
+    void (*input_backward)(const pb_encoding *e, const float *params,
+                           const int *pos, int T, const float *dx,
+                           float *dparams);
+
+    /* Transform every head of q (is_key = 0) or k (is_key = 1) in place:
+     * x[t*stride + h*d_head + i]. */
+    void (*qk_forward)(const pb_encoding *e, const float *params,
+                       const int *pos, int T, int is_key, float *x, int stride);
+    /* dx holds d(loss)/d(output) and is overwritten with d(loss)/d(input);
+     * x_in is the input the forward saw (for learnable transforms). */
+    void (*qk_backward)(const pb_encoding *e, const float *params,
+                        const int *pos, int T, int is_key, const float *x_in,
+                        int in_stride, float *dx, int dstride, float *dparams);
+
+    /* bias[h, a, b] = bias(h, qpos[a], kpos[b]) for a < nq, b < nk
+     * (overwrites; layout [H][nq][nk]). The model adds it to the scaled
+     * logits; masked entries are ignored. */
+    void (*bias_forward)(const pb_encoding *e, const float *params,
+                         const int *qpos, int nq, const int *kpos, int nk,
+                         float *bias);
+    void (*bias_backward)(const pb_encoding *e, const float *params,
+                          const int *qpos, int nq, const int *kpos, int nk,
+                          const float *dbias, float *dparams);
+};
+
+/* Registry: NULL-terminated list of every built-in type. */
+extern const pb_encoding_type *const pb_encoding_types[];
+const pb_encoding_type *pb_encoding_find(const char *name);
+/* "none, integer, ..." into buf, for error messages. */
+void pb_encoding_list_names(char *buf, size_t len);
+
+/* Create an encoding of a registered (or given) type for geometry g.
+ * Checks option names against type->options first. On failure returns -1,
+ * and e is left destroyed. */
+int pb_encoding_create(pb_encoding *e, const pb_encoding_type *type,
+                       const pb_geometry *g, const pb_opts *o,
+                       const pb_precision *prec, pb_error *err);
+int pb_encoding_create_named(pb_encoding *e, const char *name,
+                             const pb_geometry *g, const pb_opts *o,
+                             const pb_precision *prec, pb_error *err);
+void pb_encoding_destroy(pb_encoding *e);
+/* Calls type->prepare when max_pos exceeds what was prepared. */
+int pb_encoding_prepare(pb_encoding *e, int max_pos, pb_error *err);
+
+#endif

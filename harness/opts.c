@@ -1,0 +1,127 @@
+#include "opts.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void pb_opts_init(pb_opts *o) {
+    memset(o, 0, sizeof *o);
+}
+
+static pb_opt *slot_for(pb_opts *o, const char *key, pb_error *err) {
+    if (strlen(key) >= PB_OPT_KEY_LEN) {
+        pb_fail(err, "option name '%s' is too long (at most %d characters)", key,
+                PB_OPT_KEY_LEN - 1);
+        return NULL;
+    }
+    for (int i = 0; i < o->n; i++)
+        if (strcmp(o->items[i].key, key) == 0) return &o->items[i];
+    if (o->n == PB_OPTS_MAX) {
+        pb_fail(err, "too many options (at most %d)", PB_OPTS_MAX);
+        return NULL;
+    }
+    pb_opt *it = &o->items[o->n++];
+    memset(it, 0, sizeof *it);
+    strcpy(it->key, key);
+    return it;
+}
+
+int pb_opts_set_num(pb_opts *o, const char *key, double v, pb_error *err) {
+    pb_opt *it = slot_for(o, key, err);
+    if (!it) return -1;
+    it->kind = PB_OPT_NUM;
+    it->num = v;
+    it->str[0] = 0;
+    return 0;
+}
+
+int pb_opts_set_str(pb_opts *o, const char *key, const char *v, pb_error *err) {
+    if (strlen(v) >= PB_OPT_STR_LEN)
+        return pb_fail(err, "value of option '%s' is too long (at most %d characters)",
+                       key, PB_OPT_STR_LEN - 1);
+    pb_opt *it = slot_for(o, key, err);
+    if (!it) return -1;
+    it->kind = PB_OPT_STR;
+    strcpy(it->str, v);
+    return 0;
+}
+
+int pb_opts_merge(pb_opts *dst, const pb_opts *src, pb_error *err) {
+    for (int i = 0; i < src->n; i++) {
+        const pb_opt *it = &src->items[i];
+        int rc = it->kind == PB_OPT_NUM ? pb_opts_set_num(dst, it->key, it->num, err)
+                                        : pb_opts_set_str(dst, it->key, it->str, err);
+        if (rc) return rc;
+    }
+    if (src->user) dst->user = src->user;
+    return 0;
+}
+
+const pb_opt *pb_opts_find(const pb_opts *o, const char *key) {
+    if (!o) return NULL;
+    for (int i = 0; i < o->n; i++)
+        if (strcmp(o->items[i].key, key) == 0) return &o->items[i];
+    return NULL;
+}
+
+int pb_opts_has(const pb_opts *o, const char *key) {
+    return pb_opts_find(o, key) != NULL;
+}
+
+int pb_opts_num(const pb_opts *o, const char *key, double dflt, double *out,
+                const char *what, pb_error *err) {
+    const pb_opt *it = pb_opts_find(o, key);
+    if (!it) {
+        *out = dflt;
+        return 0;
+    }
+    if (it->kind != PB_OPT_NUM)
+        return pb_fail(err, "%s: option '%s' must be a number, got \"%s\"", what, key,
+                       it->str);
+    *out = it->num;
+    return 0;
+}
+
+int pb_opts_int(const pb_opts *o, const char *key, int dflt, int *out,
+                const char *what, pb_error *err) {
+    double v;
+    if (pb_opts_num(o, key, dflt, &v, what, err)) return -1;
+    if (v != (double)(int)v)
+        return pb_fail(err, "%s: option '%s' must be an integer, got %g", what, key, v);
+    *out = (int)v;
+    return 0;
+}
+
+int pb_opts_str(const pb_opts *o, const char *key, const char *dflt,
+                const char **out, const char *what, pb_error *err) {
+    const pb_opt *it = pb_opts_find(o, key);
+    if (!it) {
+        *out = dflt;
+        return 0;
+    }
+    if (it->kind != PB_OPT_STR)
+        return pb_fail(err, "%s: option '%s' must be a string, got %g", what, key,
+                       it->num);
+    *out = it->str;
+    return 0;
+}
+
+int pb_opts_check(const pb_opts *o, const char *const *valid, const char *what,
+                  pb_error *err) {
+    for (int i = 0; o && i < o->n; i++) {
+        int known = 0;
+        for (const char *const *v = valid; v && *v; v++)
+            if (strcmp(*v, o->items[i].key) == 0) known = 1;
+        if (known) continue;
+        char list[512] = "";
+        size_t used = 0;
+        for (const char *const *v = valid; v && *v; v++) {
+            int w = snprintf(list + used, sizeof list - used, "%s%s",
+                             used ? ", " : "", *v);
+            if (w < 0 || (size_t)w >= sizeof list - used) break;
+            used += (size_t)w;
+        }
+        return pb_fail(err, "%s: unknown option '%s' (valid options: %s)", what,
+                       o->items[i].key, used ? list : "none");
+    }
+    return 0;
+}

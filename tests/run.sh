@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every test program and prints one closing line "N passed, N failed".
+#   tests/run.sh             C tests, Lua tests, PyTorch reference tests
+#   tests/run.sh --unit      C tests only
+#   tests/run.sh --sanitize  C tests and Lua tests (PyTorch is not sanitized)
+# Each test is one program; its own output goes to the log, and a failing
+# test's log is shown.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+mode=${1:-all}
+passed=0 failed=0 failures=()
+logdir=$BUILD/test-logs
+mkdir -p "$logdir"
+
+run_one() {  # name, command...
+    local name=$1; shift
+    local log="$logdir/$name.log" start=$SECONDS
+    if "$@" >"$log" 2>&1; then
+        passed=$((passed + 1))
+        printf '  ok    %-40s %4ss\n' "$name" $((SECONDS - start))
+    else
+        failed=$((failed + 1)); failures+=("$name")
+        printf '  FAIL  %-40s %4ss\n' "$name" $((SECONDS - start))
+        sed 's/^/        | /' "$log" | tail -n 40
+    fi
+}
+
+echo "C tests ($BUILD/tests)"
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    run_one "$(basename "$t")" "$t"
+done
+
+if [ "$mode" != --unit ]; then
+    echo "Lua tests (tests/lua)"
+    for t in tests/lua/test_*.lua; do
+        [ -f "$t" ] || continue
+        run_one "$(basename "$t" .lua)" "$BUILD/posbench" run "$t"
+    done
+fi
+
+if [ "$mode" = all ]; then
+    echo "PyTorch reference tests (tests/torch)"
+    if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+        for t in tests/torch/test_*.py; do
+            [ -f "$t" ] || continue
+            run_one "$(basename "$t" .py)" env BUILD="$BUILD" /usr/bin/python3 "$t"
+        done
+    else
+        echo "  python3-torch is missing: run scripts/install-deps.sh as root"
+        failed=$((failed + 1)); failures+=("torch-missing")
+    fi
+fi
+
+[ ${#failures[@]} -eq 0 ] || echo "failed: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
