@@ -1,0 +1,76 @@
+/* Shared pieces of the rotary encodings (rope, xpos, rope2d_*): the pair
+ * rotation kernels and the rounding of positions, angles and cos/sin values
+ * at their precision sites.
+ *
+ * Rotation convention (every rotary encoding in posbench): a pair (a, b) of
+ * a head vector is rotated counter-clockwise by phi = pos * theta_k,
+ *
+ *     a' = a cos(phi) - b sin(phi)
+ *     b' = a sin(phi) + b cos(phi)
+ *
+ * i.e. (a + i b) * e^(i phi). q and k use the same rotation, so
+ * q'.k' = sum_k Re[(q_a + i q_b) conj(k_a + i k_b) e^(i (pos_q - pos_k) theta_k)]
+ * depends on positions only through pos_q - pos_k. The backward pass is the
+ * transpose, a rotation by -phi, built from the same (rounded) table.
+ *
+ * Precision sites (harness/precision.h): the position is rounded at
+ * `positions`, the angle pos * theta (computed in double) at `angles` before
+ * cos/sin are taken, and cos/sin (or any table value) at `tables`. Rounding
+ * the angle to bf16/fp16 reproduces the GPT-NeoX #1003 failure: distant
+ * positions get the same angle. Rounding is straight-through in backward. */
+#ifndef PB_ROTARY_H
+#define PB_ROTARY_H
+
+#include <math.h>
+
+#include "../harness/precision.h"
+
+/* Largest number of rotated pairs per head: bounds the stack buffers used
+ * for positions outside a prepared table (d_head <= 2 * this). */
+#define PB_ROT_MAX_PAIRS 256
+
+static inline int pb_rot_site_active(const pb_precision *prec, pb_site s) {
+    return prec && prec->active[s];
+}
+
+/* A position as the encoding reads it. */
+static inline double pb_rot_position(const pb_precision *prec, double pos) {
+    if (!pb_rot_site_active(prec, PB_SITE_POSITIONS)) return pos;
+    return (double)pb_round_site1(prec, PB_SITE_POSITIONS, (float)pos);
+}
+
+/* An angle pos * theta: kept in double unless the `angles` site is active,
+ * then it becomes a float rounded to the site's format. */
+static inline double pb_rot_angle(const pb_precision *prec, double angle) {
+    if (!pb_rot_site_active(prec, PB_SITE_ANGLES)) return angle;
+    return (double)pb_round_site1(prec, PB_SITE_ANGLES, (float)angle);
+}
+
+/* A table value (cos, sin, or an xPos-scaled cos/sin) as stored. */
+static inline float pb_rot_table(const pb_precision *prec, double v) {
+    return pb_round_site1(prec, PB_SITE_TABLES, (float)v);
+}
+
+/* Rotate n interleaved pairs (x[2k], x[2k+1]) by (c[k], sgn * s[k]);
+ * sgn = +1 is the forward rotation, -1 its transpose. */
+static inline void pb_rot_interleaved(float *restrict x, const float *restrict c,
+                                      const float *restrict s, int n, float sgn) {
+    for (int k = 0; k < n; k++) {
+        float a = x[2 * k], b = x[2 * k + 1], sk = sgn * s[k];
+        x[2 * k] = a * c[k] - b * sk;
+        x[2 * k + 1] = a * sk + b * c[k];
+    }
+}
+
+/* Rotate n half-split pairs (x[k], x[k + half]) likewise (GPT-NeoX). */
+static inline void pb_rot_half(float *restrict x, const float *restrict c,
+                               const float *restrict s, int n, int half, float sgn) {
+    float *restrict y = x + half;
+    for (int k = 0; k < n; k++) {
+        float a = x[k], b = y[k], sk = sgn * s[k];
+        x[k] = a * c[k] - b * sk;
+        y[k] = a * sk + b * c[k];
+    }
+}
+
+#endif

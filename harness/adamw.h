@@ -1,0 +1,22 @@
+/* AdamW with linear warmup, cosine decay and global-norm clipping, exactly
+ * as docs/model.md states (and torch.optim.AdamW computes). */
+#ifndef PB_ADAMW_H
+#define PB_ADAMW_H
+
+#include "model.h"
+
+typedef struct pb_adamw {
+    float lr, b1, b2, eps, wd, clip, min_lr_ratio;
+    int warmup, steps;   /* schedule length (total updates) */
+} pb_adamw;
+
+void pb_adamw_defaults(pb_adamw *o);
+int pb_adamw_check(const pb_adamw *o, pb_error *err);
+/* Learning rate of update t (0-based). */
+float pb_adamw_lr(const pb_adamw *o, int t);
+/* Forget moments and the step count (a fresh optimiser). */
+int pb_adamw_reset(pb_model *m, pb_error *err);
+/* One update with the model's gradients; returns the pre-clip gradient norm. */
+float pb_adamw_step(pb_model *m, const pb_adamw *o);
+
+#endif

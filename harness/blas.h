@@ -1,0 +1,31 @@
+/* Dense matrix products. This is the only file that sees <cblas.h> (it
+ * clashes with GSL's BLAS header).
+ *
+ * Threading: OpenBLAS is pinned to one thread and OpenMP does all the
+ * parallelism, by splitting each product into row blocks that every thread
+ * multiplies with its own single-threaded sgemm. One threading layer means no
+ * oversubscription, and a fixed split means bit-identical results for a
+ * fixed thread count. */
+#ifndef PB_BLAS_H
+#define PB_BLAS_H
+
+/* Pin OpenBLAS to one thread; call once at start-up. */
+void pb_blas_init(void);
+/* The version string of the BLAS in use. */
+const char *pb_blas_name(void);
+
+/* out[N,OC] = inp[N,C] @ w[OC,C]^T (+ bias[OC]); parallel over rows. */
+void pb_linear_forward(float *out, const float *inp, const float *w,
+                       const float *bias, int N, int C, int OC);
+/* dinp[N,C] += dout[N,OC] @ w[OC,C]  (skipped when dinp is NULL)
+ * dw[OC,C]  += dout^T @ inp;  dbias[OC] += column sums of dout (when not NULL) */
+void pb_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
+                        const float *inp, const float *w, int N, int C, int OC);
+
+/* Single-threaded row-major sgemm for use inside parallel loops:
+ * C[M,N] = alpha * op(A) op(B) + beta * C. */
+void pb_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
+              const float *A, int lda, const float *B, int ldb, float beta,
+              float *C, int ldc);
+
+#endif

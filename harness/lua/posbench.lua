@@ -1,0 +1,103 @@
+-- The public posbench module: the C core plus the parts written in Lua.
+-- `local pb = require "posbench"` (also the global `pb` in `posbench run`).
+local core = require "posbench.core"
+
+local pb = {}
+for k, v in pairs(core) do
+  if k:sub(1, 1) ~= "_" then pb[k] = v end
+end
+
+pb.json = require "posbench.json"
+pb.csv = require "posbench.csv"
+pb.stats = require "posbench.stats"
+pb.plot = require "posbench.plot"
+pb.results = require("posbench.results").open
+pb.report = require "posbench.report"
+pb.args = {}
+
+local Model = core._model_methods
+
+--- model:save(path): parameters and config, written atomically.
+function Model:save(path)
+  assert(type(path) == "string", "model:save(path): path must be a string")
+  local meta = { format = "posbench-checkpoint", version = core.version,
+                 config = self:config(), info = self:info() }
+  core._save(self, path, pb.json.encode(meta))
+end
+
+--- pb.load(path) -> model with the saved config and parameters.
+function pb.load(path)
+  assert(type(path) == "string", "pb.load(path): path must be a string")
+  local ok, meta = pcall(pb.json.decode, core._read_meta(path))
+  if not ok or type(meta) ~= "table" or meta.format ~= "posbench-checkpoint" then
+    error(path .. ": not a posbench checkpoint", 2)
+  end
+  local m = pb.model(meta.config)
+  core._load_params(m, path)
+  return m
+end
+
+--- pb.check_step(model, task, opts): writes one training step's inputs,
+--- outputs and gradients (and `steps` AdamW updates) to opts.path for the
+--- PyTorch reference (scripts/torch_reference.py).
+function pb.check_step(model, task, opts)
+  opts = opts or {}
+  local info = model:info()
+  local config = {
+    vocab = info.vocab, d = info.d, heads = info.heads, layers = info.layers,
+    ff = info.ff, norm = info.norm, causal = info.causal, tied = info.tied,
+    encoding = info.encoding, enc = info.enc, max_len = info.max_len,
+  }
+  local case = {}
+  for _, k in ipairs { "batch", "length", "seed", "steps", "lr", "wd", "warmup", "clip",
+                       "min_lr_ratio", "b1", "b2", "eps" } do
+    case[k] = opts[k]
+  end
+  return core._check_step(model, task, opts, pb.json.encode { config = config, case = case })
+end
+
+local function print_list(rows, names_only)
+  for _, r in ipairs(rows) do
+    if names_only then
+      print(r.name)
+    else
+      print(r.text)
+    end
+  end
+end
+
+--- `posbench list WHAT [--names]`
+function pb.cli_list(what, flag)
+  local names_only = flag == "--names"
+  local rows = {}
+  if what == "encodings" then
+    for _, e in ipairs(pb.list_encodings()) do
+      rows[#rows + 1] = { name = e.name, text = string.format(
+        "%-14s %-12s %s\n%14s options: %s\n%14s source:  %s", e.name,
+        table.concat(e.sites, "+") .. (e.pos_dims == 2 and " 2D" or ""), e.summary, "",
+        e.options ~= "" and e.options or "(none)", "", e.reference) }
+    end
+  elseif what == "tasks" then
+    for _, t in ipairs(pb.list_tasks()) do
+      rows[#rows + 1] = { name = t.name, text = string.format("%-18s %s\n%18s options: %s",
+        t.name, t.summary, "", t.options) }
+    end
+  elseif what == "formats" then
+    for _, f in ipairs(pb.formats()) do
+      rows[#rows + 1] = { name = f.name, text = string.format("%-8s %s", f.name, f.description) }
+    end
+  elseif what == "sites" then
+    for _, s in ipairs(pb.precision_sites and pb.precision_sites() or {}) do
+      rows[#rows + 1] = { name = s, text = s }
+    end
+  elseif what == "schemes" then
+    for _, s in ipairs { "linear", "shift", "random", "abacus", "grid" } do
+      rows[#rows + 1] = { name = s, text = s }
+    end
+  else
+    error("list what? (encodings, tasks, formats, schemes, sites)", 0)
+  end
+  print_list(rows, names_only)
+end
+
+return pb

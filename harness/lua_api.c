@@ -1,0 +1,20 @@
+/* The Lua module "posbench.core": every C function scripts can call.
+ * The public module "posbench" (harness/lua/posbench.lua) wraps it. */
+#include "lua_api.h"
+
+#include "blas.h"
+#include "lua_internal.h"
+
+#define PB_VERSION "0.1.0"
+
+int luaopen_posbench_core(lua_State *L) {
+    pb_blas_init();
+    lua_newtable(L);
+    pb_lua_open_model(L);
+    pb_lua_open_train(L);
+    pb_lua_open_format(L);
+    pb_lua_open_util(L);
+    lua_pushstring(L, PB_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}

@@ -1,0 +1,164 @@
+/* Whole-model gradient check: for a tiny model with each encoding (causal
+ * and bidirectional, layernorm and rmsnorm, tied and untied), every
+ * parameter's analytic gradient against central finite differences of the
+ * loss. */
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../harness/model.h"
+#include "../harness/positions.h"
+#include "../harness/task.h"
+#include "check.h"
+#include "gradcheck.h"
+
+typedef struct ctx {
+    pb_model *m;
+    pb_batch *b;
+} ctx;
+
+static double loss_at(void *p, const float *x) {
+    (void)x; /* x is the model's own parameter buffer, already perturbed */
+    ctx *c = p;
+    pb_error err;
+    if (pb_model_forward(c->m, c->b, 0, &err)) {
+        fprintf(stderr, "forward failed: %s\n", err.msg);
+        return NAN;
+    }
+    return c->m->loss;
+}
+
+static void check_case(const char *enc, int causal, int rms, int tied) {
+    pb_model_config cfg;
+    pb_model_config_defaults(&cfg);
+    cfg.vocab = 12; cfg.d = 8; cfg.heads = 2; cfg.layers = 2; cfg.ff = 12;
+    cfg.max_len = 16; cfg.causal = causal; cfg.tied = tied; cfg.seed = 7;
+    cfg.norm = rms ? PB_NORM_RMS : PB_NORM_LAYER;
+    snprintf(cfg.encoding, sizeof cfg.encoding, "%s", enc);
+    pb_error err;
+    const pb_encoding_type *type = pb_encoding_find(enc);
+    int twod = type && type->pos_dims == 2;
+    if (twod) pb_opts_set_str(&cfg.pos_opts, "scheme", "grid", &err);
+    if (twod) pb_opts_set_num(&cfg.pos_opts, "width", 3, &err);
+    pb_model m;
+    if (pb_model_create(&m, &cfg, &err)) {
+        CHECK(0, "%s: create failed: %s", enc, err.msg);
+        return;
+    }
+    /* Move every parameter away from its initial value (zero biases, unit
+     * norm weights, 0.02-scale matrices) to a generic point where
+     * activations are O(1): gradients are then large against float32
+     * rounding and no symmetry hides a wrong term. */
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 3);
+    for (size_t i = 0; i < m.n_params; i++)
+        m.param_mem[i] += (float)(0.3 * (gsl_rng_uniform(rng) - 0.5));
+    pb_task task;
+    pb_opts topts;
+    pb_opts_init(&topts);
+    pb_opts_set_num(&topts, "min_len", 3, &err);
+    pb_opts_set_num(&topts, "max_len", 5, &err);
+    pb_opts_set_num(&topts, "vocab", 6, &err);
+    if (pb_task_create(&task, "copy", &topts, &err)) {
+        CHECK(0, "task: %s", err.msg);
+        pb_model_destroy(&m);
+        gsl_rng_free(rng);
+        return;
+    }
+    pb_batch b;
+    int T = pb_task_model_len(&task, 4, causal, &err);
+    pb_batch_alloc(&b, 3, T, m.enc.type->pos_dims, &err);
+    int rc = pb_task_fill_batch(&task, rng, 4, causal, 3, &b, &err);
+    if (!rc) rc = pb_positions_fill(&m.positions, &b, rng, 1, &err);
+    /* distinct positions per row exercise the per-row bias path */
+    if (!rc && !twod) for (int i = 0; i < b.B * b.T; i++) b.pos[i] += (i / b.T) * 2;
+    CHECK(rc == 0, "%s: batch: %s", enc, rc ? err.msg : "");
+    pb_model_zero_grad(&m);
+    rc = pb_model_forward(&m, &b, 1, &err);
+    if (!rc) rc = pb_model_backward(&m, &b, &err);
+    CHECK(rc == 0, "%s: forward/backward: %s", enc, rc ? err.msg : "");
+    if (rc == 0) {
+        /* Per tensor: the derivative along a random unit direction v,
+         * (L(p + h v) - L(p - h v)) / 2h, against g . v. Summing over many
+         * elements lifts the signal far above float32 rounding noise, which
+         * element-wise differences of a float32 loss cannot do. */
+        float *analytic = malloc(m.n_params * sizeof(float));
+        float *saved = malloc(m.n_params * sizeof(float));
+        float *dir = malloc(m.n_params * sizeof(float));
+        memcpy(analytic, m.grad_mem, m.n_params * sizeof(float));
+        memcpy(saved, m.param_mem, m.n_params * sizeof(float));
+        ctx c = {&m, &b};
+        size_t off = 0;
+        double worst = 0;
+        const char *worst_name = "";
+        for (int k = 0; k < PB_N_PARAM_TENSORS; k++) {
+            size_t n = m.shapes[k].size;
+            if (!n) continue;
+            /* two directions: a random one, and the analytic gradient's own
+             * (which turns any error in its scale into the same relative
+             * error in the comparison) */
+            double gnorm = 0;
+            for (size_t i = 0; i < n; i++) gnorm += (double)analytic[off + i] * analytic[off + i];
+            gnorm = sqrt(gnorm);
+            for (int along_grad = 0; along_grad < 2; along_grad++) {
+                double norm = 0, gv = 0;
+                for (size_t i = 0; i < n; i++) {
+                    dir[i] = along_grad ? analytic[off + i]
+                                        : (float)(gsl_rng_uniform(rng) - 0.5);
+                    norm += (double)dir[i] * dir[i];
+                }
+                if (norm == 0) continue;
+                norm = sqrt(norm);
+                for (size_t i = 0; i < n; i++) {
+                    dir[i] = (float)(dir[i] / norm);
+                    gv += (double)dir[i] * analytic[off + i];
+                }
+                const double h = 3e-2;
+                for (size_t i = 0; i < n; i++)
+                    m.param_mem[off + i] = saved[off + i] + (float)(h * dir[i]);
+                double fp = loss_at(&c, NULL);
+                for (size_t i = 0; i < n; i++)
+                    m.param_mem[off + i] = saved[off + i] - (float)(h * dir[i]);
+                double fm = loss_at(&c, NULL);
+                memcpy(m.param_mem + off, saved + off, n * sizeof(float));
+                double num = (fp - fm) / (2 * h);
+                /* A random direction is nearly orthogonal to the gradient, so
+                 * its error is measured against the gradient's norm; the
+                 * 1e-5 floor is above float32 noise in the loss (~1e-7 / 2h). */
+                double scale = fmax(fabs(num) + fabs(gv), 0.2 * gnorm);
+                double e = fabs(num - gv) / fmax(scale, 1e-5);
+                CHECK(e < 1e-2, "%s causal=%d rms=%d tied=%d: %s derivative along %s: "
+                      "analytic %.6g vs finite difference %.6g (rel error %.3g)", enc,
+                      causal, rms, tied, pb_param_names[k],
+                      along_grad ? "the gradient" : "a random direction", gv, num, e);
+                if (e > worst) { worst = e; worst_name = pb_param_names[k]; }
+            }
+            off += n;
+        }
+        printf("%-14s causal=%d rms=%d tied=%d params=%zu worst tensor %-7s rel error %.2e\n",
+               enc, causal, rms, tied, m.n_params, worst_name, worst);
+        free(analytic);
+        free(saved);
+        free(dir);
+    }
+    pb_batch_free(&b);
+    pb_task_destroy(&task);
+    pb_model_destroy(&m);
+    gsl_rng_free(rng);
+}
+
+int main(void) {
+    int variant = 0;
+    const char *only = getenv("GC_ONLY");
+    for (int i = 0; pb_encoding_types[i]; i++) {
+        if (only && strcmp(only, pb_encoding_types[i]->name)) continue;
+        const char *name = pb_encoding_types[i]->name;
+        if (pb_encoding_types[i]->pos_dims == 2) continue; /* needs a 2D task */
+        check_case(name, 1, variant & 1, !(variant & 2));
+        check_case(name, 0, (variant >> 1) & 1, variant & 1);
+        variant++;
+    }
+    return check_summary("test_model_grad");
+}
