@@ -2,7 +2,7 @@
 # first install missing Debian packages (scripts/install-deps.sh).
 BUILD   ?= build
 CC      ?= cc
-OPT     ?= -O2 -march=native
+OPT     ?= -O3 -march=native
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp \
            $(shell pkg-config --cflags lua5.4 2>/dev/null) \

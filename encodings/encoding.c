@@ -4,21 +4,67 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Types registered at run time, in registration order. A fixed table keeps
+ * this file free of allocation; unregistering closes the gap. */
+#define PB_MAX_REGISTERED_ENCODINGS 256
+static const pb_encoding_type *registered[PB_MAX_REGISTERED_ENCODINGS];
+static int n_registered;
+
+const pb_encoding_type *pb_encoding_registered(int i) {
+    return i >= 0 && i < n_registered ? registered[i] : NULL;
+}
+
 const pb_encoding_type *pb_encoding_find(const char *name) {
     for (int i = 0; pb_encoding_types[i]; i++)
         if (strcmp(pb_encoding_types[i]->name, name) == 0) return pb_encoding_types[i];
+    for (int i = 0; i < n_registered; i++)
+        if (strcmp(registered[i]->name, name) == 0) return registered[i];
     return NULL;
+}
+
+int pb_encoding_register(const pb_encoding_type *t, pb_error *err) {
+    if (!t || !t->name || !t->name[0])
+        return pb_fail(err, "encoding registry: a type needs a name");
+    const pb_encoding_type *old = pb_encoding_find(t->name);
+    if (old) {
+        int builtin = 1;
+        for (int i = 0; i < n_registered; i++) builtin &= registered[i] != old;
+        return pb_fail(err, "an encoding named '%s' already exists (%s); choose another "
+                            "name",
+                       t->name, builtin ? "built-in" : "registered earlier");
+    }
+    if (n_registered == PB_MAX_REGISTERED_ENCODINGS)
+        return pb_fail(err, "encoding registry: cannot register '%s', the table of %d "
+                            "registered encodings is full",
+                       t->name, PB_MAX_REGISTERED_ENCODINGS);
+    registered[n_registered++] = t;
+    return 0;
+}
+
+void pb_encoding_unregister(const pb_encoding_type *t) {
+    for (int i = 0; i < n_registered; i++) {
+        if (registered[i] != t) continue;
+        memmove(registered + i, registered + i + 1,
+                sizeof registered[0] * (size_t)(n_registered - i - 1));
+        n_registered--;
+        return;
+    }
+}
+
+static int append_name(char *buf, size_t len, size_t *used, const char *name) {
+    int w = snprintf(buf + *used, len - *used, "%s%s", *used ? ", " : "", name);
+    if (w < 0 || (size_t)w >= len - *used) return -1;
+    *used += (size_t)w;
+    return 0;
 }
 
 void pb_encoding_list_names(char *buf, size_t len) {
     size_t used = 0;
     buf[0] = 0;
-    for (int i = 0; pb_encoding_types[i]; i++) {
-        int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
-                         pb_encoding_types[i]->name);
-        if (w < 0 || (size_t)w >= len - used) break;
-        used += (size_t)w;
-    }
+    for (int i = 0; pb_encoding_types[i]; i++)
+        if (append_name(buf, len, &used, pb_encoding_types[i]->name)) return;
+    for (int i = 0; i < n_registered; i++)
+        if (append_name(buf, len, &used, registered[i]->name)) return;
 }
 
 int pb_encoding_create(pb_encoding *e, const pb_encoding_type *type,

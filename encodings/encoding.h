@@ -118,9 +118,21 @@ struct pb_encoding_type {
 
 /* Registry: NULL-terminated list of every built-in type. */
 extern const pb_encoding_type *const pb_encoding_types[];
+/* A built-in or registered type by name, or NULL. */
 const pb_encoding_type *pb_encoding_find(const char *name);
-/* "none, integer, ..." into buf, for error messages. */
+/* "none, integer, ..." (built-in, then registered) into buf, for error
+ * messages. */
 void pb_encoding_list_names(char *buf, size_t len);
+
+/* Types added at run time (encodings defined in Lua, harness/lua_encoding.c).
+ * The caller owns *t and keeps it alive until pb_encoding_unregister(t).
+ * Fails when the name is taken (built-in or registered) or the table of
+ * registered types is full. Not thread-safe: register from one thread, before
+ * models that use the type are built. */
+int pb_encoding_register(const pb_encoding_type *t, pb_error *err);
+void pb_encoding_unregister(const pb_encoding_type *t);
+/* The i-th registered type (0-based), NULL past the end. */
+const pb_encoding_type *pb_encoding_registered(int i);
 
 /* Create an encoding of a registered (or given) type for geometry g.
  * Checks option names against type->options first. On failure returns -1,

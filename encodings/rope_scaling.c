@@ -49,13 +49,12 @@ int pb_rope_scaling_parse(pb_rope_scaling *sc, const pb_opts *o, int d_rot,
     if (!(sc->factor > 0.0))
         return pb_fail(err, "%s: scaling.factor must be > 0, got %g", what, sc->factor);
 
-    int uses_len = sc->type == PB_ROPE_SCALE_DYNAMIC_NTK || sc->type == PB_ROPE_SCALE_YARN;
-    if (!uses_len && only_for(o, "scaling.original_len", "dynamic_ntk and yarn", type,
-                              what, err))
-        return -1;
+    /* original_len is accepted by every type, so one scaling table can be
+     * swept over types; only dynamic_ntk and yarn read it (pi and ntk are
+     * fully given by the factor). */
     if (pb_opts_int(o, "scaling.original_len", default_len, &sc->original_len, what, err))
         return -1;
-    if (uses_len && sc->original_len <= 0)
+    if (sc->original_len <= 0)
         return pb_fail(err, "%s: scaling.original_len must be > 0, got %d", what,
                        sc->original_len);
 

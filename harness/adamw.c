@@ -1,3 +1,4 @@
+#include "parallel.h"
 #include "adamw.h"
 
 #include <math.h>
@@ -67,7 +68,7 @@ float pb_adamw_step(pb_model *m, const pb_adamw *o) {
         float decay = m->shapes[k].decay ? lr * o->wd : 0.0f;
         float *p = m->param_mem + off, *g = m->grad_mem + off;
         float *mm = m->m_mem + off, *vv = m->v_mem + off;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)n >= PB_PAR_MIN_ELEMS)
         for (size_t i = 0; i < n; i++) {
             float gi = g[i] * gscale;
             p[i] -= decay * p[i];

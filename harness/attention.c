@@ -1,3 +1,4 @@
+#include "parallel.h"
 #include "attention.h"
 
 #include <math.h>
@@ -5,6 +6,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "fastmath.h"
 
 size_t pb_attention_scratch(int T, int H, int train) {
     size_t qb = (size_t)(train ? T : (T < PB_ATTN_QBLOCK ? T : PB_ATTN_QBLOCK));
@@ -20,7 +22,7 @@ static void softmax_row(float *row, int valid, int n) {
     for (int j = 0; j < valid; j++) mx = row[j] > mx ? row[j] : mx;
     float sum = 0.0f;
     for (int j = 0; j < valid; j++) {
-        row[j] = expf(row[j] - mx);
+        row[j] = pb_expf(row[j] - mx);
         sum += row[j];
     }
     float inv = 1.0f / sum;
@@ -36,7 +38,7 @@ void pb_attention_forward(const pb_attn *a, float *atty, const float *qkv,
     const int has_bias = a->enc && (a->enc->type->sites & PB_ENC_BIAS);
     const size_t per_thread = pb_attention_scratch(T, H, att != NULL);
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (2.0 * a->B * H * T * T * dh >= PB_PAR_MIN_FLOPS)
     for (int item = 0; item < a->B * nblocks; item++) {
         int b = item / nblocks, q0 = (item % nblocks) * qb;
         int nq = T - q0 < qb ? T - q0 : qb;
@@ -93,7 +95,7 @@ void pb_attention_backward(const pb_attn *a, float *dqkv, float *dbias,
     const int T = a->T, d = a->d, H = a->H, dh = a->dh, C3 = 3 * d;
     const size_t per_thread = pb_attention_scratch(T, H, 1);
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (4.0 * a->B * H * T * T * dh >= PB_PAR_MIN_FLOPS)
     for (int bh = 0; bh < a->B * H; bh++) {
         int b = bh / H, h = bh % H;
         float *dS = scratch + per_thread * (size_t)omp_get_thread_num();

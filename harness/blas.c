@@ -1,3 +1,4 @@
+#include "parallel.h"
 #include "blas.h"
 
 #include <cblas.h>
@@ -28,7 +29,7 @@ static void split(int n, int nt, int t, int *lo, int *hi) {
 
 void pb_linear_forward(float *out, const float *inp, const float *w,
                        const float *bias, int N, int C, int OC) {
-#pragma omp parallel
+#pragma omp parallel if (2.0 * N * C * OC >= PB_PAR_MIN_FLOPS)
     {
         int lo, hi;
         split(N, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
@@ -45,7 +46,7 @@ void pb_linear_forward(float *out, const float *inp, const float *w,
 
 void pb_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, const float *w, int N, int C, int OC) {
-#pragma omp parallel
+#pragma omp parallel if (4.0 * N * C * OC >= PB_PAR_MIN_FLOPS)
     {
         int nt = omp_get_num_threads(), t = omp_get_thread_num(), lo, hi;
         if (dinp) {
@@ -58,12 +59,8 @@ void pb_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
         split(OC, nt, t, &lo, &hi);
         pb_sgemm(1, 0, hi - lo, C, N, 1.0f, dout + lo, OC, inp, C, 1.0f,
                  dw + (long)lo * C, C);
-        if (dbias) {
-            for (int o = lo; o < hi; o++) {
-                float s = 0.0f;
-                for (int n = 0; n < N; n++) s += dout[(long)n * OC + o];
-                dbias[o] += s;
-            }
-        }
+        if (dbias) /* row by row: contiguous, vectorised, same order */
+            for (int n = 0; n < N; n++)
+                for (int o = lo; o < hi; o++) dbias[o] += dout[(long)n * OC + o];
     }
 }

@@ -1,4 +1,7 @@
+#include "parallel.h"
 #include "layers.h"
+
+#include "fastmath.h"
 
 #include <math.h>
 #include <omp.h>
@@ -8,7 +11,7 @@
 
 void pb_layernorm_forward(float *out, float *mean, float *rstd, const float *x,
                           const float *w, const float *b, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * C >= PB_PAR_MIN_ELEMS)
     for (int n = 0; n < N; n++) {
         const float *xn = x + (long)n * C;
         float m = 0.0f, v = 0.0f;
@@ -29,7 +32,7 @@ void pb_layernorm_forward(float *out, float *mean, float *rstd, const float *x,
 void pb_layernorm_backward(float *dx, float *dw, float *db, const float *dout,
                            const float *x, const float *w, const float *mean,
                            const float *rstd, int N, int C) {
-#pragma omp parallel
+#pragma omp parallel if ((long)N * C >= PB_PAR_MIN_ELEMS)
     {
 #pragma omp for schedule(static)
         for (int n = 0; n < N; n++) {
@@ -64,7 +67,7 @@ void pb_layernorm_backward(float *dx, float *dw, float *db, const float *dout,
 
 void pb_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w,
                         int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * C >= PB_PAR_MIN_ELEMS)
     for (int n = 0; n < N; n++) {
         const float *xn = x + (long)n * C;
         float ss = 0.0f;
@@ -78,7 +81,7 @@ void pb_rmsnorm_forward(float *out, float *rstd, const float *x, const float *w,
 
 void pb_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x,
                          const float *w, const float *rstd, int N, int C) {
-#pragma omp parallel
+#pragma omp parallel if ((long)N * C >= PB_PAR_MIN_ELEMS)
     {
 #pragma omp for schedule(static)
         for (int n = 0; n < N; n++) {
@@ -103,19 +106,19 @@ void pb_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 
 void pb_gelu_forward(float *out, const float *x, long n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PB_PAR_MIN_ELEMS)
     for (long i = 0; i < n; i++) {
         float v = x[i];
-        out[i] = 0.5f * v * (1.0f + tanhf(GELU_K * (v + 0.044715f * v * v * v)));
+        out[i] = 0.5f * v * (1.0f + pb_tanhf(GELU_K * (v + 0.044715f * v * v * v)));
     }
 }
 
 void pb_gelu_backward(float *dx, const float *x, const float *dout, long n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PB_PAR_MIN_ELEMS)
     for (long i = 0; i < n; i++) {
         float v = x[i];
         float u = GELU_K * (v + 0.044715f * v * v * v);
-        float t = tanhf(u);
+        float t = pb_tanhf(u);
         float sech2 = 1.0f - t * t;
         float local = 0.5f * (1.0f + t) +
                       0.5f * v * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * v * v);
@@ -124,7 +127,7 @@ void pb_gelu_backward(float *dx, const float *x, const float *dout, long n) {
 }
 
 void pb_residual_forward(float *out, const float *a, const float *b, long n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= PB_PAR_MIN_ELEMS)
     for (long i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
@@ -132,7 +135,7 @@ double pb_crossentropy_forward(float *logits, float *losses, const int *targets,
                                const float *mask, int N, int V) {
     double mask_sum = 0.0;
     for (int n = 0; n < N; n++) mask_sum += mask[n];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * V >= PB_PAR_MIN_ELEMS)
     for (int n = 0; n < N; n++) {
         float *row = logits + (long)n * V;
         float mx = row[0];
@@ -140,7 +143,7 @@ double pb_crossentropy_forward(float *logits, float *losses, const int *targets,
         float shifted_target = row[targets[n]] - mx;
         double sum = 0.0;
         for (int v = 0; v < V; v++) {
-            row[v] = expf(row[v] - mx);
+            row[v] = pb_expf(row[v] - mx);
             sum += row[v];
         }
         float inv = (float)(1.0 / sum);
@@ -155,7 +158,7 @@ void pb_crossentropy_backward(float *dlogits, const float *probs,
                               const int *targets, const float *mask, double mask_sum,
                               int N, int V) {
     float scale = mask_sum > 0 ? (float)(1.0 / mask_sum) : 0.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * V >= PB_PAR_MIN_ELEMS)
     for (int n = 0; n < N; n++) {
         float *d = dlogits + (long)n * V;
         if (mask[n] == 0.0f) {

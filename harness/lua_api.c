@@ -3,7 +3,10 @@
 #include "lua_api.h"
 
 #include "blas.h"
+#include "lua_diag.h"
+#include "lua_encoding.h"
 #include "lua_internal.h"
+#include "lua_metrics.h"
 
 #define PB_VERSION "0.1.0"
 
@@ -14,6 +17,10 @@ int luaopen_posbench_core(lua_State *L) {
     pb_lua_open_train(L);
     pb_lua_open_format(L);
     pb_lua_open_util(L);
+    pb_lua_open_diag(L);
+    pb_lua_open_encoding(L);
+    pb_lua_open_probe(L);
+    pb_lua_open_metrics(L);
     lua_pushstring(L, PB_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

@@ -1,6 +1,7 @@
 /* Lua binding: models, tasks and the lists of encodings and tasks. */
 #include <string.h>
 
+#include "lua_encoding.h"
 #include "lua_internal.h"
 #include "positions.h"
 #include "tensorfile.h"
@@ -236,23 +237,33 @@ static int l_task_sample(lua_State *L) {
     return 1;
 }
 
+static void push_encoding_row(lua_State *L, const pb_encoding_type *t) {
+    lua_newtable(L);
+    lua_pushstring(L, t->name); lua_setfield(L, -2, "name");
+    lua_pushstring(L, t->summary ? t->summary : ""); lua_setfield(L, -2, "summary");
+    lua_pushstring(L, t->reference ? t->reference : ""); lua_setfield(L, -2, "reference");
+    lua_pushstring(L, t->options_doc ? t->options_doc : ""); lua_setfield(L, -2, "options");
+    lua_pushinteger(L, t->pos_dims); lua_setfield(L, -2, "pos_dims");
+    lua_pushboolean(L, pb_lua_encoding_is_lua(t)); lua_setfield(L, -2, "lua");
+    lua_newtable(L);
+    int k = 0;
+    if (t->sites & PB_ENC_INPUT) { lua_pushstring(L, "input"); lua_rawseti(L, -2, ++k); }
+    if (t->sites & PB_ENC_QK) { lua_pushstring(L, "qk"); lua_rawseti(L, -2, ++k); }
+    if (t->sites & PB_ENC_BIAS) { lua_pushstring(L, "bias"); lua_rawseti(L, -2, ++k); }
+    lua_setfield(L, -2, "sites");
+}
+
+/* Built-in encodings, then those registered at run time (lua = true). */
 static int l_list_encodings(lua_State *L) {
     lua_newtable(L);
+    int n = 0;
     for (int i = 0; pb_encoding_types[i]; i++) {
-        const pb_encoding_type *t = pb_encoding_types[i];
-        lua_newtable(L);
-        lua_pushstring(L, t->name); lua_setfield(L, -2, "name");
-        lua_pushstring(L, t->summary ? t->summary : ""); lua_setfield(L, -2, "summary");
-        lua_pushstring(L, t->reference ? t->reference : ""); lua_setfield(L, -2, "reference");
-        lua_pushstring(L, t->options_doc ? t->options_doc : ""); lua_setfield(L, -2, "options");
-        lua_pushinteger(L, t->pos_dims); lua_setfield(L, -2, "pos_dims");
-        lua_newtable(L);
-        int k = 0;
-        if (t->sites & PB_ENC_INPUT) { lua_pushstring(L, "input"); lua_rawseti(L, -2, ++k); }
-        if (t->sites & PB_ENC_QK) { lua_pushstring(L, "qk"); lua_rawseti(L, -2, ++k); }
-        if (t->sites & PB_ENC_BIAS) { lua_pushstring(L, "bias"); lua_rawseti(L, -2, ++k); }
-        lua_setfield(L, -2, "sites");
-        lua_rawseti(L, -2, i + 1);
+        push_encoding_row(L, pb_encoding_types[i]);
+        lua_rawseti(L, -2, ++n);
+    }
+    for (int i = 0; pb_encoding_registered(i); i++) {
+        push_encoding_row(L, pb_encoding_registered(i));
+        lua_rawseti(L, -2, ++n);
     }
     return 1;
 }

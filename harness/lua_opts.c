@@ -17,9 +17,12 @@ static void flatten(lua_State *L, int idx, const char *prefix, pb_opts *o,
         if (lua_type(L, -2) != LUA_TSTRING)
             luaL_error(L, "%s: option names must be strings (got a %s key)", what,
                        luaL_typename(L, -2));
-        char key[PB_OPT_KEY_LEN + 8];
-        snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "",
-                 lua_tostring(L, -2));
+        char key[2 * PB_OPT_KEY_LEN];
+        int w = snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "",
+                         lua_tostring(L, -2));
+        if (w < 0 || w >= PB_OPT_KEY_LEN)
+            luaL_error(L, "%s: option name '%s%s%s' is too long", what, prefix,
+                       *prefix ? "." : "", lua_tostring(L, -2));
         pb_error err;
         int rc = 0;
         switch (lua_type(L, -1)) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "lua_diag.h"
 #include "lua_internal.h"
 #include "positions.h"
 #include "tensorfile.h"
@@ -191,20 +192,32 @@ static int eval_lengths(lua_State *L, pb_model *m, pb_task *t, int samples,
 }
 
 /* pb.eval(model, task, {lengths=, samples=, seed=, scaling=, enc=, positions=,
- * precision=}) -> {[length] = {accuracy=, exact=, loss=, n=}} */
+ * precision=}) -> {[length] = {accuracy=, exact=, loss=, n=}}
+ * With window="nonoverlap"|"sliding" (stride=, max_tokens=), task 'lm':
+ * perplexity over the corpus, {[length] = {loss=, ppl=, tokens=, ...}}. */
 static int l_eval(lua_State *L) {
     pb_model *m = pb_lua_check_model(L, 1);
     pb_task *t = pb_lua_check_task(L, 2);
     luaL_checktype(L, 3, LUA_TTABLE);
     static const char *const keys[] = {"lengths", "samples", "seed", "scaling", "enc",
-                                       "positions", "precision", NULL};
+                                       "positions", "precision", "window", "stride",
+                                       "max_tokens", NULL};
     pb_lua_check_keys(L, 3, keys, "pb.eval");
     int samples = pb_lua_field_int(L, 3, "samples", 100, "pb.eval");
     unsigned long seed = (unsigned long)pb_lua_field_num(L, 3, "seed", 12345, "pb.eval");
     lua_getfield(L, 3, "lengths");   /* index 4 */
     if (!lua_istable(L, 4)) return luaL_error(L, "pb.eval: lengths={...} is required");
+    pb_lm_eval_opts lm; /* window=: perplexity over the 'lm' corpus (lua_diag.c) */
+    int perplexity = pb_lua_lm_eval_opts(L, 3, &lm);
     eval_override s;
     apply_eval(L, 3, m, &s);
+    if (perplexity) {
+        pb_error err;
+        int rc = pb_lua_eval_lm(L, m, t, &lm, 4, &err);
+        restore_eval(m, &s);
+        if (rc) return pb_lua_raise(L, &err);
+        return 1;
+    }
     eval_lengths(L, m, t, samples, seed, &s);
     restore_eval(m, &s);
     return 1;

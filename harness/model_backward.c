@@ -3,6 +3,7 @@
  * the identity (straight-through). */
 #include <string.h>
 
+#include "parallel.h"
 #include "attention.h"
 #include "blas.h"
 #include "layers.h"
@@ -24,7 +25,7 @@ static void qk_backward(pb_model *m, const pb_batch *b, const float *qk_in, floa
     const pb_encoding_type *t = m->enc.type;
     float *dparams = m->grads.enc;
     if (m->enc.n_params == 0) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)b->B * T * d >= PB_PAR_MIN_ELEMS)
         for (int r = 0; r < b->B; r++) {
             const int *pos = b->pos + (size_t)r * T * pd;
             float *dx = dqkv + (size_t)r * T * 3 * d;
@@ -66,7 +67,7 @@ static void bias_backward(pb_model *m, const pb_batch *b) {
     size_t per_row = (size_t)H * T * T;
     if (m->shared_pos) {
         /* Sum the rows into row 0 in a fixed order, then one hook call. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)per_row * b->B >= PB_PAR_MIN_ELEMS)
         for (size_t i = 0; i < per_row; i++)
             for (int r = 1; r < b->B; r++) db[i] += db[(size_t)r * per_row + i];
         m->enc.type->bias_backward(&m->enc, m->used.enc, b->pos, T, b->pos, T, db,

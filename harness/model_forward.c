@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parallel.h"
 #include "attention.h"
 #include "blas.h"
 #include "layers.h"
@@ -138,7 +139,7 @@ static void embed(pb_model *m, const pb_batch *b) {
     int d = m->cfg.d, T = b->T, pd = b->pos_dims;
     float *x0 = m->acts.x0;
     const float *wte = m->used.wte;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)b->B * T * d >= PB_PAR_MIN_ELEMS)
     for (int r = 0; r < b->B; r++) {
         for (int t = 0; t < T; t++)
             memcpy(x0 + ((size_t)r * T + t) * d, wte + (size_t)b->tokens[r * T + t] * d,
@@ -159,7 +160,7 @@ static void transform_qk(pb_model *m, const pb_batch *b, float *qkv, float *qk_i
         return;
     }
     if (qk_in) memcpy(qk_in, qkv, (size_t)N * 3 * d * sizeof(float));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * d >= PB_PAR_MIN_ELEMS)
     for (int r = 0; r < b->B; r++) {
         float *x = qkv + (size_t)r * T * 3 * d;
         const int *pos = b->pos + (size_t)r * T * pd;

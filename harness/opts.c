@@ -83,9 +83,9 @@ int pb_opts_num(const pb_opts *o, const char *key, double dflt, double *out,
 
 int pb_opts_int(const pb_opts *o, const char *key, int dflt, int *out,
                 const char *what, pb_error *err) {
-    double v;
+    double v = dflt;
     if (pb_opts_num(o, key, dflt, &v, what, err)) return -1;
-    if (v != (double)(int)v)
+    if (!(v >= -2147483647.0 && v <= 2147483647.0) || v != (double)(int)v)
         return pb_fail(err, "%s: option '%s' must be an integer, got %g", what, key, v);
     *out = (int)v;
     return 0;

@@ -21,6 +21,7 @@ set_to_none gradients.
 import argparse
 import math
 import os
+import resource
 import sys
 import time
 
@@ -35,6 +36,8 @@ def parse():
     ap.add_argument("--vocab", type=int, default=64)
     ap.add_argument("--encoding", choices=("rope", "none"), default="rope")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--blas-threads", type=int, default=None,
+                    help="OpenBLAS pool size (default: --threads)")
     ap.add_argument("--steps", type=int, default=20, help="timed steps")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     ap.add_argument("--seed", type=int, default=1)
@@ -44,8 +47,8 @@ def parse():
 args = parse()
 # Thread pools are sized when torch loads: fix them first, so that
 # --threads 1 really is one thread (OpenBLAS has its own pool).
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(args.threads)
+os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
+os.environ["OPENBLAS_NUM_THREADS"] = str(args.blas_threads or args.threads)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -155,6 +158,7 @@ def main():
     print(f"attention={'sdpa' if SDPA else 'baddbmm+softmax+bmm'}")
     print(f"final_loss={float(loss):.4f}")
     print(f"step_ms={1000 * dt / args.steps:.2f}")
+    print(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
     print(f"tokens_per_s={args.batch * args.T * args.steps / dt:.1f}")
 
 

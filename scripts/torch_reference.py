@@ -14,14 +14,24 @@ max relative error of every tensor:
     err = max|c - ref| / max(max|ref|, 1e-6)
 
 Forward values, gradients and the loss sequence must agree to --tol (1e-4).
-Final parameters get a looser --final-tol (1e-3): the C code and PyTorch sum
-in different orders, so each step's gradient differs by float32 rounding, and
-Adam's update m/(sqrt(v)+eps) divides by a root of the gradient's own scale:
-for entries whose gradient is tiny (or mathematically zero but rounding
-noise, e.g. the key bias when attention is shift-invariant) the relative
-rounding error of the update is large, and it compounds over the steps.
---float64 runs the reference in double precision, which separates the C
-model's float32 rounding from real disagreements.
+Final parameters get a looser --final-tol (1e-3) because errors compound: the
+C code and PyTorch sum in different orders, so every step's gradient differs
+by float32 rounding, each step's parameters feed the next step's gradient,
+and Adam divides each update by the root of that entry's own squared
+gradient, so entries with small gradients turn small absolute gradient
+errors into large relative update errors. Two effects are beyond any
+tolerance and are handled explicitly (see compute and check):
+  - Adam's first step is about lr * sign(g): an entry whose gradient is below
+    rounding noise would take a +-lr step of random sign. The replay
+    therefore feeds the C gradient (itself checked against the reference)
+    into the first update, and uses its own gradients after that.
+  - entries whose gradient stays negligible throughout (the key bias, whose
+    gradient is exactly zero when softmax is shift-invariant) drift by
+    Adam-amplified noise; they are only held to 2 * sum(lr_t).
+When a tensor still misses, the case is recomputed in float64: C passes if its
+error against float64 is within 3x PyTorch float32's own (rounding of an
+ill-conditioned computation, not a bug). --float64 runs the whole reference
+in double precision.
 Exit status: 0 when everything agrees, 1 on a mismatch, 2 on a bad file.
 """
 
@@ -30,7 +40,6 @@ import math
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -312,7 +321,7 @@ def check(path, tol=1e-4, final_tol=1e-3, dtype=torch.float32, out=print, roundi
         if dtype != torch.float32:
             ref, P0, batch, _, _ = load(path, torch.float32)
             R, _, _ = compute(ref, P0, batch, case, first)
-        for n in over:
+        for n in (n for n in over if tuple(T[n].shape) == tuple(R64[n].shape)):
             keep = ~negligible[n[6:]] if n.startswith("final.") and n[6:] in negligible \
                 else torch.ones(R64[n].shape, dtype=torch.bool)
             c = torch.as_tensor(T[n], dtype=torch.float64)[keep]
@@ -391,7 +400,7 @@ def main(argv=None):
         print(f"{a.file}: {describe(a.file)}")
         ok, failures = check(a.file, a.tol, a.final_tol,
                              torch.float64 if a.float64 else torch.float32)
-    except (ReferenceError, KeyError) as e:
+    except (ReferenceError, pbt.PbtError, OSError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print("agree" if ok else f"MISMATCH: {', '.join(failures)}")

@@ -1,9 +1,12 @@
 /* Tensor files: round trip, atomic replacement, and a corrupt file of each
  * kind giving an error that names the file and the problem. */
+#include <dirent.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +37,17 @@ static void spit(const char *path, const void *data, size_t len) {
     if (!fp) return;
     fwrite(data, 1, len, fp);
     fclose(fp);
+}
+
+/* Files in the test directory with ".tmp." in their name. */
+static int count_temp_files(void) {
+    int n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (strstr(e->d_name, ".tmp.")) n++;
+    closedir(d);
+    return n;
 }
 
 /* Header length J of a file image. */
@@ -157,6 +171,7 @@ static void test_atomic(void) {
     CHECK(pb_tf_write(bad, "{}", &e, 1, &err) == -1, "write into a missing directory fails");
     CHECK(strstr(err.msg, bad) && strstr(err.msg, "No such file or directory"),
           "message names path and strerror: %s", err.msg);
+    CHECK(count_temp_files() == 0, "failed create leaves no temporary file");
 
     /* Replacing a file by a failed rename (target is a non-empty directory)
      * leaves the old content and no temporary file. */
@@ -167,9 +182,26 @@ static void test_atomic(void) {
     spit(inner, "x", 1);
     CHECK(pb_tf_write(dirpath, "{}", &e, 1, &err) == -1 && strstr(err.msg, "rename failed"),
           "rename onto a directory fails: %s", err.msg);
-    char cmd[800];
-    snprintf(cmd, sizeof cmd, "ls -a '%s' | grep -c tmp > /dev/null", dir);
-    CHECK(system(cmd) != 0, "no temporary file left in %s", dir);
+    CHECK(count_temp_files() == 0, "no temporary file left in %s", dir);
+
+    /* A write that fails half-way (the file size limit is hit, as on a
+     * full disk) must not touch the old file: the naive fopen(path, "w")
+     * would have truncated it. */
+    static float big[4096];
+    pb_tf_entry be = {.name = "big", .dtype = PB_TF_F32, .ndim = 1, .shape = {4096}, .data = big};
+    struct rlimit old_lim, lim;
+    getrlimit(RLIMIT_FSIZE, &old_lim);
+    lim = old_lim;
+    lim.rlim_cur = 2048;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    if (setrlimit(RLIMIT_FSIZE, &lim) == 0) {
+        int rc = pb_tf_write(path, "{}", &be, 1, &err);
+        setrlimit(RLIMIT_FSIZE, &old_lim);
+        CHECK(rc == -1 && strstr(err.msg, path) && strstr(err.msg, "File too large"),
+              "write past the size limit fails naming path and strerror: %s", err.msg);
+        CHECK(count_temp_files() == 0, "failed write removes its temporary file");
+    }
+    signal(SIGXFSZ, old_handler);
 
     /* The old file is intact after the failed writes. */
     size_t len1;

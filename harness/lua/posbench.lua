@@ -66,16 +66,28 @@ local function print_list(rows, names_only)
   end
 end
 
---- `posbench list WHAT [--names]`
-function pb.cli_list(what, flag)
-  local names_only = flag == "--names"
+--- `posbench list WHAT [--names] [FILE.lua ...]`: FILE.lua arguments run
+--- first, so encodings they register (pb.register_encoding) are listed too.
+function pb.cli_list(what, ...)
+  local names_only = false
+  for _, a in ipairs { ... } do
+    if a == "--names" then
+      names_only = true
+    elseif a:match "%.lua$" then
+      dofile(a)
+    else
+      error("list: unknown argument '" .. a .. "' (expected --names or a FILE.lua)", 0)
+    end
+  end
   local rows = {}
   if what == "encodings" then
     for _, e in ipairs(pb.list_encodings()) do
+      local source = e.lua and ("(Lua)" .. (e.reference ~= "" and " " .. e.reference or ""))
+        or e.reference
       rows[#rows + 1] = { name = e.name, text = string.format(
         "%-14s %-12s %s\n%14s options: %s\n%14s source:  %s", e.name,
         table.concat(e.sites, "+") .. (e.pos_dims == 2 and " 2D" or ""), e.summary, "",
-        e.options ~= "" and e.options or "(none)", "", e.reference) }
+        e.options ~= "" and e.options or "(none)", "", source) }
     end
   elseif what == "tasks" then
     for _, t in ipairs(pb.list_tasks()) do

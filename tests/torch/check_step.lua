@@ -6,7 +6,7 @@
 --
 -- Arguments (all optional except out): encoding, causal, norm, tied, task
 -- (copy; grid2d uses grid positions), length (problem size), batch, steps,
--- lr, seed, and enc.KEY=VALUE for encoding options (dotted keys nest, e.g.
+-- lr, wd, warmup, seed, and enc.KEY=VALUE for encoding options (dotted keys nest, e.g.
 -- enc.scaling.type=yarn).
 local pb = pb or require "posbench"
 local args = pb.args or {}
@@ -67,7 +67,7 @@ local model = pb.model{
 
 pb.check_step(model, task, {
     batch = arg("batch", 4), length = arg("length", grid and 3 or 6), seed = 1,
-    steps = arg("steps", 10), lr = arg("lr", 1e-2), wd = 0.01, warmup = arg("warmup", 0),
+    steps = arg("steps", 10), lr = arg("lr", 1e-2), wd = arg("wd", 0.01), warmup = arg("warmup", 0),
     clip = 1.0, min_lr_ratio = 0.1, b1 = 0.9, b2 = 0.999, eps = 1e-8,
     path = out,
 })

@@ -43,19 +43,29 @@ def is_2d(name):
 
 
 def self_check(tmp):
-    """The comparison accepts a correct file and rejects a perturbed one."""
+    """The comparison accepts a correct file and rejects perturbed ones."""
     cfg = dict(vocab=6, d=16, heads=2, layers=2, ff=32, norm="layernorm", causal=True,
                tied=False, encoding="none", enc={}, max_len=16)
     path = os.path.join(tmp, "self.pbt")
-    R.synthesize(path, cfg, dict(steps=4, lr=1e-2))
-    ok, _ = R.check(path, out=lambda *a: None)
+    R.synthesize(path, cfg, dict(steps=10, lr=1e-2, wd=0.1, warmup=2))
+    quiet = lambda *a: None  # noqa: E731
+    ok, _ = R.check(path, out=quiet)
     results = [("self-check: reference file agrees", ok)]
     meta, T = pbt.read(path)
-    g = T["grad.fc_w"]
-    g.flat[7] += 1e-3 * abs(g).max()
-    pbt.write(path, meta, T)
-    ok, failures = R.check(path, out=lambda *a: None)
-    results.append(("self-check: perturbed grad.fc_w is caught", not ok and failures == ["grad.fc_w"]))
+
+    g = dict(T)
+    g["grad.fc_w"] = T["grad.fc_w"].copy()
+    g["grad.fc_w"].flat[7] += 1e-3 * abs(T["grad.fc_w"]).max()
+    pbt.write(path, meta, g)
+    ok, failures = R.check(path, out=quiet)
+    results.append(("self-check: perturbed grad.fc_w is caught", not ok and "grad.fc_w" in failures
+                    and not any(f.startswith("grad.") and f != "grad.fc_w" for f in failures)))
+
+    m = {"config": meta["config"], "case": dict(meta["case"], wd=0.05)}
+    pbt.write(path, m, T)
+    ok, failures = R.check(path, out=quiet)
+    results.append(("self-check: weight decay 0.1 vs 0.05 is caught",
+                    not ok and "final.fc_w" in failures and "final.ln1_w" not in failures))
     return results
 
 
@@ -69,6 +79,26 @@ def encodings():
     return [line.strip() for line in r.stdout.splitlines() if line.strip()]
 
 
+# Option variants that take other code paths (pairing, partial rotation,
+# context-extension scalings, YaRN's logit scale, signed bits, T5 buckets),
+# one case each.
+VARIANTS = [
+    ("rope", {"pairing": "half"}),
+    ("rope", {"fraction": 0.5}),
+    ("rope", {"p": 0.5, "base": 100}),
+    ("rope", {"scaling.type": "pi", "scaling.factor": 2}),
+    ("rope", {"scaling.type": "ntk", "scaling.factor": 4}),
+    ("rope", {"scaling.type": "dynamic_ntk", "scaling.factor": 2, "scaling.original_len": 8}),
+    ("rope", {"scaling.type": "yarn", "scaling.factor": 4}),
+    ("xpos", {"scale_base": 8}),
+    ("binary", {"signed": 1, "bits": 4}),
+    ("sinusoidal", {"base": 100}),
+    ("t5", {"buckets": 8, "max_distance": 16}),
+    ("kerple_power", {"r1": 0.5, "r2": 1.5}),
+    ("fire", {"hidden": 8, "init_c": 0.5}),
+]
+
+
 def cases(names):
     """Two cases per encoding; norm and tying alternate over the list."""
     out = []
@@ -76,19 +106,28 @@ def cases(names):
         for k, causal in enumerate((True, False)):
             # over any 4 consecutive encodings, causal and bidirectional each
             # meet all four (norm, tied) combinations
+            # the bidirectional case also takes a warm-up and a weight decay
+            # large enough to show in the final parameters (0.01 moves them
+            # by less than the tolerance)
             out.append({"encoding": name, "causal": causal,
                         "norm": "layernorm" if (i + k) % 2 == 0 else "rmsnorm",
                         "tied": (i // 2 + k) % 2 == 1,
-                        "task": "grid2d" if is_2d(name) else "copy"})
+                        "task": "grid2d" if is_2d(name) else "copy",
+                        "wd": 0.01 if causal else 0.1, "warmup": 0 if causal else 3, "enc": {}})
+    for i, (name, enc) in enumerate(v for v in VARIANTS if v[0] in names):
+        out.append({"encoding": name, "causal": i % 2 == 0,
+                    "norm": "layernorm" if i % 4 < 2 else "rmsnorm", "tied": i % 3 == 0,
+                    "task": "copy", "wd": 0.01, "warmup": 0, "enc": enc})
     return out
 
 
 def run_case(c, tmp):
-    path = os.path.join(tmp, f"{c['encoding']}-{'causal' if c['causal'] else 'bidir'}.pbt")
+    path = os.path.join(tmp, "case.pbt")
     cmd = [POSBENCH, "run", os.path.join(ROOT, "tests/torch/check_step.lua"),
            f"encoding={c['encoding']}", f"causal={str(c['causal']).lower()}",
            f"norm={c['norm']}", f"tied={str(c['tied']).lower()}", f"task={c['task']}",
-           f"out={path}"]
+           f"wd={c['wd']}", f"warmup={c['warmup']}", f"out={path}"]
+    cmd += [f"enc.{k}={v}" for k, v in c["enc"].items()]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         return False, "posbench failed: " + (r.stderr.strip() or r.stdout.strip())[-400:], ""
@@ -117,7 +156,9 @@ def main():
                 t0 = time.time()
                 ok, why, log = run_case(c, tmp)
                 label = (f"{c['encoding']:14s} {'causal' if c['causal'] else 'bidir ':6s} "
-                         f"{c['norm']:9s} {'tied  ' if c['tied'] else 'untied'} {c['task']:6s}")
+                         f"{c['norm']:9s} {'tied  ' if c['tied'] else 'untied'} {c['task']:6s} "
+                         f"wd={c['wd']:<4} warmup={c['warmup']}"
+                         + "".join(f" {k}={v}" for k, v in c["enc"].items()))
                 print(f"{'ok  ' if ok else 'FAIL'}  {label} {time.time() - t0:5.1f}s  {why}")
                 if not ok and log:
                     print("\n".join("        " + line for line in log.splitlines()))

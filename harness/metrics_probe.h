@@ -1,0 +1,38 @@
+/* Noise-injection linear probe: how well can a linear read-out recover the
+ * position (and the token) from an input x = e_v + PE(p) + noise?
+ *
+ * Samples draw p uniformly from 0..n_pos-1 and v from 0..vocab-1; the noise
+ * is Gaussian, i.i.d. per component, with variance sigma^2 set by the
+ * signal-to-noise ratio of the whole clean input:
+ *
+ *   snr_db = 10 log10( E||e_v + PE(p)||^2 / (d sigma^2) )
+ *
+ * (noise proportional to the input's magnitude, as rounding noise is). Each
+ * probe is ridge regression onto one-hot targets (one-vs-all) with features
+ * [x, 1], lambda = ridge * trace(X^T X) / (d + 1), solved by Cholesky
+ * (GSL); the prediction is the argmax. Accuracy is on fresh test samples. */
+#ifndef PB_METRICS_PROBE_H
+#define PB_METRICS_PROBE_H
+
+#include <gsl/gsl_rng.h>
+
+#include "pb_error.h"
+
+typedef struct pb_probe_opts {
+    int n_train, n_test;
+    double snr_db;
+    double ridge;
+} pb_probe_opts;
+
+typedef struct pb_probe_result {
+    double pos_acc, tok_acc;     /* test accuracy of each probe */
+    double noise_sd;             /* sigma */
+    double signal_power;         /* E||x_clean||^2 / d */
+} pb_probe_result;
+
+/* table[n_pos, d] (PE rows), emb[vocab, d] (token embeddings). */
+int pb_metric_noise_probe(const float *table, int n_pos, const float *emb, int vocab,
+                          int d, const pb_probe_opts *o, gsl_rng *rng,
+                          pb_probe_result *r, pb_error *err);
+
+#endif
