@@ -40,7 +40,7 @@ local config = {
   samples = 200,                 -- problems per evaluation length
   -- model and training
   d = 64, heads = 4, layers = 2,
-  steps = 2000, lm_steps = 1000, batch = 32, lr = 3e-3,
+  steps = 3000, lm_steps = 600, batch = 32, lr = 1e-3,
   -- diagnostics at sizes f * L (f in diag_factors), diag_samples problems
   diag = true, diag_factors = { 1, 2, 4, 8 }, diag_samples = 8, diag_max_seq_len = 1024,
   -- RoPE scaling and p-RoPE on scaling_task
@@ -55,10 +55,10 @@ local config = {
 local scales = {
   tiny = {
     encodings = { "rope", "alibi" }, tasks = { "copy", "lm" }, seeds = 2,
-    L = 4, steps = 150, lm_steps = 100, lm_L = 16, lm_corpus_len = 20000,
-    lm_max_tokens = 1024, eval_factors = { 1, 2, 4 }, samples = 32, d = 32,
-    diag_factors = { 1, 4 }, diag_samples = 2, scaling_factors = { 2 },
-    finetune_steps = 20,
+    L = 4, steps = 800, lm_steps = 300, lm_L = 16, lm_corpus_len = 20000,
+    lm_max_tokens = 2048, eval_factors = { 1, 2, 4 }, samples = 64, d = 32,
+    diag_factors = { 1, 4 }, diag_samples = 4, scaling_factors = { 2 },
+    finetune_steps = 50,
   },
   default = {},
   full = {

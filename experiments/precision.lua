@@ -404,6 +404,18 @@ function M.run(overrides)
       evidence = string.format("D at shift %d: fp32 %.3g, bf16 q/k %.3g",
         cfg.shifts[#cfg.shifts], d32, dbf) }
   end
+  local far = cfg.offsets[#cfg.offsets]
+  local a32 = summary["offset_acc_fp32_" .. far]
+  local abf = summary["offset_acc_angles_bf16_" .. far]
+  local a0 = summary["offset_acc_fp32_" .. cfg.offsets[1]]
+  if a32 and abf and a0 then
+    rep:claim { text = "A RoPE model whose angles are computed in bf16 fails at large absolute " ..
+      "positions although it only ever sees short relative distances; in fp32 it does not.",
+      verdict = (abf < a32 - 0.05 and math.abs(a32 - a0) < 0.02) and "confirmed" or
+        (math.abs(abf - a32) < 0.02 and "contradicted" or "inconclusive"),
+      evidence = string.format("accuracy at offset %d: fp32 %.3g (offset %d: %.3g), bf16 " ..
+        "angles %.3g", far, a32, cfg.offsets[1], a0, abf) }
+  end
   rep:para(string.format("Took %.1f s.", pb.now() - t0))
   rep:write(R:path("report.md"))
   for _, mm in ipairs(models) do mm.model:close() end

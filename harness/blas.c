@@ -51,7 +51,7 @@ void pb_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
         int nt = omp_get_num_threads(), t = omp_get_thread_num(), lo, hi;
         if (dinp) {
             split(N, nt, t, &lo, &hi);
-            pb_sgemm(0, 0, hi - lo, C, OC, 1.0f, dout + (long)lo * OC, OC, w, C, 1.0f,
+            pb_sgemm(0, 0, hi - lo, C, OC, 1.0f, dout + (long)lo * OC, OC, w, C, 0.0f,
                      dinp + (long)lo * C, C);
         }
         /* Weight rows are split between threads, so each reduction over N

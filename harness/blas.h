@@ -17,7 +17,7 @@ const char *pb_blas_name(void);
 /* out[N,OC] = inp[N,C] @ w[OC,C]^T (+ bias[OC]); parallel over rows. */
 void pb_linear_forward(float *out, const float *inp, const float *w,
                        const float *bias, int N, int C, int OC);
-/* dinp[N,C] += dout[N,OC] @ w[OC,C]  (skipped when dinp is NULL)
+/* dinp[N,C]  = dout[N,OC] @ w[OC,C]  (overwritten; skipped when NULL)
  * dw[OC,C]  += dout^T @ inp;  dbias[OC] += column sums of dout (when not NULL) */
 void pb_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, const float *w, int N, int C, int OC);

@@ -27,8 +27,6 @@ void pb_layernorm_forward(float *out, float *mean, float *rstd, const float *x,
     }
 }
 
-/* Column reductions (dw, db) are split by column between threads so each
- * column is summed by one thread in row order: deterministic. */
 void pb_layernorm_backward(float *dx, float *dw, float *db, const float *dout,
                            const float *x, const float *w, const float *mean,
                            const float *rstd, int N, int C) {
@@ -51,16 +49,17 @@ void pb_layernorm_backward(float *dx, float *dw, float *db, const float *dout,
                 dn[c] += (gn[c] * w[c] - g_mean - xhat * gx_mean) * s;
             }
         }
-#pragma omp for schedule(static)
-        for (int c = 0; c < C; c++) {
-            float sw = 0.0f, sb = 0.0f;
-            for (int n = 0; n < N; n++) {
-                float g = dout[(long)n * C + c];
-                sw += g * (x[(long)n * C + c] - mean[n]) * rstd[n];
-                sb += g;
+        /* dw, db: each thread owns a block of columns and walks the rows in
+         * order, so sums are contiguous (vectorised) and deterministic */
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int lo = (int)((long)C * t / nt), hi = (int)((long)C * (t + 1) / nt);
+        for (int n = 0; n < N; n++) {
+            const float *gn = dout + (long)n * C, *xn = x + (long)n * C;
+            float m = mean[n], s = rstd[n];
+            for (int c = lo; c < hi; c++) {
+                dw[c] += gn[c] * (xn[c] - m) * s;
+                db[c] += gn[c];
             }
-            dw[c] += sw;
-            db[c] += sb;
         }
     }
 }
@@ -93,12 +92,12 @@ void pb_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x
             for (int c = 0; c < C; c++)
                 dn[c] += s * gn[c] * w[c] - s * s * s * xn[c] * gx;
         }
-#pragma omp for schedule(static)
-        for (int c = 0; c < C; c++) {
-            float sw = 0.0f;
-            for (int n = 0; n < N; n++)
-                sw += dout[(long)n * C + c] * x[(long)n * C + c] * rstd[n];
-            dw[c] += sw;
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        int lo = (int)((long)C * t / nt), hi = (int)((long)C * (t + 1) / nt);
+        for (int n = 0; n < N; n++) {
+            const float *gn = dout + (long)n * C, *xn = x + (long)n * C;
+            float s = rstd[n];
+            for (int c = lo; c < hi; c++) dw[c] += gn[c] * xn[c] * s;
         }
     }
 }
@@ -122,7 +121,7 @@ void pb_gelu_backward(float *dx, const float *x, const float *dout, long n) {
         float sech2 = 1.0f - t * t;
         float local = 0.5f * (1.0f + t) +
                       0.5f * v * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * v * v);
-        dx[i] += local * dout[i];
+        dx[i] = local * dout[i];
     }
 }
 

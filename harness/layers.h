@@ -19,6 +19,7 @@ void pb_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x
 
 /* GELU, tanh approximation. */
 void pb_gelu_forward(float *out, const float *x, long n);
+/* dx = gelu'(x) * dout (overwrites) */
 void pb_gelu_backward(float *dx, const float *x, const float *dout, long n);
 
 /* out = a + b */

@@ -30,8 +30,8 @@
  *   rope_distinct{format=, site="angles", length=, d_head=64, base=10000}
  *                                                  -> {count=, per_freq={...}}
  *   rope_phase_error{..., per_position=false}      -> {max=, per_freq=, per_position=}
- *   rope_drift{format=, site=, offset=, positions={...} | length=, stride=,
- *              d_head=, base=, seed=}              -> {positions=, deviation=, max=}
+ *   rope_drift{format=, site=, offset=1, positions={...} | length=, stride=1,
+ *              samples=16, d_head=, base=, seed=}  -> {positions=, deviation=, max=}
  *   decay_bound{d=, base=10000, distances={...}}   -> bound per distance
  *
  * Trained models (a batch of `batch` problems of size `length` from task):
@@ -608,9 +608,11 @@ static int l_rope_phase_error(lua_State *L) {
 static int l_rope_drift(lua_State *L) {
     const char *what = "pb.metrics.rope_drift";
     static const char *const keys[] = {"format", "site", "length", "d_head", "base", "offset",
-                                       "positions", "stride", "seed", NULL};
+                                       "positions", "stride", "samples", "seed", NULL};
     rope_args r = rope_common(L, what, 1, keys);
     int offset = pb_lua_field_int(L, 1, "offset", 1, what);
+    int samples = pb_lua_field_int(L, 1, "samples", 16, what);
+    if (samples < 1 || samples > 100000) luaL_error(L, "%s: samples must be in [1, 100000]", what);
     int stride = pb_lua_field_int(L, 1, "stride", 1, what);
     unsigned long seed = (unsigned long)pb_lua_field_num(L, 1, "seed", 1, what);
     if (stride < 1) luaL_error(L, "%s: stride must be >= 1", what);
@@ -638,7 +640,8 @@ static int l_rope_drift(lua_State *L) {
     double *dev = scratch(L, sizeof(double) * (size_t)(np ? np : 1));
     gsl_rng *rng = new_rng(L, seed);
     pb_error err;
-    int rc = pb_metric_rope_drift(&r.f, r.site, r.theta, r.n, offset, pos, np, rng, dev, &err);
+    int rc = pb_metric_rope_drift(&r.f, r.site, r.theta, r.n, offset, pos, np, samples, rng,
+                                  dev, &err);
     gsl_rng_free(rng);
     if (rc) luaL_error(L, "%s: %s", what, err.msg);
     double mx = 0.0;

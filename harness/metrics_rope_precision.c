@@ -174,42 +174,44 @@ static void rotate(const pb_format *f, pb_site site, const double *theta, int n,
 }
 
 int pb_metric_rope_drift(const pb_format *f, pb_site site, const double *theta, int n,
-                         int offset, const int *pos, int np, gsl_rng *rng, double *dev,
-                         pb_error *err) {
+                         int offset, const int *pos, int np, int samples, gsl_rng *rng,
+                         double *dev, pb_error *err) {
     if (check_site(site, 1, "rope drift", err)) return -1;
     if (n < 1 || n > 4096) return pb_fail(err, "rope drift: 1..4096 frequencies, got %d", n);
+    if (samples < 1) return pb_fail(err, "rope drift: samples must be >= 1, got %d", samples);
+    for (int i = 0; i < np; i++)
+        if (pos[i] < 0) return pb_fail(err, "rope drift: negative position %d", pos[i]);
     double *mem = malloc(sizeof(double) * 8 * (size_t)n);
     if (!mem) return pb_fail(err, "rope drift: out of memory");
     double *q = mem, *k = q + 2 * n, *qr = k + 2 * n, *kr = qr + 2 * n;
-    double nq = 0.0, nk = 0.0;
-    for (int i = 0; i < 2 * n; i++) {
-        q[i] = gsl_ran_gaussian(rng, 1.0);
-        k[i] = gsl_ran_gaussian(rng, 1.0);
-        nq += q[i] * q[i];
-        nk += k[i] * k[i];
-    }
-    for (int i = 0; i < 2 * n; i++) {
-        q[i] /= sqrt(nq);
-        k[i] /= sqrt(nk);
-    }
-    /* exact: q^T R(-m theta) k, pair by pair */
-    double exact = 0.0;
-    for (int j = 0; j < n; j++) {
-        double qa = q[2 * j], qb = q[2 * j + 1], ka = k[2 * j], kb = k[2 * j + 1];
-        double phi = (double)offset * theta[j];
-        exact += cos(phi) * (qa * ka + qb * kb) - sin(phi) * (qb * ka - qa * kb);
-    }
-    for (int i = 0; i < np; i++) {
-        if (pos[i] < 0) {
-            free(mem);
-            return pb_fail(err, "rope drift: negative position %d", pos[i]);
+    for (int i = 0; i < np; i++) dev[i] = 0.0;
+    for (int s = 0; s < samples; s++) {
+        double nq = 0.0, nk = 0.0;
+        for (int i = 0; i < 2 * n; i++) {
+            q[i] = gsl_ran_gaussian(rng, 1.0);
+            k[i] = gsl_ran_gaussian(rng, 1.0);
+            nq += q[i] * q[i];
+            nk += k[i] * k[i];
         }
-        rotate(f, site, theta, n, (double)pos[i] + offset, q, qr);
-        rotate(f, site, theta, n, (double)pos[i], k, kr);
-        double s = 0.0;
-        for (int j = 0; j < 2 * n; j++) s += qr[j] * kr[j];
-        dev[i] = fabs(s - exact);
-        if (dev[i] != dev[i]) dev[i] = INFINITY;
+        for (int i = 0; i < 2 * n; i++) {
+            q[i] /= sqrt(nq);
+            k[i] /= sqrt(nk);
+        }
+        /* exact: q^T R(-m theta) k, pair by pair */
+        double exact = 0.0;
+        for (int j = 0; j < n; j++) {
+            double qa = q[2 * j], qb = q[2 * j + 1], ka = k[2 * j], kb = k[2 * j + 1];
+            double phi = (double)offset * theta[j];
+            exact += cos(phi) * (qa * ka + qb * kb) - sin(phi) * (qb * ka - qa * kb);
+        }
+        for (int i = 0; i < np; i++) {
+            rotate(f, site, theta, n, (double)pos[i] + offset, q, qr);
+            rotate(f, site, theta, n, (double)pos[i], k, kr);
+            double sc = 0.0;
+            for (int j = 0; j < 2 * n; j++) sc += qr[j] * kr[j];
+            double e = fabs(sc - exact);
+            dev[i] += (e == e ? e : INFINITY) / samples;
+        }
     }
     free(mem);
     return 0;

@@ -22,11 +22,12 @@
  *   phase error         max over p < L of |wrap(angle_used - p theta_k)|,
  *                       angle_used = atan2(s, c) for tables; per frequency
  *                       and per position (max over k)
- *   drift               for fixed unit q, k (seeded) and offset m:
+ *   drift               for random unit q, k (seeded) and offset m:
  *                       dev(p) = |<R(p+m) q, R(p) k> - s_exact(m)| with the
- *                       format at the site; exact RoPE gives 0 for every p
- *                       (the relative property), so dev(p) shows how the
- *                       format breaks it as the absolute position grows. */
+ *                       format at the site, averaged over `samples` (q, k)
+ *                       pairs; exact RoPE gives 0 for every p (the relative
+ *                       property), so dev(p) shows how the format breaks it
+ *                       as the absolute position grows. */
 #ifndef PB_METRICS_ROPE_PRECISION_H
 #define PB_METRICS_ROPE_PRECISION_H
 
@@ -48,10 +49,10 @@ int pb_metric_rope_phase_error(const pb_format *f, pb_site site, const double *t
                                int n, int L, double *max_err, double *per_freq,
                                double *per_pos, pb_error *err);
 
-/* dev[i] for positions pos[i], i < np; q and k are drawn from rng (unit
- * norm over the 2n components). */
+/* dev[i] for positions pos[i], i < np; the samples pairs q, k are drawn
+ * from rng (unit norm over the 2n components). */
 int pb_metric_rope_drift(const pb_format *f, pb_site site, const double *theta, int n,
-                         int offset, const int *pos, int np, gsl_rng *rng, double *dev,
-                         pb_error *err);
+                         int offset, const int *pos, int np, int samples, gsl_rng *rng,
+                         double *dev, pb_error *err);
 
 #endif

@@ -95,7 +95,6 @@ int pb_model_backward(pb_model *m, const pb_batch *b, pb_error *err) {
     /* loss -> logits -> final norm; D->res3 carries d(loss)/d(residual). */
     pb_crossentropy_backward(D->logits, m->acts.logits, b->targets, b->mask, m->mask_sum,
                              N, V);
-    memset(D->lnf, 0, Nd * sizeof(float));
     pb_linear_backward(D->lnf, c->tied ? g->wte : g->head_w, NULL, D->logits,
                        m->acts.lnf, c->tied ? p->wte : p->head_w, N, d, V);
     pb_layer_acts last;
@@ -111,24 +110,19 @@ int pb_model_backward(pb_model *m, const pb_batch *b, pb_error *err) {
         pb_model_layer_acts(m, l, &a);
         int layer_norm = c->norm == PB_NORM_LAYER;
         /* MLP */
-        memset(D->fch_gelu, 0, (size_t)N * F * sizeof(float));
         pb_linear_backward(D->fch_gelu, g->fcp_w + (size_t)l * d * F, g->fcp_b + l * d,
                            D->res3, a.fch_gelu, p->fcp_w + (size_t)l * d * F, N, F, d);
-        memset(D->fch, 0, (size_t)N * F * sizeof(float));
         pb_gelu_backward(D->fch, a.fch, D->fch_gelu, (long)N * F);
-        memset(D->ln2, 0, Nd * sizeof(float));
         pb_linear_backward(D->ln2, g->fc_w + (size_t)l * F * d, g->fc_b + l * F, D->fch,
                            a.ln2, p->fc_w + (size_t)l * F * d, N, d, F);
         norm_backward(m, D->res3, g->ln2_w + l * d, layer_norm ? g->ln2_b + l * d : NULL,
                       D->ln2, a.res2, p->ln2_w + l * d, a.ln2_mean, a.ln2_rstd, N);
         /* attention */
-        memset(D->atty, 0, Nd * sizeof(float));
         pb_linear_backward(D->atty, g->proj_w + (size_t)l * d * d, g->proj_b + l * d,
                            D->res3, a.atty, p->proj_w + (size_t)l * d * d, N, d, d);
         pb_attention_backward(&attn, D->qkv, m->acts.dbias, D->atty, a.qkv, a.att,
                               m->acts.scratch);
         qk_backward(m, b, a.qk_in, D->qkv);
-        memset(D->ln1, 0, Nd * sizeof(float));
         pb_linear_backward(D->ln1, g->qkv_w + (size_t)l * 3 * d * d, g->qkv_b + l * 3 * d,
                            D->qkv, a.ln1, p->qkv_w + (size_t)l * 3 * d * d, N, d, 3 * d);
         norm_backward(m, D->res3, g->ln1_w + l * d, layer_norm ? g->ln1_b + l * d : NULL,

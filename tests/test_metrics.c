@@ -129,11 +129,11 @@ static void test_drift(void) {
     pb_format bf16 = format("bf16"), fp32 = format("fp32");
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(rng, 3);
-    CHECK(pb_metric_rope_drift(&fp32, PB_SITE_TABLES, theta, 32, 7, pos, 3, rng, dev, &err) == 0,
+    CHECK(pb_metric_rope_drift(&fp32, PB_SITE_TABLES, theta, 32, 7, pos, 3, 4, rng, dev, &err) == 0,
           "%s", err.msg);
     for (int i = 0; i < 3; i++) CHECK(dev[i] < 1e-6, "fp32 tables at p=%d: drift %g", pos[i], dev[i]);
     gsl_rng_set(rng, 3);
-    CHECK(pb_metric_rope_drift(&bf16, PB_SITE_ANGLES, theta, 32, 7, pos, 3, rng, dev, &err) == 0,
+    CHECK(pb_metric_rope_drift(&bf16, PB_SITE_ANGLES, theta, 32, 7, pos, 3, 4, rng, dev, &err) == 0,
           "%s", err.msg);
     CHECK(dev[0] < 1e-3 && dev[2] > 1e-2, "bf16 angles: drift small at 0 (%g), large at 60000 (%g)",
           dev[0], dev[2]);
