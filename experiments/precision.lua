@@ -157,7 +157,7 @@ local function static_part(cfg, R, rep, summary)
     local p = pb.plot { path = R:path("plots/phase_error"), title = "Phase error of cast angles",
                         xlabel = "position p", ylabel = "max_k |angle error| (rad)", logy = true,
                         series = phase_series }
-    rep:figure(p.png, "Angle p theta_k cast to each format: worst phase error per position bin.")
+    rep:figure(p.png, "Angle p theta_k cast to each format: worst phase error per position bin.", { section = "precision" })
   end
 
   -- additive tables cast to a format
@@ -199,7 +199,7 @@ local function static_part(cfg, R, rep, summary)
     local p = pb.plot { path = R:path("plots/drift"), title = "RoPE relative property under casting",
                         xlabel = "absolute position p", ylabel = "|score error|", logx = true,
                         logy = true, series = dseries }
-    rep:figure(p.png, "Score error against absolute position, per format and site.")
+    rep:figure(p.png, "Score error against absolute position, per format and site.", { section = "precision" })
   end
   return rows
 end
@@ -259,7 +259,7 @@ local function deviation_part(cfg, R, rep, summary, task, models)
                         xlabel = "position shift D2", ylabel = "D", logx = true, logy = true,
                         series = series }
     rep:figure(p.png, "D against the shift: the RoPE model per precision variant; other " ..
-      "encodings in fp32 (dashed).")
+      "encodings in fp32 (dashed). D = 0 is drawn at 1e-12.", { section = "precision" })
   end
   return rows
 end
@@ -325,7 +325,7 @@ local function eval_part(cfg, R, rep, summary, task, models)
       local p = pb.plot { path = R:path("plots/offsets"), title = "RoPE accuracy at position offsets",
                           xlabel = "position offset (0 plotted at 1)", ylabel = "accuracy",
                           logx = true, yrange = { 0, 1 }, series = series }
-      rep:figure(p.png, "Accuracy against the position offset, per precision variant.")
+      rep:figure(p.png, "Accuracy against the position offset, per precision variant.", { section = "precision" })
     end
   end
 
@@ -388,7 +388,7 @@ function M.run(overrides)
   end
   local b, f32 = static("bf16", "angles"), static("fp32", "angles")
   if b and f32 then
-    rep:claim { text = "RoPE angles computed in bf16 make distant positions collide " ..
+    rep:claim { section = "precision", text = "RoPE angles computed in bf16 make distant positions collide " ..
       "(GPT-NeoX #1003, transformers #29285).",
       verdict = b.distinct < f32.distinct and "confirmed" or "contradicted",
       evidence = string.format("distinct positions among 0..%d: fp32 %d, bf16 %d (theta = 1 " ..
@@ -398,7 +398,7 @@ function M.run(overrides)
   local d32 = summary[string.format("D_rope_fp32_%d", cfg.shifts[#cfg.shifts])]
   local dbf = summary[string.format("D_rope_qk_post_bf16_%d", cfg.shifts[#cfg.shifts])]
   if d32 and dbf then
-    rep:claim { text = "Casting rotated q/k to bf16 breaks RoPE's relative property " ..
+    rep:claim { section = "precision", text = "Casting rotated q/k to bf16 breaks RoPE's relative property " ..
       "(Wang et al. 2024).",
       verdict = dbf > 10 * d32 and "confirmed" or "contradicted",
       evidence = string.format("D at shift %d: fp32 %.3g, bf16 q/k %.3g",
@@ -409,7 +409,7 @@ function M.run(overrides)
   local abf = summary["offset_acc_angles_bf16_" .. far]
   local a0 = summary["offset_acc_fp32_" .. cfg.offsets[1]]
   if a32 and abf and a0 then
-    rep:claim { text = "A RoPE model whose angles are computed in bf16 fails at large absolute " ..
+    rep:claim { section = "precision", text = "A RoPE model whose angles are computed in bf16 fails at large absolute " ..
       "positions although it only ever sees short relative distances; in fp32 it does not.",
       verdict = (abf < a32 - 0.05 and math.abs(a32 - a0) < 0.02) and "confirmed" or
         (math.abs(abf - a32) < 0.02 and "contradicted" or "inconclusive"),
@@ -421,6 +421,7 @@ function M.run(overrides)
   for _, mm in ipairs(models) do mm.model:close() end
   say("done in %.1f s: %s", pb.now() - t0, R:path("report.md"))
   summary.dir = R.dir
+  summary.report = rep  -- lets experiments/article.lua adopt claims and figures
   return summary
 end
 

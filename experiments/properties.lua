@@ -333,7 +333,7 @@ function M.run(overrides)
     local p = pb.plot { path = R:path("plots/steps"), title = "Step size between neighbouring positions",
                         xlabel = "position p", ylabel = "||PE(p+1) - PE(p)|| / rms ||PE||",
                         logy = true, series = series }
-    rep:figure(p.png, "Relative step size against position.")
+    rep:figure(p.png, "Relative step size against position.", { section = "binary" })
   end
   summary.steps = step_stats
 
@@ -371,7 +371,7 @@ function M.run(overrides)
                           end
                           return out
                         end)() }
-    rep:figure(p.png, "Decay bound for several bases.")
+    rep:figure(p.png, "Decay bound for several bases.", { section = "rope" })
   end
 
   -- 2D separability ---------------------------------------------------------------
@@ -416,14 +416,14 @@ function M.run(overrides)
   local dog_ok = dog_rows[1].identical == 1
   for i = 2, #dog_rows do dog_ok = dog_ok and dog_rows[i].identical == 0 end
   rep:section("The article's claims")
-  rep:claim { text = "Self-attention without positions gives identical outputs for the same " ..
+  rep:claim { section = "problem", text = "Self-attention without positions gives identical outputs for the same " ..
     "token at different positions (bidirectional); a causal mask or any encoding separates them.",
     verdict = dog_ok and "confirmed" or "contradicted",
     evidence = string.format("max |h(dog1) - h(dog2)|: none bidirectional %.3g, none causal %.3g",
       dog_rows[1].max_diff, dog_rows[2].max_diff) }
   local s, b = get("sinusoidal"), get("binary")
   if s.linear_res_k and b.linear_res_k then
-    rep:claim { text = "Sinusoidal encodings make PE(p+k) a linear function (a rotation) of " ..
+    rep:claim { section = "sinusoidal", text = "Sinusoidal encodings make PE(p+k) a linear function (a rotation) of " ..
       "PE(p); binary codes do not.",
       verdict = (s.linear_res_k < 1e-4 and b.linear_res_k > 1e-2) and "confirmed" or "contradicted",
       evidence = string.format("relative residual of the best M_k (k = %d): sinusoidal %.2g, " ..
@@ -433,27 +433,27 @@ function M.run(overrides)
     for _, st in ipairs(step_stats) do if st.encoding == n then return st["max/min"] end end
   end
   if ratio("binary") and ratio("sinusoidal") then
-    rep:claim { text = "Binary position codes are jumpy; sinusoids change smoothly.",
+    rep:claim { section = "binary", text = "Binary position codes are jumpy; sinusoids change smoothly.",
       verdict = ratio("binary") > 2 * ratio("sinusoidal") and "confirmed" or "contradicted",
       evidence = string.format("max/min step: binary %.3g, sinusoidal %.3g",
         ratio("binary"), ratio("sinusoidal")) }
   end
   local n = get("integer_norm")
   if n.length_diff then
-    rep:claim { text = "Normalising integer positions by the sequence length breaks uniqueness " ..
+    rep:claim { section = "integer", text = "Normalising integer positions by the sequence length breaks uniqueness " ..
       "across lengths (Pr1).", verdict = n.length_diff > 0 and "confirmed" or "contradicted",
       evidence = string.format("max |PE_N(p) - PE_2N(p)| = %.3g", n.length_diff) }
   end
   local ro = get("rope")
   if ro.shift_rel then
-    rep:claim { text = "RoPE's score depends on relative position only.",
+    rep:claim { section = "rope", text = "RoPE's score depends on relative position only.",
       verdict = ro.shift_rel < 1e-4 and "confirmed" or "contradicted",
       evidence = string.format("relative shift-invariance error %.2g over shifts up to %d",
         ro.shift_rel, cfg.shift) }
   end
   local ax, mx = get("rope2d_axial"), get("rope2d_mixed")
   if ax.sep_split_err and mx.sep_split_err then
-    rep:claim { text = "2D RoPE that rotates x-pairs and y-pairs separately keeps the x and y " ..
+    rep:claim { section = "rope2d", text = "2D RoPE that rotates x-pairs and y-pairs separately keeps the x and y " ..
       "offsets apart; pairs mixing x and y intermix them.",
       verdict = (ax.sep_split_err < 1e-3 and mx.sep_split_err > 1e-2) and "confirmed" or "contradicted",
       evidence = string.format("x + y split error: axial %.2g, mixed %.2g", ax.sep_split_err,
@@ -464,6 +464,7 @@ function M.run(overrides)
   say("done in %.1f s: %s", pb.now() - t0, R:path("report.md"))
   summary.dog = dog_rows
   summary.dir = R.dir
+  summary.report = rep  -- lets experiments/article.lua adopt claims and figures
   return summary
 end
 

@@ -162,7 +162,7 @@ function M.run(overrides)
     local p = pb.plot { path = R:path("plots/snr"), title = "Token-to-position signal ratio",
                         xlabel = "position p", ylabel = "||e|| / ||PE(p)||", logx = true,
                         logy = true, series = series }
-    rep:figure(p.png, "SNR(p) for each additive encoding.")
+    rep:figure(p.png, "SNR(p) for each additive encoding.", { section = "integer" })
   end
   local trained_snr = {}
   for _, r in ipairs(model_rows) do
@@ -214,7 +214,7 @@ function M.run(overrides)
       end
       local p = pb.plot.bars { path = R:path("plots/terms"), title = "Logit variance shares, layer 1",
                                categories = cats, series = s, ylabel = "share", yrange = { 0, 1 } }
-      rep:figure(p.png, "Four-term variance shares per encoding.")
+      rep:figure(p.png, "Four-term variance shares per encoding.", { section = "integer" })
     end
   end
   summary.terms = term_rows
@@ -242,7 +242,7 @@ function M.run(overrides)
     local p = pb.plot.bars { path = R:path("plots/share"), title = "Position share of logits",
                              categories = share_cats, series = share_series, ylabel = "Var(f)/Var(A)",
                              yrange = { 0, 1 } }
-    rep:figure(p.png, "Mean position share per layer.")
+    rep:figure(p.png, "Mean position share per layer.", { section = "signal" })
   end
   summary.share = share_rows
 
@@ -275,11 +275,12 @@ function M.run(overrides)
       local p = pb.plot.heatmap { path = R:path("plots/freq_usage"), title = "RoPE frequency usage U_k",
                                   matrix = mat, xlabels = xl, ylabels = labels,
                                   xlabel = "pair k (0 = highest frequency)", cblabel = "mean ||q^(k)||" }
-      rep:figure(p.png, "Per-pair query norms of the trained RoPE model.")
+      rep:figure(p.png, "Per-pair query norms of the trained RoPE model.", { section = "signal" })
     end
     local ratio = hi_sum > 0 and lo_sum / hi_sum or 0 / 0
     summary.rope_low_high_ratio = ratio
-    rep:claim { text = "RoPE models use the lowest frequencies more than the highest (Barbero et al.).",
+    rep:claim { section = "signal", text = "As Barbero et al. found for Gemma, the trained RoPE model puts more query " ..
+      "norm on its lowest frequencies than on its highest (here: a small model on one task).",
       verdict = ratio > 1.1 and "confirmed" or (ratio < 0.9 and "contradicted" or "inconclusive"),
       evidence = string.format("mean U of the lowest quarter of frequencies / highest quarter " ..
         "= %.3g in this small model (task %s)", ratio, cfg.task) }
@@ -287,40 +288,52 @@ function M.run(overrides)
 
   -- 3. Noise probe ------------------------------------------------------------------
   say("noise probe")
-  local probe_rows, pos_series, tok_series = {}, {}, {}
+  local probe_rows, pos_series, tok_series, reg_series = {}, {}, {}, {}
   for _, enc in ipairs(cfg.probe_encodings) do
     local geom = { d = cfg.d, heads = cfg.heads, seed = cfg.seed }
     if enc == "learned" then geom.size = cfg.probe_positions end
-    local xs, pa, ta = {}, {}, {}
+    local xs, pa, ta, ra = {}, {}, {}, {}
     for _, db in ipairs(cfg.probe_snr_db) do
       local r = pb.metrics.noise_probe(enc, geom, { snr_db = db, positions = cfg.probe_positions,
         vocab = cfg.probe_vocab, train = cfg.probe_train, test = cfg.probe_test, seed = cfg.seed })
       probe_rows[#probe_rows + 1] = { encoding = enc, snr_db = db, position = r.position,
+                                      position_regression = r.position_regression,
                                       token = r.token, noise_sd = r.noise_sd }
-      xs[#xs + 1], pa[#pa + 1], ta[#ta + 1] = db, r.position, r.token
+      xs[#xs + 1], pa[#pa + 1], ta[#ta + 1], ra[#ra + 1] = db, r.position, r.token,
+        r.position_regression
     end
     pos_series[#pos_series + 1] = { name = enc, x = xs, y = pa }
+    reg_series[#reg_series + 1] = { name = enc .. " (regression)", x = xs, y = ra, dash = 2 }
     tok_series[#tok_series + 1] = { name = enc, x = xs, y = ta }
   end
-  R:csv("probe.csv", probe_rows, { "encoding", "snr_db", "position", "token", "noise_sd" })
+  R:csv("probe.csv", probe_rows, { "encoding", "snr_db", "position", "position_regression",
+                                   "token", "noise_sd" })
   rep:section("Noise-injection linear probe")
   rep:para(string.format("Ridge one-vs-all probes read the position (of %d) and the token " ..
     "(of %d, embeddings N(0, 0.02)) from e + PE(p) + noise; the noise level is the SNR of the " ..
-    "whole clean input, so a large position vector leaves little room for the token. Chance: " ..
-    "%.3g and %.3g.", cfg.probe_positions, cfg.probe_vocab, 1 / cfg.probe_positions,
-    1 / cfg.probe_vocab))
-  rep:table(probe_rows, { "encoding", "snr_db", "position", "token", "noise_sd" })
+    "whole clean input, so a large position vector leaves little room for the token. " ..
+    "position_regression: least squares onto p itself, right when |p_hat - p| < 1/2 (a " ..
+    "class read-out cannot pick positions off the integer encoding's ramp, a regression " ..
+    "can). Chance: %.3g and %.3g.", cfg.probe_positions, cfg.probe_vocab,
+    1 / cfg.probe_positions, 1 / cfg.probe_vocab))
+  rep:table(probe_rows, { "encoding", "snr_db", "position", "position_regression", "token",
+                          "noise_sd" })
   if plot_ok then
     local chance_p = { { y = 1 / cfg.probe_positions, label = "chance" } }
     local chance_t = { { y = 1 / cfg.probe_vocab, label = "chance" } }
     local p1 = pb.plot { path = R:path("plots/probe_position"), title = "Decoding the position",
                          xlabel = "SNR (dB)", ylabel = "accuracy", yrange = { 0, 1 },
-                         series = pos_series, hlines = chance_p }
+                         series = (function()
+                           local all = {}
+                           for _, s in ipairs(pos_series) do all[#all + 1] = s end
+                           for _, s in ipairs(reg_series) do all[#all + 1] = s end
+                           return all
+                         end)(), hlines = chance_p }
     local p2 = pb.plot { path = R:path("plots/probe_token"), title = "Decoding the token",
                          xlabel = "SNR (dB)", ylabel = "accuracy", yrange = { 0, 1 },
                          series = tok_series, hlines = chance_t }
-    rep:figure(p1.png, "Position probe accuracy against input SNR.")
-    rep:figure(p2.png, "Token probe accuracy against input SNR.")
+    rep:figure(p1.png, "Position probe accuracy against input SNR (dashed: regression onto p).", { section = "signal" })
+    rep:figure(p2.png, "Token probe accuracy against input SNR.", { section = "signal" })
   end
   summary.probe = probe_rows
 
@@ -328,7 +341,7 @@ function M.run(overrides)
   rep:section("The article's claims")
   local si, ss = summary.snr_integer, summary.snr_sinusoidal
   if si and ss then
-    rep:claim { text = "Adding the integer position gives a very low signal-to-noise ratio.",
+    rep:claim { section = "integer", text = "Adding the integer position gives a very low signal-to-noise ratio.",
       verdict = si < 0.01 * ss and "confirmed" or "contradicted",
       evidence = string.format("SNR at p = %d: integer %.3g, sinusoidal %.3g (||e|| = %.3g)",
         cfg.snr_length - 1, si, ss, e_init) }
@@ -341,7 +354,7 @@ function M.run(overrides)
   local top = cfg.probe_snr_db[#cfg.probe_snr_db]
   local ti, ts = tok_acc("integer", top), tok_acc("sinusoidal", top)
   if ti and ts then
-    rep:claim { text = "With integer positions it is hard to separate the semantic (token) " ..
+    rep:claim { section = "integer", text = "With integer positions it is hard to separate the semantic (token) " ..
       "information from the position.",
       verdict = ti < ts and "confirmed" or "contradicted",
       evidence = string.format("token probe accuracy at %g dB: integer %.3g, sinusoidal %.3g " ..
@@ -353,6 +366,7 @@ function M.run(overrides)
   say("done in %.1f s: %s", pb.now() - t0, R:path("report.md"))
   summary.models = model_rows
   summary.dir = R.dir
+  summary.report = rep  -- lets experiments/article.lua adopt claims and figures
   return summary
 end
 

@@ -272,6 +272,11 @@ int pb_diagnose_length(pb_model *m, const pb_task *task, int n, const pb_diag_op
         }
         r->queries = queries;
         r->has_attention = 1;
+        /* Give back the T^2 training layout: reserve() grows B and T
+         * separately, so a later training batch would otherwise get
+         * probability buffers for its B at this T. */
+        pb_error ignored;
+        pb_model_reserve(m, 1, 1, 0, &ignored);
     }
     rc = 0;
 out:

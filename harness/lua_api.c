@@ -2,6 +2,8 @@
  * The public module "posbench" (harness/lua/posbench.lua) wraps it. */
 #include "lua_api.h"
 
+#include <gsl/gsl_errno.h>
+
 #include "blas.h"
 #include "lua_diag.h"
 #include "lua_encoding.h"
@@ -12,6 +14,8 @@
 
 int luaopen_posbench_core(lua_State *L) {
     pb_blas_init();
+    /* GSL's default handler aborts; every GSL call checks its status. */
+    gsl_set_error_handler_off();
     lua_newtable(L);
     pb_lua_open_model(L);
     pb_lua_open_train(L);

@@ -22,7 +22,8 @@
  *   snr(E, {length=, e_norm=1})                    -> SNR(p), p = 0..
  *   noise_probe(E, {snr_db=, positions=64, vocab=32, emb_sd=0.02, embeddings=,
  *                   train=20000, test=4000, ridge=1e-3, seed=1})
- *                                                  -> {position=, token=, noise_sd=}
+ *                                                  -> {position=, token=,
+ *                                                      position_regression=, noise_sd=}
  *   separability(E, {grid=16, max_d=4, bases=16, seed=1})
  *                                                  -> {rel_var=, split_error=, ...}
  *
@@ -493,6 +494,7 @@ static int l_noise_probe(lua_State *L) {
     lua_newtable(L);
     set_num(L, "position", r.pos_acc);
     set_num(L, "token", r.tok_acc);
+    set_num(L, "position_regression", r.pos_reg_acc);
     set_num(L, "noise_sd", r.noise_sd);
     set_num(L, "signal_power", r.signal_power);
     set_num(L, "position_chance", 1.0 / n_pos);

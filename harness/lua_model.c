@@ -43,9 +43,9 @@ static int l_model(lua_State *L) {
     if (strcmp(norm, "layernorm") == 0) c.norm = PB_NORM_LAYER;
     else if (strcmp(norm, "rmsnorm") == 0) c.norm = PB_NORM_RMS;
     else luaL_error(L, "pb.model: unknown norm '%s' (valid: layernorm, rmsnorm)", norm);
-    const char *enc = pb_lua_field_str(L, 1, "encoding", c.encoding, what);
-    if (strlen(enc) >= sizeof c.encoding) luaL_error(L, "pb.model: encoding name too long");
-    strcpy(c.encoding, enc);
+    const char *enc = pb_lua_field_str(L, 1, "encoding", NULL, what);
+    if (enc && strlen(enc) >= sizeof c.encoding) luaL_error(L, "pb.model: encoding name too long");
+    if (enc) strcpy(c.encoding, enc);
     lua_getfield(L, 1, "enc");
     pb_lua_to_opts(L, -1, &c.enc_opts, "pb.model enc");
     lua_pop(L, 1);

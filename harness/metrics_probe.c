@@ -90,9 +90,10 @@ int pb_metric_noise_probe(const float *table, int n_pos, const float *emb, int v
     gsl_matrix *A = gsl_matrix_calloc((size_t)D, (size_t)D);
     double *Bp = calloc((size_t)D * n_pos, sizeof(double));
     double *Bv = calloc((size_t)D * vocab, sizeof(double));
+    double *Br = calloc((size_t)D, sizeof(double));
     double *f = malloc(sizeof(double) * (size_t)D);
     int rc = -1;
-    if (!A || !Bp || !Bv || !f) {
+    if (!A || !Bp || !Bv || !Br || !f) {
         pb_fail(err, "noise probe: out of memory (%d positions, %d tokens)", n_pos, vocab);
         goto done;
     }
@@ -105,6 +106,7 @@ int pb_metric_noise_probe(const float *table, int n_pos, const float *emb, int v
             for (int j = 0; j <= i; j++) row[j] += f[i] * f[j];
             Bp[(size_t)p * D + i] += f[i];
             Bv[(size_t)v * D + i] += f[i];
+            Br[i] += f[i] * p;
         }
     }
     double tr = 0.0;
@@ -118,26 +120,32 @@ int pb_metric_noise_probe(const float *table, int n_pos, const float *emb, int v
     int st = gsl_linalg_cholesky_decomp1(A);
     if (!st) st = solve_columns(A, Bp, D, n_pos);
     if (!st) st = solve_columns(A, Bv, D, vocab);
+    if (!st) st = solve_columns(A, Br, D, 1);
     gsl_set_error_handler(old);
     if (st) {
         pb_fail(err, "noise probe: the normal equations are singular; raise ridge "
                      "(now %g)", o->ridge);
         goto done;
     }
-    long ok_p = 0, ok_v = 0;
+    long ok_p = 0, ok_v = 0, ok_r = 0;
     for (int s = 0; s < o->n_test; s++) {
         int p, v;
         draw(table, n_pos, emb, vocab, d, r->noise_sd, rng, f, &p, &v);
         ok_p += argmax_score(Bp, D, n_pos, f) == p;
         ok_v += argmax_score(Bv, D, vocab, f) == v;
+        double ph = 0.0;
+        for (int i = 0; i < D; i++) ph += Br[i] * f[i];
+        ok_r += fabs(ph - p) < 0.5;
     }
     r->pos_acc = (double)ok_p / o->n_test;
     r->tok_acc = (double)ok_v / o->n_test;
+    r->pos_reg_acc = (double)ok_r / o->n_test;
     rc = 0;
 done:
     if (A) gsl_matrix_free(A);
     free(Bp);
     free(Bv);
+    free(Br);
     free(f);
     return rc;
 }

@@ -10,7 +10,11 @@
  * (noise proportional to the input's magnitude, as rounding noise is). Each
  * probe is ridge regression onto one-hot targets (one-vs-all) with features
  * [x, 1], lambda = ridge * trace(X^T X) / (d + 1), solved by Cholesky
- * (GSL); the prediction is the argmax. Accuracy is on fresh test samples. */
+ * (GSL); the prediction is the argmax. A third probe regresses the position
+ * itself (least squares onto p, same ridge) and counts |p_hat - p| < 1/2:
+ * a one-vs-all linear read-out cannot pick classes off a scalar ramp such
+ * as the integer encoding, a regression can. Accuracy is on fresh test
+ * samples. */
 #ifndef PB_METRICS_PROBE_H
 #define PB_METRICS_PROBE_H
 
@@ -25,7 +29,8 @@ typedef struct pb_probe_opts {
 } pb_probe_opts;
 
 typedef struct pb_probe_result {
-    double pos_acc, tok_acc;     /* test accuracy of each probe */
+    double pos_acc, tok_acc;     /* test accuracy of the one-vs-all probes */
+    double pos_reg_acc;          /* position regression: |p_hat - p| < 1/2 */
     double noise_sd;             /* sigma */
     double signal_power;         /* E||x_clean||^2 / d */
 } pb_probe_result;

@@ -293,6 +293,15 @@ static void test_probe(void) {
     CHECK(pb_metric_noise_probe(t, n, emb, V, 32, &o, rng, &r, &err) == 0, "%s", err.msg);
     CHECK(r.pos_acc < 0.2 && r.tok_acc < 0.3, "-30 dB near chance: %g, %g", r.pos_acc, r.tok_acc);
     free(t);
+    /* integer positions: no class read-out, but a regression reads p */
+    pb_metric_enc in;
+    open_enc(&in, "integer", 32, 4);
+    t = table(&in, n);
+    o.snr_db = 60;
+    CHECK(pb_metric_noise_probe(t, n, emb, V, 32, &o, rng, &r, &err) == 0, "%s", err.msg);
+    CHECK(r.pos_reg_acc > 0.95, "integer at 60 dB: regression reads p (%g)", r.pos_reg_acc);
+    free(t);
+    pb_metric_enc_close(&in);
     gsl_rng_free(rng);
     pb_metric_enc_close(&sin);
 }

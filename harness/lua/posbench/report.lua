@@ -12,7 +12,10 @@
 --               integers, floats with 4 significant digits
 --       headers: {col = "Shown title"}
 --   rep:figure(image_path, caption)   png, svg, jpg or gif
---   rep:claim{text=, verdict="confirmed"|"contradicted"|"inconclusive", evidence=}
+--   rep:claim{text=, verdict="confirmed"|"contradicted"|"inconclusive", evidence=,
+--             section=}   (section: optional tag used by assembled reports)
+--   rep:figure(path, caption, {section=})
+--   rep:adopt(block)        append a copy of another report's block
 --   rep:markdown(dir) -> string       links relative to dir
 --   rep:html() -> string
 --   rep:write(md_path), rep:write_html(html_path)   atomic; parents made
@@ -123,13 +126,29 @@ function Report:table(rows, columns, opts)
     caption = opts.caption, number = self.ntab })
 end
 
-function Report:figure(path, caption)
+function Report:figure(path, caption, opts)
   need_string(path, "rep:figure: path", 2)
   if caption ~= nil then need_string(caption, "rep:figure: caption", 2) end
   self.nfig = self.nfig + 1
   -- Resolve now: the working directory may change before writing.
   return add(self, { kind = "figure", path = core.realpath(path) or path, given = path,
-    caption = caption, number = self.nfig })
+    caption = caption, number = self.nfig, section = opts and opts.section })
+end
+
+--- rep:adopt(block): append a copy of another report's block (a claim, a
+--- figure, a table...), renumbering figures and tables for this report.
+--- Used to assemble one report from several studies' reports.
+function Report:adopt(block)
+  local copy = {}
+  for k, v in pairs(block) do copy[k] = v end
+  if copy.kind == "figure" then
+    self.nfig = self.nfig + 1
+    copy.number = self.nfig
+  elseif copy.kind == "table" then
+    self.ntab = self.ntab + 1
+    copy.number = self.ntab
+  end
+  return add(self, copy)
 end
 
 function Report:claim(c)
@@ -140,7 +159,8 @@ function Report:claim(c)
       tostring(c.verdict)), 2)
   end
   if c.evidence ~= nil then need_string(c.evidence, "rep:claim: evidence", 2) end
-  return add(self, { kind = "claim", text = c.text, verdict = c.verdict, evidence = c.evidence })
+  return add(self, { kind = "claim", text = c.text, verdict = c.verdict, evidence = c.evidence,
+    section = c.section })
 end
 
 -- Markdown -----------------------------------------------------------------
