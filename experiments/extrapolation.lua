@@ -703,6 +703,20 @@ for _, task in ipairs(config.tasks) do
   local ood = {}
   for _, n in ipairs(lens) do if n > L then ood[#ood + 1] = n end end
   if is_lm(task) then
+    local best_in
+    for _, enc in ipairs(config.encodings) do
+      local m = in_dist_mean(task, enc, "mean_ppl")
+      if m and (not best_in or m < best_in) then best_in = m end
+    end
+    local weak = {}
+    for _, enc in ipairs(config.encodings) do
+      local m = in_dist_mean(task, enc, "mean_ppl")
+      if m and best_in and m > 1.5 * best_in then weak[#weak + 1] = string.format("%s (%.3f)", enc, m) end
+    end
+    if #weak > 0 then
+      items[#items + 1] = string.format("In distribution, more than 1.5x the best perplexity (%.3f), " ..
+        "so not trained as well as the others: %s.", best_in, table.concat(weak, ", "))
+    end
     for _, enc in ipairs(config.encodings) do
       local a, b = row_of(task, enc, L), row_of(task, enc, lens[#lens])
       if a and b and a.mean_ppl and b.mean_ppl then
@@ -757,7 +771,7 @@ for _, task in ipairs(config.tasks) do
     for _, enc in ipairs(config.encodings) do
       local m = in_dist_mean(task, enc, "mean_acc")
       local far = row_of(task, enc, lens[#lens])
-      if m and far and m > 0 then
+      if m and far and m >= 0.9 then
         items[#items + 1] = string.format("%s keeps %.0f%% of its in-distribution accuracy at n=%d.",
           enc, 100 * far.mean_acc / m, lens[#lens])
       end
@@ -859,9 +873,13 @@ if #scale_summary > 0 then
           if r.finetuned == ft and r.length == n and r.method == "rope" then base = r end
         end
         if best and base then
-          items[#items + 1] = string.format("%s, n=%d: best %s %s vs plain RoPE %s.",
+          local sep = ""
+          if best ~= base and best.n_seeds > 1 and base.n_seeds > 1 then
+            sep = base.hi >= best.lo and " (intervals overlap)" or " (intervals do not overlap)"
+          end
+          items[#items + 1] = string.format("%s, n=%d: best %s %s vs plain RoPE %s%s.",
             ft and "fine-tuned" or "zero-shot", n, best.method, ci(best, "mean_acc", "lo", "hi"),
-            ci(base, "mean_acc", "lo", "hi"))
+            ci(base, "mean_acc", "lo", "hi"), sep)
         end
       end
     end

@@ -15,11 +15,15 @@
 #include "blas.h"
 #include "model.h"
 #include "positions.h"
+#include "format.h"
+#include "precision.h"
 #include "train.h"
 
 typedef struct bench_cfg {
     int d, layers, heads, T, batch, vocab, steps, warmup, threads;
+    int eval;             /* 1: forward only, no gradients (inference) */
     char encoding[64];
+    char precision[256];  /* "site:format,site:format" */
 } bench_cfg;
 
 static int parse(bench_cfg *c, int argc, char **argv) {
@@ -46,12 +50,17 @@ static int parse(bench_cfg *c, int argc, char **argv) {
         else if (!strcmp(key, "steps")) target = &c->steps;
         else if (!strcmp(key, "warmup")) target = &c->warmup;
         else if (!strcmp(key, "threads")) target = &c->threads;
+        else if (!strcmp(key, "eval")) target = &c->eval;
         else if (!strcmp(key, "encoding")) {
             snprintf(c->encoding, sizeof c->encoding, "%s", v);
             continue;
+        } else if (!strcmp(key, "precision")) {
+            snprintf(c->precision, sizeof c->precision, "%s", v);
+            continue;
         } else {
             fprintf(stderr, "posbench bench: unknown key '%s' (valid: d, layers, heads, T, "
-                            "batch, vocab, encoding, steps, warmup, threads)\n", key);
+                            "batch, vocab, encoding, precision, eval, steps, warmup, "
+                            "threads)\n", key);
             return -1;
         }
         char *end;
@@ -65,6 +74,21 @@ static int parse(bench_cfg *c, int argc, char **argv) {
     if (c->steps <= 0) {
         fprintf(stderr, "posbench bench: steps must be positive\n");
         return -1;
+    }
+    return 0;
+}
+
+/* "qk_post:bf16,logits:bf16" -> precision sites. */
+static int parse_precision(const char *spec, pb_precision *p, pb_error *err) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (char *item = strtok(buf, ","); item; item = strtok(NULL, ",")) {
+        char *colon = strchr(item, ':');
+        if (!colon) return pb_fail(err, "precision: '%s' is not site:format", item);
+        *colon = 0;
+        pb_format f;
+        if (pb_format_parse(colon + 1, &f, err) || pb_precision_set(p, item, &f, err))
+            return -1;
     }
     return 0;
 }
@@ -103,8 +127,18 @@ int pb_bench_main(int argc, char **argv) {
     pb_model m;
     pb_error err;
     pb_batch b;
+    const pb_encoding_type *et = pb_encoding_find(c.encoding);
+    if (et && et->pos_dims == 2) { /* 2D encodings read a 16-wide grid */
+        pb_opts_set_str(&mc.pos_opts, "scheme", "grid", &err);
+        pb_opts_set_num(&mc.pos_opts, "width", 16, &err);
+    }
     if (pb_model_create(&m, &mc, &err)) {
         fprintf(stderr, "posbench bench: %s\n", err.msg);
+        return 1;
+    }
+    if (parse_precision(c.precision, &m.prec, &err)) {
+        fprintf(stderr, "posbench bench: %s\n", err.msg);
+        pb_model_destroy(&m);
         return 1;
     }
     if (pb_batch_alloc(&b, c.batch, c.T, m.enc.type->pos_dims, &err) ||
@@ -130,6 +164,10 @@ int pb_bench_main(int argc, char **argv) {
             b.mask[i] = 1.0f;
         }
         rc = pb_positions_fill(&m.positions, &b, rng, 1, &err);
+        if (!rc && c.eval) {
+            rc = pb_model_forward(&m, &b, 0, &err);
+            continue;
+        }
         pb_model_zero_grad(&m);
         if (!rc) rc = pb_model_forward(&m, &b, 1, &err);
         if (!rc) rc = pb_model_backward(&m, &b, &err);
@@ -146,12 +184,14 @@ int pb_bench_main(int argc, char **argv) {
          * attention products QK^T and PV over the full T x T square. */
         double flops_per_token = 6.0 * (L * (3 * d * d + d * d + 2 * d * F) + c.vocab * d) +
                                  12.0 * L * c.T * d;
+        if (c.eval) flops_per_token /= 3; /* forward only */
         double gflops = flops_per_token * tokens / dt / 1e9;
-        double peak = sgemm_peak();
+        double peak = c.eval ? 0 : sgemm_peak();
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        printf("config=d%d_L%d_H%d_T%d_B%d_V%d_%s\n", c.d, c.layers, c.heads, c.T, c.batch,
-               c.vocab, c.encoding);
+        printf("config=d%d_L%d_H%d_T%d_B%d_V%d_%s%s%s%s\n", c.d, c.layers, c.heads, c.T,
+               c.batch, c.vocab, c.encoding, c.precision[0] ? "_" : "", c.precision,
+               c.eval ? "_eval" : "");
         printf("threads=%d\n", omp_get_max_threads());
         printf("step_ms=%.3f\n", dt / c.steps * 1e3);
         printf("flops_per_token=%.0f\n", flops_per_token);

@@ -122,4 +122,63 @@ tmp=$(mktemp "$OUT.tmp.XXXXXX") || exit 1
     printf '%s\n' "${rows[@]}"
 } >"$tmp" && chmod 644 "$tmp" && mv -f "$tmp" "$OUT" || { rm -f "$tmp"; echo "bench: cannot write $OUT" >&2; exit 1; }
 echo "wrote $OUT"
+
+# The other targets, each a ratio measured in this run:
+#  - emulated bf16 at q/k and logits against fp32 (config A step time);
+#  - every encoding's training step against NoPE's (config A);
+#  - evaluation at growing T with batch 1 (config A's model): time per
+#    doubling of T (quadratic = 4x) and peak resident memory.
+step_ms() {  # args... -> best step_ms of 2 and 1 threads
+    local best="" out v
+    for th in 2 1; do
+        out=$("$POSBENCH" bench "$@" threads="$th" 2>&1) || { echo "  failed: $* threads=$th" >&2; continue; }
+        v=$(value step_ms <<<"$out")
+        if [ -z "$best" ] || awk -v a="$v" -v b="$best" 'BEGIN{exit !(a < b)}'; then best=$v; fi
+    done
+    echo "$best"
+}
+A="d=128 layers=4 heads=4 T=128 batch=32 vocab=64 steps=${BENCH_STEPS:-6}"
+extra=$(dirname "$OUT")/targets.csv
+lines=("date,machine,target,subject,value,reference,ratio")
+
+echo
+echo "emulated precision (config A, training step):"
+fp32=$(step_ms $A encoding=rope)
+bf16=$(step_ms $A encoding=rope precision=qk_post:bf16,logits:bf16)
+r=$(awk -v a="$bf16" -v b="$fp32" 'BEGIN{printf "%.2f", a / b}')
+printf '  fp32 %8.1f ms   bf16 at qk_post+logits %8.1f ms   ratio %s (target <= 1.3)\n' "$fp32" "$bf16" "$r"
+lines+=("$date,\"$machine\",bf16_sites,qk_post+logits,$bf16,$fp32,$r")
+
+echo
+echo "encodings (config A, training step against none):"
+ref=$(step_ms $A encoding=none)
+printf '  %-14s %8.1f ms\n' none "$ref"
+for enc in $("$POSBENCH" list encodings --names); do
+    [ "$enc" = none ] && continue
+    ms=$(step_ms $A encoding="$enc")
+    [ -n "$ms" ] || continue
+    r=$(awk -v a="$ms" -v b="$ref" 'BEGIN{printf "%.2f", a / b}')
+    printf '  %-14s %8.1f ms   %sx  (target <= 1.25)\n' "$enc" "$ms" "$r"
+    lines+=("$date,\"$machine\",encoding_step,$enc,$ms,$ref,$r")
+done
+
+echo
+echo "evaluation at long T (config A's model, batch 1, forward only):"
+prev=""
+for T in 1024 2048 4096 8192; do
+    out=$("$POSBENCH" bench d=128 layers=4 heads=4 vocab=64 encoding=rope T=$T batch=1 \
+          eval=1 steps=2 warmup=1 2>&1)
+    ms=$(value step_ms <<<"$out"); mb=$(value peak_rss_mb <<<"$out")
+    growth=""
+    [ -n "$prev" ] && growth=$(awk -v a="$ms" -v b="$prev" 'BEGIN{printf "%.2f", a / b}')
+    printf '  T=%-5s %9.1f ms  x%-5s (quadratic: x4)  peak RSS %6.1f MB (target < 1024)\n' \
+           "$T" "$ms" "${growth:--}" "$mb"
+    lines+=("$date,\"$machine\",eval_time_ms,T=$T,$ms,$prev,$growth")
+    lines+=("$date,\"$machine\",eval_peak_rss_mb,T=$T,$mb,1024,")
+    prev=$ms
+done
+
+tmp=$(mktemp "$extra.tmp.XXXXXX") || exit 1
+printf '%s\n' "${lines[@]}" >"$tmp" && chmod 644 "$tmp" && mv -f "$tmp" "$extra" || { rm -f "$tmp"; exit 1; }
+echo "wrote $extra"
 exit $status

@@ -6,23 +6,23 @@ local core = require "posbench.core"
 local stats, csv, json = pb.stats, pb.csv, pb.json
 
 local passed, failed = 0, 0
-local function check(cond, msg)
+local function check(cond, msg, level)
   if cond then
     passed = passed + 1
   else
     failed = failed + 1
-    io.stderr:write("FAIL line ", debug.getinfo(2, "l").currentline, ": ", msg, "\n")
+    io.stderr:write("FAIL line ", debug.getinfo(level or 2, "l").currentline, ": ", msg, "\n")
   end
 end
 local function close(a, b, tol, msg)
   check(type(a) == "number" and type(b) == "number"
     and math.abs(a - b) <= tol * math.max(1, math.abs(a), math.abs(b)),
-    string.format("%s: got %s, expected %s", msg, tostring(a), tostring(b)))
+    string.format("%s: got %s, expected %s", msg, tostring(a), tostring(b)), 3)
 end
 local function errors_with(pattern, f, ...)
   local ok, err = pcall(f, ...)
   check(not ok and tostring(err):find(pattern, 1, true) ~= nil,
-    string.format("expected an error containing '%s', got %s", pattern, ok and "no error" or tostring(err)))
+    string.format("expected an error containing '%s', got %s", pattern, ok and "no error" or tostring(err)), 3)
 end
 local function exists(path)
   local f = io.open(path, "rb")
