@@ -104,7 +104,8 @@ void pb_encoding_destroy(pb_encoding *e) {
 }
 
 int pb_encoding_prepare(pb_encoding *e, int max_pos, pb_error *err) {
-    if (max_pos <= e->prepared_len) return 0;
+    if (max_pos == e->prepared_len || (max_pos < e->prepared_len && !e->length_dependent))
+        return 0;
     if (e->type->prepare && e->type->prepare(e, max_pos, err)) return -1;
     e->prepared_len = max_pos;
     return 0;

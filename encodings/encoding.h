@@ -62,6 +62,9 @@ typedef struct pb_encoding {
     int n_params;           /* learnable floats in the model's buffer */
     float logit_scale;      /* extra factor on 1/sqrt(d_head); 1 except YaRN */
     int prepared_len;       /* prepare() has run for positions < prepared_len */
+    int length_dependent;   /* set by create(): the tables depend on the
+                             * sequence length itself (dynamic NTK), so
+                             * prepare() reruns whenever max_pos changes */
     const pb_precision *prec; /* sites positions/angles/tables; may be NULL */
     void *state;            /* type-specific: parsed options and caches */
 } pb_encoding;
@@ -144,7 +147,8 @@ int pb_encoding_create_named(pb_encoding *e, const char *name,
                              const pb_geometry *g, const pb_opts *o,
                              const pb_precision *prec, pb_error *err);
 void pb_encoding_destroy(pb_encoding *e);
-/* Calls type->prepare when max_pos exceeds what was prepared. */
+/* Calls type->prepare when max_pos exceeds what was prepared (or differs
+ * from it, for length-dependent encodings). */
 int pb_encoding_prepare(pb_encoding *e, int max_pos, pb_error *err);
 
 #endif

@@ -105,6 +105,7 @@ static int rope_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
     s->theta = malloc(sizeof(double) * (size_t)s->n_pairs);
     if (!s->theta) return pb_fail(err, "%s: out of memory", what);
     /* Until prepare() sees a length, dynamic_ntk uses s_eff = 1. */
+    e->length_dependent = s->scaling.type == PB_ROPE_SCALE_DYNAMIC_NTK;
     pb_rope_scaling_thetas(&s->scaling, s->base, s->d_rot, 0, s->theta);
     return 0;
 }
@@ -122,9 +123,8 @@ static void rope_row(const rope_state *s, const pb_precision *prec, int pos, flo
 
 static int rope_prepare(pb_encoding *e, int max_pos, pb_error *err) {
     rope_state *s = e->state;
-    /* dynamic_ntk: the sequence length l is max_pos (largest position + 1).
-     * pb_encoding_prepare() calls this only when max_pos grows, so after a
-     * long batch the base stays at that length's value. */
+    /* dynamic_ntk: the sequence length l is max_pos (largest position + 1);
+     * the encoding is length-dependent, so this reruns for every new l. */
     if (s->scaling.type == PB_ROPE_SCALE_DYNAMIC_NTK)
         pb_rope_scaling_thetas(&s->scaling, s->base, s->d_rot, max_pos, s->theta);
     size_t n = (size_t)max_pos * (size_t)s->n_keep;

@@ -22,6 +22,8 @@
 -- Results:  <root>/precision/ static.csv, tables.csv, drift.csv, deviation.csv,
 --           eval_sites.csv, offsets.csv, trained_bf16.csv, plots and report.md.
 
+local experiment = require "posbench.experiment"
+
 local M = {}
 
 M.config = {
@@ -60,39 +62,10 @@ M.scales = {
 }
 
 local function configure(overrides)
-  local cfg = {}
-  for k, v in pairs(M.config) do cfg[k] = v end
-  overrides = overrides or {}
-  local scale = overrides.scale or cfg.scale
-  if not M.scales[scale] then
-    error(string.format("precision: unknown scale '%s' (valid: tiny, default)", tostring(scale)), 0)
-  end
-  for k, v in pairs(M.scales[scale]) do cfg[k] = v end
-  cfg.scale = scale
-  for k, v in pairs(overrides) do
-    if M.config[k] == nil then
-      local names = {}
-      for name in pairs(M.config) do names[#names + 1] = name end
-      table.sort(names)
-      error(string.format("precision: unknown option '%s' (valid: %s)", k,
-        table.concat(names, ", ")), 0)
-    end
-    if type(M.config[k]) == "table" and type(v) ~= "table" then
-      local list = {}
-      for item in tostring(v):gmatch("[^,]+") do list[#list + 1] = tonumber(item) or item end
-      v = list
-    elseif type(M.config[k]) == "number" and type(v) ~= "number" then
-      error(string.format("precision: %s=%s must be a number", k, tostring(v)), 0)
-    end
-    cfg[k] = v
-  end
-  return cfg
+  return experiment.configure("precision", M.config, M.scales, overrides)
 end
 
-local function say(fmt, ...)
-  io.stdout:write("[precision] ", string.format(fmt, ...), "\n")
-  io.stdout:flush()
-end
+local say = experiment.sayer("precision")
 
 -- Log-spaced integer positions in [0, n) (0 first), about `count` of them.
 local function log_positions(n, count)

@@ -25,6 +25,8 @@
 -- Results:  <root>/properties/ properties.csv, steps.csv, decay.csv,
 --           separability.csv, dog.csv, plots (PNG + SVG) and report.md.
 
+local experiment = require "posbench.experiment"
+
 local M = {}
 
 M.config = {
@@ -55,39 +57,10 @@ M.scales = {
 
 -- Configuration: defaults, then the scale, then the overrides.
 local function configure(overrides)
-  local cfg = {}
-  for k, v in pairs(M.config) do cfg[k] = v end
-  overrides = overrides or {}
-  local scale = overrides.scale or cfg.scale
-  if not M.scales[scale] then
-    error(string.format("properties: unknown scale '%s' (valid: tiny, default)", tostring(scale)), 0)
-  end
-  for k, v in pairs(M.scales[scale]) do cfg[k] = v end
-  cfg.scale = scale
-  for k, v in pairs(overrides) do
-    if M.config[k] == nil then
-      local names = {}
-      for name in pairs(M.config) do names[#names + 1] = name end
-      table.sort(names)
-      error(string.format("properties: unknown option '%s' (valid: %s)", k,
-        table.concat(names, ", ")), 0)
-    end
-    if type(M.config[k]) == "table" and type(v) ~= "table" then
-      local list = {}
-      for item in tostring(v):gmatch("[^,]+") do list[#list + 1] = tonumber(item) or item end
-      v = list
-    elseif type(M.config[k]) == "number" and type(v) ~= "number" then
-      error(string.format("properties: %s=%s must be a number", k, tostring(v)), 0)
-    end
-    cfg[k] = v
-  end
-  return cfg
+  return experiment.configure("properties", M.config, M.scales, overrides)
 end
 
-local function say(fmt, ...)
-  io.stdout:write("[properties] ", string.format(fmt, ...), "\n")
-  io.stdout:flush()
-end
+local say = experiment.sayer("properties")
 
 -- value or nil, reason
 local function try(f, ...)

@@ -66,6 +66,18 @@ expect_error("corrupt checkpoint", [[
 local f = io.open("bad.pbt", "wb") f:write("PBTENS01garbage") f:close()
 pb.load("bad.pbt")]], "bad.pbt")
 expect_error("runtime error names the line", "local t = nil\nprint(t.x)\n", "case14.lua:2:")
+expect_error("2D encoding with 1D positions", 'pb.model{encoding="rope2d_axial", d=32, heads=2}',
+             "needs 2D positions but scheme 'linear' gives 1D")
+expect_error("p outside (0, 1]", 'pb.model{encoding="rope", enc={p=1.5}, d=32, heads=2}',
+             "option 'p' must be in (0, 1], got 1.5")
+expect_error("negative base", 'pb.model{encoding="rope", enc={base=-3}, d=32, heads=2}', "base")
+expect_error("Lua encoding returning NaN", [[
+pb.register_encoding("bad", {theta = function(k) return 0/0 end})
+pb.model{encoding = "bad", d = 32, heads = 2}]], "theta(k=0, d_head=16) returned nan")
+expect_error("Lua encoding that raises", [[
+pb.register_encoding("worse", {table = function(p, i, d) error("boom") end})
+local m = pb.model{encoding = "worse", d = 8, heads = 2, vocab = 12}
+pb.train(m, pb.task("copy", {vocab = 4}), {steps = 1, progress = false})]], "boom")
 -- key=value arguments that are not key=value
 do
   local code, err = run("print(pb.args.steps)", "steps")
