@@ -42,8 +42,7 @@ typedef struct rope_state {
     int n_keep;            /* pairs with theta != 0 (p-RoPE) */
     pb_rope_scaling scaling;
     double *theta;         /* [n_pairs] effective frequencies */
-    float *cos_tab, *sin_tab; /* [tab_len][n_keep] */
-    int tab_len;
+    pb_rot_cache cache;    /* [len][n_keep] */
 } rope_state;
 
 static const char *const rope_options[] = {
@@ -53,8 +52,7 @@ static void rope_destroy(pb_encoding *e) {
     rope_state *s = e->state;
     if (!s) return;
     free(s->theta);
-    free(s->cos_tab);
-    free(s->sin_tab);
+    pb_rot_cache_free(&s->cache);
     free(s);
     e->state = NULL;
 }
@@ -62,11 +60,7 @@ static void rope_destroy(pb_encoding *e) {
 static int rope_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
     const char *what = "encoding 'rope'";
     int dh = e->g.d_head;
-    if (dh <= 0 || dh % 2)
-        return pb_fail(err, "%s: d_head must be even for rotary pairs, got %d", what, dh);
-    if (dh / 2 > PB_ROT_MAX_PAIRS)
-        return pb_fail(err, "%s: d_head %d exceeds the rotary maximum %d", what, dh,
-                       2 * PB_ROT_MAX_PAIRS);
+    if (pb_rot_check_d_head(dh, what, err)) return -1;
     rope_state *s = calloc(1, sizeof *s);
     if (!s) return pb_fail(err, "%s: out of memory", what);
     e->state = s;
@@ -110,40 +104,14 @@ static int rope_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
     return 0;
 }
 
-/* cos/sin of pos * theta_k for the n_keep rotated pairs. */
-static void rope_row(const rope_state *s, const pb_precision *prec, int pos, float *c,
-                     float *sn) {
-    double p = pb_rot_position(prec, pos);
-    for (int k = 0; k < s->n_keep; k++) {
-        double a = pb_rot_angle(prec, p * s->theta[k]);
-        c[k] = pb_rot_table(prec, cos(a));
-        sn[k] = pb_rot_table(prec, sin(a));
-    }
-}
-
 static int rope_prepare(pb_encoding *e, int max_pos, pb_error *err) {
     rope_state *s = e->state;
     /* dynamic_ntk: the sequence length l is max_pos (largest position + 1);
      * the encoding is length-dependent, so this reruns for every new l. */
     if (s->scaling.type == PB_ROPE_SCALE_DYNAMIC_NTK)
         pb_rope_scaling_thetas(&s->scaling, s->base, s->d_rot, max_pos, s->theta);
-    size_t n = (size_t)max_pos * (size_t)s->n_keep;
-    float *c = malloc(sizeof(float) * (n ? n : 1));
-    float *sn = malloc(sizeof(float) * (n ? n : 1));
-    if (!c || !sn) {
-        free(c);
-        free(sn);
-        return pb_fail(err, "encoding 'rope': out of memory for a %d-position table",
-                       max_pos);
-    }
-    for (int p = 0; p < max_pos; p++)
-        rope_row(s, e->prec, p, c + (size_t)p * s->n_keep, sn + (size_t)p * s->n_keep);
-    free(s->cos_tab);
-    free(s->sin_tab);
-    s->cos_tab = c;
-    s->sin_tab = sn;
-    s->tab_len = max_pos;
-    return 0;
+    return pb_rot_cache_build(&s->cache, e->prec, s->theta, s->n_keep, max_pos,
+                              "encoding 'rope'", err);
 }
 
 /* x[t*stride + h*d_head + i] for every token t and head h, rotated by
@@ -155,14 +123,8 @@ static void rope_apply(const pb_encoding *e, const int *pos, int T, float *x,
     if (n == 0) return;
     float cbuf[PB_ROT_MAX_PAIRS], sbuf[PB_ROT_MAX_PAIRS];
     for (int t = 0; t < T; t++) {
-        const float *c = cbuf, *sn = sbuf;
-        int p = pos[t];
-        if (p >= 0 && p < s->tab_len) {
-            c = s->cos_tab + (size_t)p * n;
-            sn = s->sin_tab + (size_t)p * n;
-        } else {
-            rope_row(s, e->prec, p, cbuf, sbuf);
-        }
+        const float *c, *sn;
+        pb_rot_cache_row(&s->cache, e->prec, s->theta, n, pos[t], cbuf, sbuf, &c, &sn);
         float *xt = x + (size_t)t * stride;
         for (int h = 0; h < H; h++) {
             if (s->half) pb_rot_half(xt + h * dh, c, sn, n, s->n_pairs, sgn);

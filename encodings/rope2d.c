@@ -28,8 +28,7 @@ typedef struct rope2d_state {
     double base;
     int n4;                    /* d_head / 4 */
     double *theta;             /* axial: [n4] */
-    float *cos_tab, *sin_tab;  /* axial: [tab_len][n4], by coordinate value */
-    int tab_len;
+    pb_rot_cache cache;        /* axial: [len][n4], by coordinate value */
 } rope2d_state;
 
 static const char *const rope2d_options[] = {"base", NULL};
@@ -38,8 +37,7 @@ static void rope2d_destroy(pb_encoding *e) {
     rope2d_state *s = e->state;
     if (!s) return;
     free(s->theta);
-    free(s->cos_tab);
-    free(s->sin_tab);
+    pb_rot_cache_free(&s->cache);
     free(s);
     e->state = NULL;
 }
@@ -52,9 +50,7 @@ static int rope2d_create_common(pb_encoding *e, const pb_opts *o, double base_de
     if (dh <= 0 || dh % 4)
         return pb_fail(err, "%s: d_head must be divisible by 4 (x and y halves of "
                        "rotary pairs), got %d", what, dh);
-    if (dh / 2 > PB_ROT_MAX_PAIRS)
-        return pb_fail(err, "%s: d_head %d exceeds the rotary maximum %d", what, dh,
-                       2 * PB_ROT_MAX_PAIRS);
+    if (pb_rot_check_d_head(dh, what, err)) return -1;
     rope2d_state *s = calloc(1, sizeof *s);
     if (!s) return pb_fail(err, "%s: out of memory", what);
     e->state = s;
@@ -75,47 +71,10 @@ static int axial_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
     return rope2d_create_common(e, o, 100.0, err);
 }
 
-static void axial_row(const rope2d_state *s, const pb_precision *prec, int coord,
-                      float *c, float *sn) {
-    double p = pb_rot_position(prec, coord);
-    for (int k = 0; k < s->n4; k++) {
-        double a = pb_rot_angle(prec, p * s->theta[k]);
-        c[k] = pb_rot_table(prec, cos(a));
-        sn[k] = pb_rot_table(prec, sin(a));
-    }
-}
-
 static int axial_prepare(pb_encoding *e, int max_pos, pb_error *err) {
     rope2d_state *s = e->state;
-    size_t n = (size_t)max_pos * (size_t)s->n4;
-    float *c = malloc(sizeof(float) * n), *sn = malloc(sizeof(float) * n);
-    if (!c || !sn) {
-        free(c);
-        free(sn);
-        return pb_fail(err, "encoding '%s': out of memory for a %d-position table",
-                       e->type->name, max_pos);
-    }
-    for (int p = 0; p < max_pos; p++)
-        axial_row(s, e->prec, p, c + (size_t)p * s->n4, sn + (size_t)p * s->n4);
-    free(s->cos_tab);
-    free(s->sin_tab);
-    s->cos_tab = c;
-    s->sin_tab = sn;
-    s->tab_len = max_pos;
-    return 0;
-}
-
-/* Table row for one coordinate, or computed into buf when outside it. */
-static void axial_lookup(const rope2d_state *s, const pb_precision *prec, int coord,
-                         float *cbuf, float *sbuf, const float **c, const float **sn) {
-    if (coord >= 0 && coord < s->tab_len) {
-        *c = s->cos_tab + (size_t)coord * s->n4;
-        *sn = s->sin_tab + (size_t)coord * s->n4;
-    } else {
-        axial_row(s, prec, coord, cbuf, sbuf);
-        *c = cbuf;
-        *sn = sbuf;
-    }
+    return pb_rot_cache_build(&s->cache, e->prec, s->theta, s->n4, max_pos,
+                              "encoding 'rope2d_axial'", err);
 }
 
 static void axial_apply(const pb_encoding *e, const int *pos, int T, float *x, int stride,
@@ -125,8 +84,10 @@ static void axial_apply(const pb_encoding *e, const int *pos, int T, float *x, i
     float buf[4][PB_ROT_MAX_PAIRS / 2];
     for (int t = 0; t < T; t++) {
         const float *cx, *sx, *cy, *sy;
-        axial_lookup(s, e->prec, pos[2 * t], buf[0], buf[1], &cx, &sx);
-        axial_lookup(s, e->prec, pos[2 * t + 1], buf[2], buf[3], &cy, &sy);
+        pb_rot_cache_row(&s->cache, e->prec, s->theta, n, pos[2 * t], buf[0], buf[1], &cx,
+                         &sx);
+        pb_rot_cache_row(&s->cache, e->prec, s->theta, n, pos[2 * t + 1], buf[2], buf[3],
+                         &cy, &sy);
         float *xt = x + (size_t)t * stride;
         for (int h = 0; h < H; h++) {
             pb_rot_interleaved(xt + h * dh, cx, sx, n, sgn);
@@ -196,11 +157,8 @@ static void mixed_init_params(const pb_encoding *e, float *params, gsl_rng *rng)
 /* cos/sin of x*fx[j] + y*fy[j] for the n2 pairs of one head. */
 static void mixed_row(const pb_precision *prec, double px, double py, const float *fx,
                       const float *fy, int n2, float *c, float *sn) {
-    for (int j = 0; j < n2; j++) {
-        double a = pb_rot_angle(prec, px * fx[j] + py * fy[j]);
-        c[j] = pb_rot_table(prec, cos(a));
-        sn[j] = pb_rot_table(prec, sin(a));
-    }
+    for (int j = 0; j < n2; j++)
+        pb_rot_cos_sin(prec, px * fx[j] + py * fy[j], c + j, sn + j);
 }
 
 static void mixed_qk_forward(const pb_encoding *e, const float *params, const int *pos,

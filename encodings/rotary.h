@@ -23,6 +23,7 @@
 
 #include <math.h>
 
+#include "../harness/pb_error.h"
 #include "../harness/precision.h"
 
 /* Largest number of rotated pairs per head: bounds the stack buffers used
@@ -51,6 +52,14 @@ static inline float pb_rot_table(const pb_precision *prec, double v) {
     return pb_round_site1(prec, PB_SITE_TABLES, (float)v);
 }
 
+/* cos and sin of an angle, rounded at the `angles` and `tables` sites. */
+static inline void pb_rot_cos_sin(const pb_precision *prec, double angle, float *c,
+                                  float *sn) {
+    double a = pb_rot_angle(prec, angle);
+    *c = pb_rot_table(prec, cos(a));
+    *sn = pb_rot_table(prec, sin(a));
+}
+
 /* Rotate n interleaved pairs (x[2k], x[2k+1]) by (c[k], sgn * s[k]);
  * sgn = +1 is the forward rotation, -1 its transpose. */
 static inline void pb_rot_interleaved(float *restrict x, const float *restrict c,
@@ -72,5 +81,33 @@ static inline void pb_rot_half(float *restrict x, const float *restrict c,
         y[k] = a * sk + b * c[k];
     }
 }
+
+/* d_head of a rotary encoding: even (whole pairs) and at most
+ * 2 * PB_ROT_MAX_PAIRS. what names the encoding in the message. */
+int pb_rot_check_d_head(int d_head, const char *what, pb_error *err);
+
+/* c[k], sn[k] = cos, sin of pos * theta[k] for k < n, with the position,
+ * the angle and the values rounded at their sites. */
+void pb_rot_row(const pb_precision *prec, int pos, const double *theta, int n, float *c,
+                float *sn);
+
+/* Rows of pb_rot_row for positions 0..len-1, built by prepare(). */
+typedef struct pb_rot_cache {
+    float *cos_tab, *sin_tab; /* [len][n] */
+    int len;
+} pb_rot_cache;
+
+/* Replaces the cache by rows 0..max_pos-1 of theta[0..n); on failure the old
+ * cache stays and the message names the encoding (what). */
+int pb_rot_cache_build(pb_rot_cache *rc, const pb_precision *prec, const double *theta,
+                       int n, int max_pos, const char *what, pb_error *err);
+
+/* The row of pos: from the cache, or computed into cbuf/sbuf (same bits)
+ * when pos lies outside it. */
+void pb_rot_cache_row(const pb_rot_cache *rc, const pb_precision *prec,
+                      const double *theta, int n, int pos, float *cbuf, float *sbuf,
+                      const float **c, const float **sn);
+
+void pb_rot_cache_free(pb_rot_cache *rc);
 
 #endif

@@ -46,11 +46,7 @@ static void xpos_destroy(pb_encoding *e) {
 static int xpos_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
     const char *what = "encoding 'xpos'";
     int dh = e->g.d_head;
-    if (dh <= 0 || dh % 2)
-        return pb_fail(err, "%s: d_head must be even for rotary pairs, got %d", what, dh);
-    if (dh / 2 > PB_ROT_MAX_PAIRS)
-        return pb_fail(err, "%s: d_head %d exceeds the rotary maximum %d", what, dh,
-                       2 * PB_ROT_MAX_PAIRS);
+    if (pb_rot_check_d_head(dh, what, err)) return -1;
     xpos_state *s = calloc(1, sizeof *s);
     if (!s) return pb_fail(err, "%s: out of memory", what);
     e->state = s;

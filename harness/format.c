@@ -33,6 +33,8 @@
  *   rounding up is under 2^-38 and is taken as zero. */
 #include "format.h"
 
+#include <omp.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -234,7 +236,7 @@ float pb_format_round(const pb_format *f, float x, uint64_t stream, uint64_t ind
 static void round_e8_rne(float *x, size_t n, uint32_t d) {
     if (d == 0) return;  /* e8m23 is fp32 */
     uint32_t mask = (1u << d) - 1, half = mask >> 1;
-#pragma omp parallel for simd if (parallel: n >= 65536) schedule(static)
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         uint32_t u = f2u(x[i]);
         uint32_t r = (u + half + ((u >> d) & 1)) & ~mask;
@@ -259,7 +261,7 @@ static void round_array_det(const params *p, float *x, size_t n, int rtz) {
     const uint32_t flush_below = p->flush ? p->min_normal : 0;
     const int sub_exp = p->sub_exp < -148 ? -148 : p->sub_exp;  /* E = 8: unused */
     const uint32_t quantum = f2u(pow2f(sub_exp)), half_quantum = f2u(pow2f(sub_exp - 1));
-#pragma omp parallel for simd if (parallel: n >= 65536) schedule(static)
+#pragma omp simd
     for (size_t i = 0; i < n; i++) {
         uint32_t u = f2u(x[i]), sign = u & F32_SIGN, a = u ^ sign;
         uint32_t big = (a + half + ((a >> d) & odd_bit)) & ~mask;
@@ -277,21 +279,38 @@ static void round_array_det(const params *p, float *x, size_t n, int rtz) {
     }
 }
 
+/* One thread's share: x[0..n) are elements i0.. of the whole array (the
+ * index feeds stochastic rounding, so splits do not change results). */
+static void round_span(const pb_format *f, const params *p, float *x, size_t n, size_t i0) {
+    int plain = f->rounding == PB_ROUND_RNE && f->subnormals && f->overflow == PB_OVERFLOW_INF;
+    if (plain && f->exp_bits == 8) {
+        round_e8_rne(x, n, (uint32_t)(23 - f->man_bits));
+    } else if (f->rounding != PB_ROUND_STOCHASTIC) {
+        round_array_det(p, x, n, f->rounding == PB_ROUND_RTZ);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            x[i] = u2f(round_bits(p, f2u(x[i]), PB_ROUND_STOCHASTIC, i0 + i));
+    }
+}
+
+/* Large arrays are split across threads here, once; small ones (a row of
+ * logits, called thousands of times per step, often from inside the
+ * model's own parallel loops) are rounded in the calling thread, with no
+ * team to start. */
 void pb_format_round_array(const pb_format *f, float *x, size_t n, uint64_t stream) {
     int plain = f->rounding == PB_ROUND_RNE && f->subnormals && f->overflow == PB_OVERFLOW_INF;
     if (plain && f->is_identity) return;
-    if (plain && f->exp_bits == 8) {
-        round_e8_rne(x, n, (uint32_t)(23 - f->man_bits));
-        return;
-    }
     params p = make_params(f, stream);
-    if (f->rounding != PB_ROUND_STOCHASTIC) {
-        round_array_det(&p, x, n, f->rounding == PB_ROUND_RTZ);
+    if (n < 65536 || omp_in_parallel()) {
+        round_span(f, &p, x, n, 0);
         return;
     }
-#pragma omp parallel for if (parallel: n >= 65536) schedule(static)
-    for (size_t i = 0; i < n; i++)
-        x[i] = u2f(round_bits(&p, f2u(x[i]), PB_ROUND_STOCHASTIC, i));
+#pragma omp parallel
+    {
+        size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+        size_t lo = n * t / nt, hi = n * (t + 1) / nt;
+        round_span(f, &p, x + lo, hi - lo, lo);
+    }
 }
 
 void pb_format_describe(const pb_format *f, char *buf, size_t len) {

@@ -310,11 +310,7 @@ static int lua_enc_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
 
 /* cos/sin of the angles of one position, rounded as encoding "rope" does. */
 static void rot_row(const pb_encoding *e, const double *angles, int n, float *c, float *sn) {
-    for (int k = 0; k < n; k++) {
-        double a = pb_rot_angle(e->prec, angles[k]);
-        c[k] = pb_rot_table(e->prec, cos(a));
-        sn[k] = pb_rot_table(e->prec, sin(a));
-    }
+    for (int k = 0; k < n; k++) pb_rot_cos_sin(e->prec, angles[k], c + k, sn + k);
 }
 
 static void theta_angles(const pb_encoding *e, int pos, double *angles) {

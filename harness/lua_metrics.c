@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lua_geometry.h"
 #include "lua_internal.h"
 #include "metrics_2d.h"
 #include "metrics_attention.h"
@@ -124,40 +125,9 @@ typedef struct enc_arg {
     int max_len;       /* default length */
 } enc_arg;
 
-static const char *const geometry_keys[] = {"d", "d_head", "heads", "causal", "max_len",
-                                            "precision", "seed", NULL};
-
-static int is_geometry_key(const char *k) {
-    for (const char *const *p = geometry_keys; *p; p++)
-        if (strcmp(*p, k) == 0) return 1;
-    return 0;
-}
-
-static pb_geometry read_geometry(lua_State *L, int idx, const char *what) {
-    int d = pb_lua_field_int(L, idx, "d", 0, what);
-    int dh = pb_lua_field_int(L, idx, "d_head", 0, what);
-    int heads = pb_lua_field_int(L, idx, "heads", 0, what);
-    if (d < 0 || dh < 0 || heads < 0) luaL_error(L, "%s: d, d_head and heads must be positive", what);
-    if (!heads) heads = (d && dh && d % dh == 0) ? d / dh : 4;
-    if (!d) d = dh ? dh * heads : 64;
-    if (!dh) {
-        if (d % heads) luaL_error(L, "%s: d=%d is not divisible by heads=%d", what, d, heads);
-        dh = d / heads;
-    }
-    if (d != dh * heads)
-        luaL_error(L, "%s: d=%d, d_head=%d and heads=%d do not fit (d = d_head * heads)",
-                   what, d, dh, heads);
-    pb_geometry g = {.d = d, .heads = heads, .d_head = dh,
-                     .causal = pb_lua_field_bool(L, idx, "causal", 1, what),
-                     .max_len = pb_lua_field_int(L, idx, "max_len", 64, what)};
-    if (g.max_len <= 0 || g.max_len > MAX_METRIC_POS)
-        luaL_error(L, "%s: max_len=%d must be in [1, %d]", what, g.max_len, MAX_METRIC_POS);
-    return g;
-}
-
-/* (model, opts) or (name, enc_opts, opts); leaves a userdata on the stack
- * in the second case. */
-static enc_arg check_enc(lua_State *L, const char *what) {
+/* (model, opts) or (name, enc_opts, opts), opts holding only keys; leaves a
+ * userdata on the stack in the second case. */
+static enc_arg check_enc(lua_State *L, const char *what, const char *const *keys) {
     enc_arg a;
     memset(&a, 0, sizeof a);
     if (luaL_testudata(L, 1, PB_MODEL_MT)) {
@@ -167,6 +137,7 @@ static enc_arg check_enc(lua_State *L, const char *what) {
         a.opts = 2;
         a.max_len = m->cfg.max_len;
         if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+        pb_lua_check_keys(L, a.opts, keys, what);
         return a;
     }
     if (lua_type(L, 1) != LUA_TSTRING)
@@ -176,28 +147,13 @@ static enc_arg check_enc(lua_State *L, const char *what) {
     if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
     if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
     lua_settop(L, 3);
-    lua_newtable(L); /* 4: encoding options without the geometry keys */
-    if (!lua_isnil(L, 2)) {
-        lua_pushnil(L);
-        while (lua_next(L, 2)) {
-            if (lua_type(L, -2) == LUA_TSTRING && is_geometry_key(lua_tostring(L, -2))) {
-                lua_pop(L, 1);
-                continue;
-            }
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_settable(L, 4);
-        }
-    }
-    pb_geometry g = read_geometry(L, 2, what);
+    pb_lua_push_enc_options(L, 2); /* 4 */
+    pb_geometry g = pb_lua_to_geometry(L, 2, MAX_METRIC_POS, what);
     unsigned long seed = (unsigned long)pb_lua_field_num(L, 2, "seed", 1, what);
     pb_opts opts;
     pb_lua_to_opts(L, 4, &opts, what);
     pb_precision prec;
-    if (lua_isnil(L, 2)) lua_pushnil(L);
-    else lua_getfield(L, 2, "precision");
-    pb_lua_to_precision(L, -1, &prec);
-    lua_pop(L, 1);
+    pb_lua_geometry_precision(L, 2, &prec);
     metric_enc_ud *u = lua_newuserdatauv(L, sizeof *u, 0); /* 5 */
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, METRIC_ENC_MT);
@@ -209,6 +165,7 @@ static enc_arg check_enc(lua_State *L, const char *what) {
     a.params = u->me.params;
     a.opts = 3;
     a.max_len = g.max_len;
+    pb_lua_check_keys(L, a.opts, keys, what);
     return a;
 }
 
@@ -240,10 +197,12 @@ static gsl_rng *new_rng(lua_State *L, unsigned long seed) {
     return r;
 }
 
-/* The table of n positions (format-rounded when format= is given), as
- * stack-owned scratch. */
-static float *table_of(lua_State *L, const enc_arg *a, int n, int width, const char *what) {
+/* The table of n positions (2D: grid cells, row-major, width= columns;
+ * format-rounded when format= is given), as stack-owned scratch. Metrics
+ * without width/format among their keys get the defaults. */
+static float *table_of(lua_State *L, const enc_arg *a, int n, const char *what) {
     int d = a->e->g.d;
+    int width = pb_lua_field_int(L, a->opts, "width", 0, what);
     float *x = scratch(L, sizeof(float) * (size_t)n * d);
     pb_error err;
     if (a->e->type->pos_dims == 2 && width <= 0) width = (int)ceil(sqrt((double)n));
@@ -255,31 +214,24 @@ static float *table_of(lua_State *L, const enc_arg *a, int n, int width, const c
     return x;
 }
 
-static void check_keys(lua_State *L, int idx, const char *what, const char *const *keys) {
-    pb_lua_check_keys(L, idx, keys, what);
-}
-
 /* ---- encoding metrics --------------------------------------------------------- */
 
 static int l_table(lua_State *L) {
     const char *what = "pb.metrics.table";
-    enc_arg a = check_enc(L, what);
     static const char *const keys[] = {"length", "width", "format", NULL};
-    check_keys(L, a.opts, what, keys);
+    enc_arg a = check_enc(L, what, keys);
     int n = read_length(L, &a, what, 1);
-    int width = pb_lua_field_int(L, a.opts, "width", 0, what);
-    float *x = table_of(L, &a, n, width, what);
+    float *x = table_of(L, &a, n, what);
     push_rows(L, x, n, a.e->g.d);
     return 1;
 }
 
 static int l_min_distance(lua_State *L) {
     const char *what = "pb.metrics.min_distance";
-    enc_arg a = check_enc(L, what);
     static const char *const keys[] = {"length", "width", "format", NULL};
-    check_keys(L, a.opts, what, keys);
+    enc_arg a = check_enc(L, what, keys);
     int n = read_length(L, &a, what, 2);
-    float *x = table_of(L, &a, n, pb_lua_field_int(L, a.opts, "width", 0, what), what);
+    float *x = table_of(L, &a, n, what);
     int p, q;
     double dist = pb_metric_min_distance(x, n, a.e->g.d, &p, &q);
     lua_newtable(L);
@@ -293,15 +245,14 @@ static int l_min_distance(lua_State *L) {
 
 static int l_nearest(lua_State *L) {
     const char *what = "pb.metrics.nearest";
-    enc_arg a = check_enc(L, what);
     static const char *const keys[] = {"length", "width", "format", "row", "gap", NULL};
-    check_keys(L, a.opts, what, keys);
+    enc_arg a = check_enc(L, what, keys);
     int n = read_length(L, &a, what, 2);
     int r = pb_lua_field_int(L, a.opts, "row", 0, what);
     int gap = pb_lua_field_int(L, a.opts, "gap", 1, what);
     if (r < 0 || r >= n) luaL_error(L, "%s: row=%d must be in [0, length)", what, r);
     if (gap < 1) luaL_error(L, "%s: gap=%d must be >= 1", what, gap);
-    float *x = table_of(L, &a, n, pb_lua_field_int(L, a.opts, "width", 0, what), what);
+    float *x = table_of(L, &a, n, what);
     int p;
     double dist = pb_metric_nearest_to(x, n, a.e->g.d, r, gap, &p);
     lua_newtable(L);
@@ -313,11 +264,10 @@ static int l_nearest(lua_State *L) {
 
 static int l_distinct(lua_State *L) {
     const char *what = "pb.metrics.distinct";
-    enc_arg a = check_enc(L, what);
     static const char *const keys[] = {"length", "width", "format", NULL};
-    check_keys(L, a.opts, what, keys);
+    enc_arg a = check_enc(L, what, keys);
     int n = read_length(L, &a, what, 1);
-    float *x = table_of(L, &a, n, pb_lua_field_int(L, a.opts, "width", 0, what), what);
+    float *x = table_of(L, &a, n, what);
     pb_error err;
     long c = pb_metric_distinct_rows(x, n, a.e->g.d, &err);
     if (c < 0) luaL_error(L, "%s: %s", what, err.msg);
@@ -327,11 +277,10 @@ static int l_distinct(lua_State *L) {
 
 static int l_steps(lua_State *L) {
     const char *what = "pb.metrics.steps";
-    enc_arg a = check_enc(L, what);
     static const char *const keys[] = {"length", "width", "format", NULL};
-    check_keys(L, a.opts, what, keys);
+    enc_arg a = check_enc(L, what, keys);
     int n = read_length(L, &a, what, 2);
-    float *x = table_of(L, &a, n, pb_lua_field_int(L, a.opts, "width", 0, what), what);
+    float *x = table_of(L, &a, n, what);
     double *s = scratch(L, sizeof(double) * (size_t)(n - 1));
     pb_metric_steps(x, n, a.e->g.d, s);
     push_doubles(L, s, n - 1);
@@ -340,9 +289,8 @@ static int l_steps(lua_State *L) {
 
 static int l_length_consistency(lua_State *L) {
     const char *what = "pb.metrics.length_consistency";
-    enc_arg a = check_enc(L, what);
     static const char *const keys[] = {"length", "other", NULL};
-    check_keys(L, a.opts, what, keys);
+    enc_arg a = check_enc(L, what, keys);
     int n = read_length(L, &a, what, 1);
     int other = pb_lua_field_int(L, a.opts, "other", 2 * n, what);
     if (other < 1 || other > MAX_METRIC_POS)
@@ -357,12 +305,11 @@ static int l_length_consistency(lua_State *L) {
 
 static int l_linear_residual(lua_State *L) {
     const char *what = "pb.metrics.linear_residual";
-    enc_arg a = check_enc(L, what);
     static const char *const keys[] = {"length", "k", "format", NULL};
-    check_keys(L, a.opts, what, keys);
+    enc_arg a = check_enc(L, what, keys);
     int n = read_length(L, &a, what, 2);
     int k = pb_lua_field_int(L, a.opts, "k", 1, what);
-    float *x = table_of(L, &a, n, 0, what);
+    float *x = table_of(L, &a, n, what);
     double r;
     pb_error err;
     if (pb_metric_linear_residual(x, n, a.e->g.d, k, &r, &err))
@@ -373,12 +320,11 @@ static int l_linear_residual(lua_State *L) {
 
 static int l_dot_variance(lua_State *L) {
     const char *what = "pb.metrics.dot_variance";
-    enc_arg a = check_enc(L, what);
     static const char *const keys[] = {"length", "k", "format", NULL};
-    check_keys(L, a.opts, what, keys);
+    enc_arg a = check_enc(L, what, keys);
     int n = read_length(L, &a, what, 2);
     int k = pb_lua_field_int(L, a.opts, "k", 1, what);
-    float *x = table_of(L, &a, n, 0, what);
+    float *x = table_of(L, &a, n, what);
     double mean, var;
     pb_error err;
     if (pb_metric_dot_variance(x, n, a.e->g.d, k, &mean, &var, &err))
@@ -391,9 +337,8 @@ static int l_dot_variance(lua_State *L) {
 
 static int l_shift_invariance(lua_State *L) {
     const char *what = "pb.metrics.shift_invariance";
-    enc_arg a = check_enc(L, what);
     static const char *const keys[] = {"length", "shift", "samples", "seed", NULL};
-    check_keys(L, a.opts, what, keys);
+    enc_arg a = check_enc(L, what, keys);
     int n = read_length(L, &a, what, 1);
     int S = pb_lua_field_int(L, a.opts, "shift", n, what);
     int samples = pb_lua_field_int(L, a.opts, "samples", 200, what);
@@ -415,12 +360,11 @@ static int l_shift_invariance(lua_State *L) {
 
 static int l_snr(lua_State *L) {
     const char *what = "pb.metrics.snr";
-    enc_arg a = check_enc(L, what);
     static const char *const keys[] = {"length", "e_norm", "format", NULL};
-    check_keys(L, a.opts, what, keys);
+    enc_arg a = check_enc(L, what, keys);
     int n = read_length(L, &a, what, 1);
     double e_norm = pb_lua_field_num(L, a.opts, "e_norm", 1.0, what);
-    float *x = table_of(L, &a, n, 0, what);
+    float *x = table_of(L, &a, n, what);
     double *s = scratch(L, sizeof(double) * (size_t)n);
     pb_metric_snr(x, n, a.e->g.d, e_norm, s);
     push_doubles(L, s, n);
@@ -465,10 +409,9 @@ static float *probe_embeddings(lua_State *L, int opts, int d, int *vocab, double
 
 static int l_noise_probe(lua_State *L) {
     const char *what = "pb.metrics.noise_probe";
-    enc_arg a = check_enc(L, what);
     static const char *const keys[] = {"snr_db", "positions", "vocab", "emb_sd", "embeddings",
                                        "train", "test", "ridge", "seed", NULL};
-    check_keys(L, a.opts, what, keys);
+    enc_arg a = check_enc(L, what, keys);
     if (lua_isnoneornil(L, a.opts)) luaL_error(L, "%s: options {snr_db=...} are required", what);
     int n_pos = pb_lua_field_int(L, a.opts, "positions", 64, what);
     int vocab = pb_lua_field_int(L, a.opts, "vocab", 32, what);
@@ -483,7 +426,7 @@ static int l_noise_probe(lua_State *L) {
     if (o.snr_db != o.snr_db) luaL_error(L, "%s: snr_db= is required", what);
     if (n_pos < 2 || n_pos > MAX_METRIC_POS) luaL_error(L, "%s: positions must be in [2, %d]", what, MAX_METRIC_POS);
     int d = a.e->g.d;
-    float *table = table_of(L, &a, n_pos, 0, what);
+    float *table = table_of(L, &a, n_pos, what);
     float *emb = probe_embeddings(L, a.opts, d, &vocab, sd, seed, what);
     gsl_rng *rng = new_rng(L, seed);
     pb_probe_result r;
@@ -504,9 +447,8 @@ static int l_noise_probe(lua_State *L) {
 
 static int l_separability(lua_State *L) {
     const char *what = "pb.metrics.separability";
-    enc_arg a = check_enc(L, what);
     static const char *const keys[] = {"grid", "max_d", "bases", "seed", NULL};
-    check_keys(L, a.opts, what, keys);
+    enc_arg a = check_enc(L, what, keys);
     int grid = pb_lua_field_int(L, a.opts, "grid", 16, what);
     int max_d = pb_lua_field_int(L, a.opts, "max_d", 4, what);
     int bases = pb_lua_field_int(L, a.opts, "bases", 16, what);
@@ -761,6 +703,18 @@ static pb_batch *task_batch(lua_State *L, pb_model *m, pb_task *t, int opts,
     return &u->b;
 }
 
+/* (model, task, opts) with opts holding only keys; opts may be absent
+ * unless required. */
+static pb_model *check_model_task(lua_State *L, const char *what, const char *const *keys,
+                                  int opts_required, pb_task **t) {
+    pb_model *m = pb_lua_check_model(L, 1);
+    *t = pb_lua_check_task(L, 2);
+    if (opts_required || !lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+    pb_lua_check_keys(L, 3, keys, what);
+    return m;
+}
+
 static void push_layer_heads(lua_State *L, const double *x, int layers, int heads) {
     lua_createtable(L, layers, 0);
     for (int l = 0; l < layers; l++) {
@@ -771,11 +725,9 @@ static void push_layer_heads(lua_State *L, const double *x, int layers, int head
 
 static int l_relative_deviation(lua_State *L) {
     const char *what = "pb.metrics.relative_deviation";
-    pb_model *m = pb_lua_check_model(L, 1);
-    pb_task *t = pb_lua_check_task(L, 2);
-    luaL_checktype(L, 3, LUA_TTABLE);
     static const char *const keys[] = {"d1", "d2", "length", "batch", "seed", "precision", NULL};
-    pb_lua_check_keys(L, 3, keys, what);
+    pb_task *t;
+    pb_model *m = check_model_task(L, what, keys, 1, &t);
     int d1 = pb_lua_field_int(L, 3, "d1", 0, what);
     int d2 = pb_lua_field_int(L, 3, "d2", -1, what);
     if (d2 < 0) luaL_error(L, "%s: d2= (a shift >= 0) is required", what);
@@ -814,12 +766,9 @@ static void push_terms(lua_State *L, const pb_logit_terms *t) {
 
 static int l_logit_terms(lua_State *L) {
     const char *what = "pb.metrics.logit_terms";
-    pb_model *m = pb_lua_check_model(L, 1);
-    pb_task *t = pb_lua_check_task(L, 2);
-    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-    lua_settop(L, 3);
     static const char *const keys[] = {"length", "batch", "seed", NULL};
-    pb_lua_check_keys(L, 3, keys, what);
+    pb_task *t;
+    pb_model *m = check_model_task(L, what, keys, 0, &t);
     pb_batch *b = task_batch(L, m, t, 3, what);
     int H = m->cfg.heads;
     pb_logit_terms *out = scratch(L, sizeof(pb_logit_terms) * (size_t)(H + 1));
@@ -839,12 +788,9 @@ static int l_logit_terms(lua_State *L) {
 
 static int l_position_share(lua_State *L) {
     const char *what = "pb.metrics.position_share";
-    pb_model *m = pb_lua_check_model(L, 1);
-    pb_task *t = pb_lua_check_task(L, 2);
-    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-    lua_settop(L, 3);
     static const char *const keys[] = {"length", "batch", "seed", "precision", NULL};
-    pb_lua_check_keys(L, 3, keys, what);
+    pb_task *t;
+    pb_model *m = check_model_task(L, what, keys, 0, &t);
     pb_batch *b = task_batch(L, m, t, 3, what);
     int layers = m->cfg.layers, H = m->cfg.heads;
     double *share = scratch(L, sizeof(double) * (size_t)layers * H);
@@ -861,12 +807,9 @@ static int l_position_share(lua_State *L) {
 
 static int l_frequency_usage(lua_State *L) {
     const char *what = "pb.metrics.frequency_usage";
-    pb_model *m = pb_lua_check_model(L, 1);
-    pb_task *t = pb_lua_check_task(L, 2);
-    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-    lua_settop(L, 3);
     static const char *const keys[] = {"length", "batch", "seed", "which", NULL};
-    pb_lua_check_keys(L, 3, keys, what);
+    pb_task *t;
+    pb_model *m = check_model_task(L, what, keys, 0, &t);
     const char *which = pb_lua_field_str(L, 3, "which", "q", what);
     if (strcmp(which, "q") != 0 && strcmp(which, "k") != 0)
         luaL_error(L, "%s: which must be \"q\" or \"k\", got '%s'", what, which);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "lua_encoding.h"
+#include "lua_geometry.h"
 #include "lua_internal.h"
 
 #define PB_ENCODER_MT "posbench.encoding"
@@ -34,45 +35,10 @@ typedef struct encoder {
     int alive;
 } encoder;
 
-static const char *const probe_keys[] = {"d", "d_head", "heads", "causal", "max_len",
-                                         "precision", "seed", NULL};
-
 static encoder *check_encoder(lua_State *L, int idx) {
     encoder *u = luaL_checkudata(L, idx, PB_ENCODER_MT);
     if (!u->alive) luaL_argerror(L, idx, "encoding probe has been closed");
     return u;
-}
-
-static int is_probe_key(const char *k) {
-    for (const char *const *p = probe_keys; *p; p++)
-        if (strcmp(*p, k) == 0) return 1;
-    return 0;
-}
-
-/* d, heads, d_head from any two of them (or defaults d = 64, heads = 4). */
-static pb_geometry read_geometry(lua_State *L, int idx) {
-    const char *what = "pb.encoding";
-    int d = pb_lua_field_int(L, idx, "d", 0, what);
-    int dh = pb_lua_field_int(L, idx, "d_head", 0, what);
-    int heads = pb_lua_field_int(L, idx, "heads", 0, what);
-    if (d < 0 || dh < 0 || heads < 0)
-        luaL_error(L, "pb.encoding: d, d_head and heads must be positive");
-    if (!heads) heads = (d && dh && d % dh == 0) ? d / dh : 4;
-    if (!d) d = dh ? dh * heads : 64;
-    if (!dh) {
-        if (d % heads)
-            luaL_error(L, "pb.encoding: d=%d is not divisible by heads=%d", d, heads);
-        dh = d / heads;
-    }
-    if (d != dh * heads)
-        luaL_error(L, "pb.encoding: d=%d, d_head=%d and heads=%d do not fit (d = d_head * "
-                      "heads)", d, dh, heads);
-    pb_geometry g = {.d = d, .heads = heads, .d_head = dh,
-                     .causal = pb_lua_field_bool(L, idx, "causal", 1, what),
-                     .max_len = pb_lua_field_int(L, idx, "max_len", 64, what)};
-    if (g.max_len <= 0 || g.max_len > MAX_PROBE_POS)
-        luaL_error(L, "pb.encoding: max_len=%d must be in [1, %d]", g.max_len, MAX_PROBE_POS);
-    return g;
 }
 
 /* pb.encoding(name, {enc options..., d=, d_head=, heads=, causal=, max_len=,
@@ -82,30 +48,15 @@ static int l_encoding(lua_State *L) {
     if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
     /* Split the table: probe settings stay, the rest are encoding options. */
-    lua_newtable(L); /* 3 */
-    if (!lua_isnil(L, 2)) {
-        lua_pushnil(L);
-        while (lua_next(L, 2)) {
-            if (lua_type(L, -2) == LUA_TSTRING && is_probe_key(lua_tostring(L, -2))) {
-                lua_pop(L, 1);
-                continue;
-            }
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_settable(L, 3);
-        }
-    }
-    pb_geometry g = read_geometry(L, 2);
+    pb_lua_push_enc_options(L, 2); /* 3 */
+    pb_geometry g = pb_lua_to_geometry(L, 2, MAX_PROBE_POS, "pb.encoding");
     unsigned long seed = (unsigned long)pb_lua_field_num(L, 2, "seed", 1, "pb.encoding");
 
     encoder *u = lua_newuserdatauv(L, sizeof *u, 0); /* 4 */
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, PB_ENCODER_MT);
     pb_lua_to_opts(L, 3, &u->opts, "pb.encoding options");
-    if (lua_isnil(L, 2)) lua_pushnil(L);
-    else lua_getfield(L, 2, "precision");
-    pb_lua_to_precision(L, -1, &u->prec);
-    lua_pop(L, 1);
+    pb_lua_geometry_precision(L, 2, &u->prec);
 
     pb_error err;
     if (pb_encoding_create_named(&u->e, name, &g, &u->opts, &u->prec, &err)) {

@@ -89,4 +89,29 @@ static inline void json_geom(FILE *f, const pb_geometry *g) {
             g->d, g->heads, g->d_head, g->causal, g->max_len);
 }
 
+/* The start of a dump case: {"name": ..., "opts": {...}, "cfg": {...}, */
+static inline void json_case_open(FILE *f, const char *name, const char *spec,
+                                  const pb_geometry *g) {
+    fprintf(f, "{\"name\": \"%s\", ", name);
+    json_opts(f, spec);
+    fprintf(f, ", ");
+    json_geom(f, g);
+    fprintf(f, ", ");
+}
+
+/* The end of a dump case: a hook's params, out, the upstream gradient dout
+ * and the parameter gradient it gives, then the closing brace. */
+static inline void json_case_close(FILE *f, const float *params, int n_params,
+                                   const float *out, const float *dout, size_t n_out,
+                                   const float *dparams) {
+    json_floats(f, "params", params, (size_t)n_params);
+    fprintf(f, ", ");
+    json_floats(f, "out", out, n_out);
+    fprintf(f, ", ");
+    json_floats(f, "dout", dout, n_out);
+    fprintf(f, ", ");
+    json_floats(f, "dparams", dparams, (size_t)n_params);
+    fprintf(f, "}\n");
+}
+
 #endif

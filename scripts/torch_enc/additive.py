@@ -70,8 +70,10 @@ def report_n_params(n_params_out, n):
         n_params_out[0] = n
 
 
-class AdditiveEncoding(torch.nn.Module):
-    """Base: an encoding acting at the input site only."""
+class SiteEncoding(torch.nn.Module):
+    """Base of the one-site encodings here and in bias.py: checks the options,
+    reads the geometry, lets setup(opts) parse its own options and set
+    n_params; every site is absent (None) until a subclass defines it."""
     name = ""
     valid_options = ()
     logit_scale = 1.0
@@ -94,13 +96,20 @@ class AdditiveEncoding(torch.nn.Module):
         return torch.zeros(self.n_params)
 
     def input(self, enc, pos, T):
-        raise NotImplementedError
+        return None
 
     def qk(self, enc, x, pos, is_key):
         return None
 
     def bias(self, enc, qpos, kpos):
         return None
+
+
+class AdditiveEncoding(SiteEncoding):
+    """Base: an encoding acting at the input site only."""
+
+    def input(self, enc, pos, T):
+        raise NotImplementedError
 
 
 class Integer(AdditiveEncoding):

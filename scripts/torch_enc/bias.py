@@ -17,40 +17,14 @@ import sys
 import torch
 
 try:
-    from .additive import check_options, opt_int, opt_num, report_n_params
+    from .additive import SiteEncoding, opt_int, opt_num
 except ImportError:  # run as a script
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from additive import check_options, opt_int, opt_num, report_n_params
+    from additive import SiteEncoding, opt_int, opt_num
 
 
-class BiasEncoding(torch.nn.Module):
+class BiasEncoding(SiteEncoding):
     """Base: an encoding acting at the logit-bias site only."""
-    name = ""
-    valid_options = ()
-    logit_scale = 1.0
-
-    def __init__(self, cfg, opts, n_params_out=None):
-        super().__init__()
-        check_options(self.name, opts, self.valid_options)
-        self.d = int(cfg["d"])
-        self.heads = int(cfg["heads"])
-        self.causal = bool(cfg["causal"])
-        self.max_len = int(cfg["max_len"])
-        self.n_params = 0
-        self.setup(opts)
-        report_n_params(n_params_out, self.n_params)
-
-    def setup(self, opts):
-        pass
-
-    def init_params(self, generator=None):
-        return torch.zeros(self.n_params)
-
-    def input(self, enc, pos, T):
-        return None
-
-    def qk(self, enc, x, pos, is_key):
-        return None
 
 
 def alibi_slopes(n):

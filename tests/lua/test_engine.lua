@@ -1,9 +1,7 @@
 -- Engine behaviour seen from Lua: determinism, save/load, evaluation
 -- overrides that must not leak, progress-free training logs.
-local passed, failed = 0, 0
-local function check(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
+local checks = dofile("tests/lua/checks.lua")
+local check = checks.check
 
 local function train_losses(enc, seed, threads)
   if threads then pb.threads(threads) end
@@ -74,5 +72,4 @@ check(ev[8].exact <= ev[8].accuracy + 1e-12, "exact <= accuracy")
 check(ev[8].n == 32 and ev[8].tokens == 32 * 8, "counts: " .. ev[8].tokens)
 check(math.abs(t:info().chance - 1 / 8) < 1e-12, "copy chance = 1/vocab")
 
-print(string.format("test_engine: %d passed, %d failed", passed, failed))
-if failed > 0 then error("test_engine failed") end
+checks.close("test_engine")

@@ -6,10 +6,8 @@ local tmp = os.tmpname()
 os.remove(tmp)
 os.execute("mkdir -p " .. tmp)
 
-local passed, failed = 0, 0
-local function check(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
+local checks = dofile("tests/lua/checks.lua")
+local check = checks.check
 
 local function read(path)
   local f = io.open(path, "rb")
@@ -115,5 +113,4 @@ assert(tostring(again) == tostring(m))]])
 end
 
 os.execute("rm -rf " .. tmp)
-print(string.format("test_errors: %d passed, %d failed", passed, failed))
-if failed > 0 then error("test_errors failed") end
+checks.close("test_errors")

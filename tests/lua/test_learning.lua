@@ -17,9 +17,7 @@ for _, n in ipairs(lengths) do
 end
 print(string.format("mean in-distribution accuracy %.4f (worst length %.4f), final loss %.4f, "
                     .. "%.0f tokens/s", mean, worst, log.final_loss, log.tokens_per_s))
-local passed, failed = 0, 0
-if mean >= 0.99 then passed = passed + 1 else failed = failed + 1; print("FAIL mean < 0.99") end
-if log.final_loss < log.losses[1] / 10 then passed = passed + 1
-else failed = failed + 1; print("FAIL loss did not fall tenfold") end
-print(string.format("test_learning: %d passed, %d failed", passed, failed))
-if failed > 0 then error("test_learning failed") end
+local checks = dofile("tests/lua/checks.lua")
+checks.check(mean >= 0.99, "mean < 0.99")
+checks.check(log.final_loss < log.losses[1] / 10, "loss did not fall tenfold")
+checks.close("test_learning")

@@ -3,23 +3,11 @@
 local core = require "posbench.core"
 local json, csv, stats, plot, report = pb.json, pb.csv, pb.stats, pb.plot, pb.report
 
-local passed, failed = 0, 0
-local function check(cond, msg)
-  if cond then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write("FAIL line ", debug.getinfo(2, "l").currentline, ": ", msg, "\n")
-  end
-end
+local checks = dofile("tests/lua/checks.lua")
+local check, errors_with = checks.check, checks.errors_with
 local function close(a, b, tol, msg)
   check(type(a) == "number" and math.abs(a - b) <= tol * math.max(1, math.abs(a), math.abs(b)),
-    string.format("%s: got %s, expected %s", msg, tostring(a), tostring(b)))
-end
-local function errors_with(pattern, f, ...)
-  local ok, err = pcall(f, ...)
-  check(not ok and tostring(err):find(pattern, 1, true) ~= nil,
-    string.format("expected an error containing '%s', got %s", pattern, ok and "no error" or tostring(err)))
+    string.format("%s: got %s, expected %s", msg, tostring(a), tostring(b)), 3)
 end
 -- Deep equality; NaN equals NaN.
 local function same(a, b)
@@ -249,8 +237,5 @@ check(html:find("&amp; &lt;then&gt;", 1, true) ~= nil and html:find("<strong>hig
 check(html:find('<td class="num">0.800</td>', 1, true) ~= nil, "HTML table")
 check(html:find('class="claim confirmed"', 1, true) ~= nil, "HTML claim")
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then
-  error(string.format("%d test(s) failed; files kept in %s", failed, tmp), 0)
-end
+checks.close("test_lualib", "files kept in " .. tmp)
 os.execute("rm -rf '" .. tmp .. "'")

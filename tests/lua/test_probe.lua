@@ -2,26 +2,11 @@
 -- tables against closed forms, invariances, parameters and errors.
 -- Run: build/posbench run tests/lua/test_probe.lua
 
-local passed, failed = 0, 0
-local function check(cond, msg)
-  if cond then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write("FAIL line ", debug.getinfo(2, "l").currentline, ": ", msg, "\n")
-  end
-end
+local checks = dofile("tests/lua/checks.lua")
+local check, errors_with = checks.check, checks.errors_with
 local function close(a, b, tol, msg)
   check(type(a) == "number" and math.abs(a - b) <= tol * math.max(1, math.abs(b)),
-    string.format("%s: got %s, expected %s", msg, tostring(a), tostring(b)))
-end
-local function errors_with(patterns, f, ...)
-  local ok, err = pcall(f, ...)
-  err = tostring(err)
-  local all = not ok
-  for _, p in ipairs(patterns) do all = all and err:find(p, 1, true) ~= nil end
-  check(all, string.format("expected an error containing '%s', got %s",
-    table.concat(patterns, "', '"), ok and "no error" or err))
+    string.format("%s: got %s, expected %s", msg, tostring(a), tostring(b)), 3)
 end
 
 -- deterministic vectors
@@ -285,5 +270,4 @@ do
   end
 end
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " test(s) failed") end
+checks.close("test_probe")

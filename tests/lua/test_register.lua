@@ -3,23 +3,8 @@
 -- bad function or spec gives, and the listing.
 -- Run: build/posbench run tests/lua/test_register.lua
 
-local passed, failed = 0, 0
-local function check(cond, msg)
-  if cond then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write("FAIL line ", debug.getinfo(2, "l").currentline, ": ", msg, "\n")
-  end
-end
-local function errors_with(patterns, f, ...)
-  local ok, err = pcall(f, ...)
-  err = tostring(err)
-  local all = not ok
-  for _, p in ipairs(patterns) do all = all and err:find(p, 1, true) ~= nil end
-  check(all, string.format("expected an error containing '%s', got %s",
-    table.concat(patterns, "', '"), ok and "no error" or err))
-end
+local checks = dofile("tests/lua/checks.lua")
+local check, errors_with = checks.check, checks.errors_with
 
 -- float32 rounding of a double, as C's (float) cast does
 local function f32(x) return (string.unpack("f", string.pack("f", x))) end
@@ -223,5 +208,4 @@ do
     and text:find("rope ", 1, true), "`posbench list encodings` marks it (Lua)")
 end
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then error(failed .. " test(s) failed") end
+checks.close("test_register")

@@ -6,21 +6,8 @@
 -- Run: build/posbench run tests/lua/test_studies.lua
 local core = require "posbench.core"
 
-local passed, failed = 0, 0
-local function check(cond, msg)
-  if cond then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    io.stderr:write("FAIL line ", debug.getinfo(2, "l").currentline, ": ", msg, "\n")
-  end
-end
-local function errors_with(pattern, f, ...)
-  local ok, err = pcall(f, ...)
-  check(not ok and tostring(err):find(pattern, 1, true) ~= nil,
-    string.format("expected an error containing '%s', got %s", pattern,
-      ok and "no error" or tostring(err)))
-end
+local checks = dofile("tests/lua/checks.lua")
+local check, errors_with = checks.check, checks.errors_with
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 local exe = core.realpath("/proc/self/exe")
@@ -104,5 +91,4 @@ check(#out.hidden == 3 and #out.hidden[1] == 16 and #out.logits[1] == 8,
 errors_with("tokens[2]", m.forward, m, { 1, 99 })
 
 os.execute("rm -rf " .. q(tmp))
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+checks.close("test_studies")
