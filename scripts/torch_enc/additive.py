@@ -229,8 +229,8 @@ ENCODINGS = {
 }
 
 
-def compare_with_c(binary):
-    """Run `binary --dump` and compare values and parameter gradients."""
+def read_dump(binary):
+    """The cases a C test program writes with `--dump` (one JSON object a line)."""
     import json
     import os
     import subprocess
@@ -239,7 +239,14 @@ def compare_with_c(binary):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "cases.jsonl")
         subprocess.run([binary, "--dump", path], check=True)
-        cases = [json.loads(line) for line in open(path)]
+        return [json.loads(line) for line in open(path)]
+
+
+def compare_with_c(binary):
+    """Run `binary --dump` and compare values and parameter gradients."""
+    import json
+
+    cases = read_dump(binary)
     failed = 0
     for c in cases:
         out_n = []

@@ -17,10 +17,10 @@ import sys
 import torch
 
 try:
-    from .additive import SiteEncoding, opt_int, opt_num
+    from .additive import SiteEncoding, opt_int, opt_num, read_dump
 except ImportError:  # run as a script
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from additive import SiteEncoding, opt_int, opt_num
+    from additive import SiteEncoding, opt_int, opt_num, read_dump
 
 
 class BiasEncoding(SiteEncoding):
@@ -200,13 +200,8 @@ ENCODINGS = {
 def compare_with_c(binary):
     """Run `binary --dump` and compare bias values and parameter gradients."""
     import json
-    import subprocess
-    import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "cases.jsonl")
-        subprocess.run([binary, "--dump", path], check=True)
-        cases = [json.loads(line) for line in open(path)]
+    cases = read_dump(binary)
     failed = 0
     for c in cases:
         out_n = []
