@@ -68,7 +68,7 @@ M.scales = {
   default = {},
   article = { encodings = { "none", "sinusoidal", "learned", "rope", "alibi" }, tasks = { "copy" } },
   full = {
-    encodings = { "none", "sinusoidal", "learned", "rope", "alibi", "t5", "kerple", "fire",
+    encodings = { "none", "sinusoidal", "learned", "rope", "alibi", "t5", "kerple_log", "fire",
                   "xpos" },
     tasks = { "copy", "reverse", "induction", "recall", "lm" }, seeds = 5,
     L = 16, steps = 20000, lm_steps = 10000, lm_L = 64, lm_corpus_len = 1000000,
@@ -81,6 +81,17 @@ M.scales = {
 function M.run(overrides)
   local config = experiment.configure("extrapolation", M.config, M.scales, overrides)
   if config.seeds < 1 then error("extrapolation: seeds must be >= 1", 0) end
+  -- Check names before hours of training find a typo.
+  for what, list in pairs { encoding = pb.list_encodings(), task = pb.list_tasks() } do
+    local valid, names = {}, {}
+    for _, e in ipairs(list) do valid[e.name], names[#names + 1] = true, e.name end
+    for _, name in ipairs(config[what .. "s"]) do
+      if not valid[name] then
+        error(string.format("extrapolation: unknown %s '%s' (valid: %s)", what, tostring(name),
+          table.concat(names, ", ")), 0)
+      end
+    end
+  end
   pb.threads(config.threads)
 
   -- Helpers ---------------------------------------------------------------------
@@ -958,8 +969,8 @@ function M.run(overrides)
           if r then each[#each + 1] = string.format("%s %s", ty, ci(r, "mean_acc", "lo", "hi")) end
         end
         rep:claim { section = "extrapolation",
-          text = "Rescaling RoPE's frequencies (position interpolation, NTK, YaRN) lets a RoPE model " ..
-            "work beyond its training length without retraining.",
+          text = "Rescaling RoPE's frequencies at evaluation time (position interpolation, NTK, YaRN) " ..
+            "improves a RoPE model's accuracy beyond its training length, without retraining.",
           verdict = VERDICT[separated(best, plain, "lo", "hi")],
           evidence = string.format("%s accuracy at n=%d (trained at %d), no fine-tuning: plain RoPE %s; %s. " ..
             "Confirmed when the best method's interval lies above plain RoPE's.", task, n2, L,

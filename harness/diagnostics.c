@@ -32,7 +32,7 @@ static long train_max_position(const pb_positions *p, int T_train) {
     case PB_POS_SHIFT:
         return (p->shift_max > 0 ? (long)p->shift_max : (long)p->offset) + T_train - 1;
     case PB_POS_RANDOM: return (long)p->max_pos - 1;
-    case PB_POS_ABACUS: return (long)p->max_offset + T_train;
+    case PB_POS_ABACUS: return (long)p->max_offset + T_train - 1; /* place + 1 + k */
     case PB_POS_GRID: return -1;
     }
     return -1;

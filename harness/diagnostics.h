@@ -21,7 +21,7 @@
  *   linear   offset + T_train - 1
  *   shift    shift_max + T_train - 1 (random shift), else offset + T_train - 1
  *   random   max_pos - 1
- *   abacus   max_offset + T_train (digit places are < T_train)
+ *   abacus   max_offset + T_train - 1 (place + 1 + offset, place < T_train)
  * (2D schemes: not defined, reported as -1).
  *   positions_beyond_train  distinct position values in the evaluated
  *                           sequences above that largest training position
