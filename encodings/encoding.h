@@ -90,6 +90,12 @@ struct pb_encoding_type {
      * the encoding cannot represent such positions (e.g. beyond a learned
      * table). May be NULL. */
     int (*prepare)(pb_encoding *e, int max_pos, pb_error *err);
+    /* Rebuild caches that depend on the learnable parameters (e.g. cos/sin
+     * of learned frequencies). Called single-threaded once per forward,
+     * after prepare(); hooks must still give the same result without it
+     * (probes call them directly), so a cache is only a shortcut. May be
+     * NULL. */
+    void (*refresh)(pb_encoding *e, const float *params);
 
     /* x[T, d] += PE(pos). */
     void (*input_forward)(const pb_encoding *e, const float *params,

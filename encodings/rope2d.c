@@ -15,21 +15,30 @@
  * rope-vit's init_random_2d_freqs: per head a direction a ~ U[0, 2 pi);
  * pairs j < n get magnitude m_j = base^(-4j/d_head) along a, pairs n + j
  * the same magnitudes along a + pi/2; base = 10 (rope-vit's RoPE-Mixed
- * setting). Its cos/sin depend on the parameters, so they are computed in
- * every call; no cache. */
+ * setting). Its cos/sin depend on the parameters: refresh() tabulates them
+ * once per forward for every grid cell below prepared_len, keyed by a copy
+ * of the parameters, and the hooks fall back to computing them when the
+ * copy differs (probes) or a position lies outside the table. */
 #include "encoding.h"
 #include "rotary.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct rope2d_state {
     double base;
     int n4;                    /* d_head / 4 */
     double *theta;             /* axial: [n4] */
     pb_rot_cache cache;        /* axial: [len][n4], by coordinate value */
+    /* mixed: cos/sin for cells x, y < mix_len: [y][x][H][d_head/2] */
+    float *mix_cos, *mix_sin, *mix_params;
+    int mix_len;
 } rope2d_state;
+
+/* Cells beyond this many table entries are computed on the fly. */
+#define MIX_TABLE_MAX (1L << 24)
 
 static const char *const rope2d_options[] = {"base", NULL};
 
@@ -38,6 +47,9 @@ static void rope2d_destroy(pb_encoding *e) {
     if (!s) return;
     free(s->theta);
     pb_rot_cache_free(&s->cache);
+    free(s->mix_cos);
+    free(s->mix_sin);
+    free(s->mix_params);
     free(s);
     e->state = NULL;
 }
@@ -134,6 +146,9 @@ const pb_encoding_type pb_enc_rope2d_axial = {
 
 static int mixed_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
     if (rope2d_create_common(e, o, 10.0, err)) return -1;
+    if (e->g.heads * (e->g.d_head / 2) > PB_ROT_MAX_PAIRS * 16)
+        return pb_fail(err, "encoding 'rope2d_mixed': width d=%d exceeds the maximum %d",
+                       e->g.d, 2 * PB_ROT_MAX_PAIRS * 16);
     e->n_params = 2 * e->g.heads * (e->g.d_head / 2);
     return 0;
 }
@@ -161,19 +176,76 @@ static void mixed_row(const pb_precision *prec, double px, double py, const floa
         pb_rot_cos_sin(prec, px * fx[j] + py * fy[j], c + j, sn + j);
 }
 
+static void mixed_refresh(pb_encoding *e, const float *params) {
+    rope2d_state *s = e->state;
+    int H = e->g.heads, n2 = e->g.d_head / 2, len = e->prepared_len;
+    long per_cell = (long)H * n2, cells = (long)len * len;
+    if (len <= 0 || cells * per_cell > MIX_TABLE_MAX) {
+        s->mix_len = 0;
+        return;
+    }
+    if (len != s->mix_len || !s->mix_cos) {
+        free(s->mix_cos);
+        free(s->mix_sin);
+        s->mix_cos = malloc(sizeof(float) * (size_t)(cells * per_cell));
+        s->mix_sin = malloc(sizeof(float) * (size_t)(cells * per_cell));
+        if (!s->mix_params) s->mix_params = malloc(sizeof(float) * (size_t)(2 * per_cell));
+        s->mix_len = 0;
+        if (!s->mix_cos || !s->mix_sin || !s->mix_params) return; /* compute on the fly */
+    }
+    const float *fx = params, *fy = params + per_cell;
+    for (int y = 0; y < len; y++)
+        for (int x = 0; x < len; x++) {
+            long cell = ((long)y * len + x) * per_cell;
+            double px = pb_rot_position(e->prec, x), py = pb_rot_position(e->prec, y);
+            for (int h = 0; h < H; h++)
+                mixed_row(e->prec, px, py, fx + h * n2, fy + h * n2, n2,
+                          s->mix_cos + cell + h * n2, s->mix_sin + cell + h * n2);
+        }
+    memcpy(s->mix_params, params, sizeof(float) * (size_t)(2 * per_cell));
+    s->mix_len = len;
+}
+
+/* cos/sin of every pair of every head for token t: from the table when it
+ * was built for these parameters and covers the cell, else computed. */
+static void mixed_token(const pb_encoding *e, const float *params, int table_ok,
+                        const int *pos, float *c, float *sn, const float **cp,
+                        const float **sp) {
+    const rope2d_state *s = e->state;
+    int H = e->g.heads, n2 = e->g.d_head / 2;
+    int x = pos[0], y = pos[1];
+    if (table_ok && x >= 0 && y >= 0 && x < s->mix_len && y < s->mix_len) {
+        long cell = ((long)y * s->mix_len + x) * H * n2;
+        *cp = s->mix_cos + cell;
+        *sp = s->mix_sin + cell;
+        return;
+    }
+    const float *fx = params, *fy = params + (size_t)H * n2;
+    double px = pb_rot_position(e->prec, x), py = pb_rot_position(e->prec, y);
+    for (int h = 0; h < H; h++)
+        mixed_row(e->prec, px, py, fx + h * n2, fy + h * n2, n2, c + h * n2, sn + h * n2);
+    *cp = c;
+    *sp = sn;
+}
+
+static int mixed_table_ok(const pb_encoding *e, const float *params) {
+    const rope2d_state *s = e->state;
+    return s->mix_len > 0 &&
+           memcmp(s->mix_params, params, sizeof(float) * (size_t)e->n_params) == 0;
+}
+
 static void mixed_qk_forward(const pb_encoding *e, const float *params, const int *pos,
                              int T, int is_key, float *x, int stride) {
     (void)is_key;
     int H = e->g.heads, dh = e->g.d_head, n2 = dh / 2;
-    const float *fx = params, *fy = params + (size_t)H * n2;
-    float c[PB_ROT_MAX_PAIRS], sn[PB_ROT_MAX_PAIRS];
+    float c[PB_ROT_MAX_PAIRS * 16], sn[PB_ROT_MAX_PAIRS * 16];
+    const float *cp, *sp;
+    int table_ok = mixed_table_ok(e, params);
     for (int t = 0; t < T; t++) {
-        double px = pb_rot_position(e->prec, pos[2 * t]);
-        double py = pb_rot_position(e->prec, pos[2 * t + 1]);
-        for (int h = 0; h < H; h++) {
-            mixed_row(e->prec, px, py, fx + h * n2, fy + h * n2, n2, c, sn);
-            pb_rot_interleaved(x + (size_t)t * stride + h * dh, c, sn, n2, 1.0f);
-        }
+        mixed_token(e, params, table_ok, pos + 2 * t, c, sn, &cp, &sp);
+        for (int h = 0; h < H; h++)
+            pb_rot_interleaved(x + (size_t)t * stride + h * dh, cp + h * n2, sp + h * n2,
+                               n2, 1.0f);
     }
 }
 
@@ -188,12 +260,17 @@ static void mixed_qk_backward(const pb_encoding *e, const float *params, const i
     int H = e->g.heads, dh = e->g.d_head, n2 = dh / 2;
     const float *fx = params, *fy = params + (size_t)H * n2;
     float *dfx = dparams, *dfy = dparams + (size_t)H * n2;
-    float c[PB_ROT_MAX_PAIRS], sn[PB_ROT_MAX_PAIRS];
+    float cbuf[PB_ROT_MAX_PAIRS * 16], sbuf[PB_ROT_MAX_PAIRS * 16];
+    const float *ct, *st;
+    int table_ok = mixed_table_ok(e, params);
+    (void)fx;
+    (void)fy;
     for (int t = 0; t < T; t++) {
         double px = pb_rot_position(e->prec, pos[2 * t]);
         double py = pb_rot_position(e->prec, pos[2 * t + 1]);
+        mixed_token(e, params, table_ok, pos + 2 * t, cbuf, sbuf, &ct, &st);
         for (int h = 0; h < H; h++) {
-            mixed_row(e->prec, px, py, fx + h * n2, fy + h * n2, n2, c, sn);
+            const float *c = ct + h * n2, *sn = st + h * n2;
             const float *xi = x_in + (size_t)t * in_stride + h * dh;
             float *g = dx + (size_t)t * dstride + h * dh;
             for (int j = 0; j < n2; j++) {
@@ -222,6 +299,7 @@ const pb_encoding_type pb_enc_rope2d_mixed = {
     .create = mixed_create,
     .destroy = rope2d_destroy,
     .init_params = mixed_init_params,
+    .refresh = mixed_refresh,
     .qk_forward = mixed_qk_forward,
     .qk_backward = mixed_qk_backward,
 };

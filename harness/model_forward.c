@@ -175,6 +175,7 @@ int pb_model_forward(pb_model *m, const pb_batch *b, int want_grad, pb_error *er
     if (pb_model_reserve(m, b->B, b->T, want_grad, err)) return -1;
     if (pb_encoding_prepare(&m->enc, batch_max_pos(b), err)) return -1;
     if (select_weights(m, err)) return -1;
+    if (m->enc.type->refresh) m->enc.type->refresh(&m->enc, m->used.enc);
     const pb_model_config *c = &m->cfg;
     const pb_params *p = &m->used;
     int N = b->B * b->T, d = c->d, F = c->ff, V = c->vocab;
