@@ -162,13 +162,7 @@ function M.run(overrides)
   local function clone_model(model, name, enc_override)
     local path = tmp_path(name .. ".pbt")
     model:save(path)
-    if not enc_override then return pb.load(path) end
-    local cfg = copy_table(model:config())
-    cfg.enc = cfg.enc or {}
-    for k, v in pairs(enc_override) do cfg.enc[k] = v end
-    local m = pb.model(cfg)
-    core._load_params(m, path)
-    return m
+    return pb.load(path, { enc = enc_override })
   end
 
   local R = pb.results("extrapolation", { root = config.root })

@@ -25,14 +25,26 @@ function Model:save(path)
   core._save(self, path, pb.json.encode(meta))
 end
 
---- pb.load(path) -> model with the saved config and parameters.
-function pb.load(path)
+--- pb.load(path [, {enc = {...}}]) -> model with the saved config and
+--- parameters. enc= overrides encoding options (e.g. RoPE scaling for a
+--- scaled fine-tune); the parameter layout must stay the same.
+function pb.load(path, opts)
   assert(type(path) == "string", "pb.load(path): path must be a string")
   local ok, meta = pcall(pb.json.decode, core._read_meta(path))
   if not ok or type(meta) ~= "table" or meta.format ~= "posbench-checkpoint" then
     error(path .. ": not a posbench checkpoint", 2)
   end
-  local m = pb.model(meta.config)
+  local config = meta.config
+  for k in pairs(opts or {}) do
+    if k ~= "enc" then error("pb.load: unknown option '" .. tostring(k) .. "' (valid: enc)", 2) end
+  end
+  if opts and opts.enc then
+    local enc = {}
+    for k, v in pairs(config.enc or {}) do enc[k] = v end
+    for k, v in pairs(opts.enc) do enc[k] = v end
+    config.enc = enc
+  end
+  local m = pb.model(config)
   core._load_params(m, path)
   return m
 end
