@@ -19,11 +19,13 @@
 
 typedef struct {
     double base;
+    double scale;  /* amplitude: 1 as in Vaswani et al.; smaller values
+                    * match small-init token embeddings */
     int width;     /* components per coordinate: d (1D) or d/2 (2D) */
     double *freq;  /* [width/2] w_k */
 } sinusoidal_state;
 
-static const char *const sinusoidal_options[] = {"base", NULL};
+static const char *const sinusoidal_options[] = {"base", "scale", NULL};
 
 static int sinusoidal_setup(pb_encoding *e, const pb_opts *o, int dims,
                             pb_error *err) {
@@ -45,6 +47,10 @@ static int sinusoidal_setup(pb_encoding *e, const pb_opts *o, int dims,
     if (!(s->base > 0.0) || isinf(s->base))
         return pb_fail(err, "%s: option base=%g must be a positive number", name,
                        s->base);
+    if (pb_opts_num(o, "scale", 1.0, &s->scale, what, err)) return -1;
+    if (!(s->scale > 0.0) || isinf(s->scale))
+        return pb_fail(err, "%s: option scale=%g must be a positive number", name,
+                       s->scale);
     s->width = d / dims;
     int nf = s->width / 2;
     s->freq = malloc((size_t)nf * sizeof *s->freq);
@@ -78,8 +84,8 @@ static void add_code(const pb_encoding *e, const sinusoidal_state *s, int p_int,
     for (int k = 0; k < s->width / 2; k++) {
         double a = p * s->freq[k];
         if (round_angles) a = pb_round_site1(prec, PB_SITE_ANGLES, (float)a);
-        xt[2 * k] += pb_round_site1(prec, PB_SITE_TABLES, (float)sin(a));
-        xt[2 * k + 1] += pb_round_site1(prec, PB_SITE_TABLES, (float)cos(a));
+        xt[2 * k] += pb_round_site1(prec, PB_SITE_TABLES, (float)(s->scale * sin(a)));
+        xt[2 * k + 1] += pb_round_site1(prec, PB_SITE_TABLES, (float)(s->scale * cos(a)));
     }
 }
 
@@ -112,7 +118,7 @@ const pb_encoding_type pb_enc_sinusoidal = {
     .name = "sinusoidal",
     .summary = "PE(p,2k) = sin(p w_k), PE(p,2k+1) = cos(p w_k), w_k = base^(-2k/d)",
     .reference = "Vaswani et al. 2017, Attention Is All You Need",
-    .options_doc = "base=10000  (d must be even)",
+    .options_doc = "base=10000 scale=1 (amplitude)  (d must be even)",
     .options = sinusoidal_options,
     .sites = PB_ENC_INPUT,
     .pos_dims = 1,
@@ -126,7 +132,7 @@ const pb_encoding_type pb_enc_sinusoidal2d = {
     .name = "sinusoidal2d",
     .summary = "2D sinusoidal: first half of d encodes x, second half y (width d/2 each)",
     .reference = "Vaswani et al. 2017, one code per axis (the 2D form used by DETR and MAE)",
-    .options_doc = "base=10000  (d must be divisible by 4; positions (x, y))",
+    .options_doc = "base=10000 scale=1  (d must be divisible by 4; positions (x, y))",
     .options = sinusoidal_options,
     .sites = PB_ENC_INPUT,
     .pos_dims = 2,

@@ -161,17 +161,18 @@ def sincos_code(p, base, width):
 class Sinusoidal(AdditiveEncoding):
     """PE(p, 2k) = sin(p w_k), PE(p, 2k+1) = cos(p w_k), w_k = base^(-2k/d)."""
     name = "sinusoidal"
-    valid_options = ("base",)
+    valid_options = ("base", "scale")
 
     def setup(self, opts):
         self.base = opt_num(opts, "base", 10000.0)
+        self.scale = opt_num(opts, "scale", 1.0)
         if self.d % 2:
             raise ValueError(f"sinusoidal: the width d={self.d} must be even")
         if not (self.base > 0 and math.isfinite(self.base)):
             raise ValueError(f"sinusoidal: option base={self.base:g} must be a positive number")
 
     def input(self, enc, pos, T):
-        return sincos_code(pos, self.base, self.d)
+        return self.scale * sincos_code(pos, self.base, self.d)
 
 
 class Sinusoidal2D(Sinusoidal):
@@ -186,8 +187,8 @@ class Sinusoidal2D(Sinusoidal):
 
     def input(self, enc, pos, T):
         half = self.d // 2
-        return torch.cat((sincos_code(pos[..., 0], self.base, half),
-                          sincos_code(pos[..., 1], self.base, half)), dim=-1)
+        return self.scale * torch.cat((sincos_code(pos[..., 0], self.base, half),
+                                       sincos_code(pos[..., 1], self.base, half)), dim=-1)
 
 
 class Learned(AdditiveEncoding):

@@ -92,7 +92,7 @@ VARIANTS = [
     ("rope", {"scaling.type": "yarn", "scaling.factor": 4}),
     ("xpos", {"scale_base": 8}),
     ("binary", {"signed": 1, "bits": 4}),
-    ("sinusoidal", {"base": 100}),
+    ("sinusoidal", {"base": 100, "scale": 0.05}),
     ("t5", {"buckets": 8, "max_distance": 16}),
     ("kerple_power", {"r1": 0.5, "r2": 1.5}),
     ("fire", {"hidden": 8, "init_c": 0.5}),
