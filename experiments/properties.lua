@@ -442,9 +442,5 @@ function M.run(overrides)
 end
 
 -- Run when executed as the script (posbench run experiments/properties.lua).
-local this = debug.getinfo(1, "S").source:match("([^/@]+)$")
-if select("#", ...) == 0 and type(arg) == "table" and type(arg[0]) == "string"
-    and arg[0]:match("([^/]+)$") == this then
-  M.run(pb.args)
-end
+if experiment.is_main(...) then M.run(pb.args) end
 return M

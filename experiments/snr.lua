@@ -344,9 +344,5 @@ function M.run(overrides)
   return summary
 end
 
-local this = debug.getinfo(1, "S").source:match("([^/@]+)$")
-if select("#", ...) == 0 and type(arg) == "table" and type(arg[0]) == "string"
-    and arg[0]:match("([^/]+)$") == this then
-  M.run(pb.args)
-end
+if experiment.is_main(...) then M.run(pb.args) end
 return M

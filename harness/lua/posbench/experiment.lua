@@ -52,4 +52,13 @@ function experiment.sayer(name)
   end
 end
 
+--- True when the calling file is the script `posbench run` was given (and
+--- not loaded with dofile/require by another script such as article.lua):
+---   if experiment.is_main(...) then M.run(pb.args) end
+function experiment.is_main(...)
+  local this = debug.getinfo(2, "S").source:match("([^/@]+)$")
+  return select("#", ...) == 0 and type(arg) == "table" and type(arg[0]) == "string"
+    and arg[0]:match("([^/]+)$") == this
+end
+
 return experiment
