@@ -42,5 +42,6 @@ check(figures >= 8, "figures embedded in the HTML: " .. figures)
 for _, study in ipairs { "properties", "snr", "precision", "extrapolation" } do
   check(read(root .. "/" .. study .. "/report.md") ~= nil, study .. " report written")
 end
-os.execute("rm -rf " .. root .. " " .. log)
+if checks.failed == 0 then os.execute("rm -rf " .. root .. " " .. log)
+else io.stderr:write("kept " .. root .. " and " .. log .. " for inspection\n") end
 checks.close("test_article")
