@@ -347,6 +347,16 @@ static int l_model_load_params(lua_State *L) {
     return 0;
 }
 
+/* pb.precision_sites() -> names of the rounding sites, in computation order. */
+static int l_precision_sites(lua_State *L) {
+    lua_createtable(L, PB_SITE_COUNT, 0);
+    for (int i = 0; i < PB_SITE_COUNT; i++) {
+        lua_pushstring(L, pb_site_names[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 static const luaL_Reg model_methods[] = {
     {"config", l_model_config},
     {"info", l_model_info},
@@ -376,6 +386,7 @@ static const luaL_Reg module_funcs[] = {
     {"task", l_task},
     {"list_encodings", l_list_encodings},
     {"list_tasks", l_list_tasks},
+    {"precision_sites", l_precision_sites},
     {"_save", l_model_save},
     {"_read_meta", l_read_meta},
     {"_load_params", l_model_load_params},

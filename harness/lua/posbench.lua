@@ -111,7 +111,7 @@ function pb.cli_list(what, ...)
       rows[#rows + 1] = { name = f.name, text = string.format("%-8s %s", f.name, f.description) }
     end
   elseif what == "sites" then
-    for _, s in ipairs(pb.precision_sites and pb.precision_sites() or {}) do
+    for _, s in ipairs(pb.precision_sites()) do
       rows[#rows + 1] = { name = s, text = s }
     end
   elseif what == "schemes" then

@@ -72,4 +72,9 @@ check(ev[8].exact <= ev[8].accuracy + 1e-12, "exact <= accuracy")
 check(ev[8].n == 32 and ev[8].tokens == 32 * 8, "counts: " .. ev[8].tokens)
 check(math.abs(t:info().chance - 1 / 8) < 1e-12, "copy chance = 1/vocab")
 
+-- The named precision sites, in computation order.
+local sites = pb.precision_sites()
+check(#sites == 11 and sites[1] == "positions" and sites[11] == "gradients",
+      "eleven precision sites from positions to gradients")
+
 checks.close("test_engine")
