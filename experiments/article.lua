@@ -139,10 +139,12 @@ rep:list(list)
 rep:para(string.format("Total time %.0f s.", pb.now() - t0))
 
 local R = pb.results("article", { root = config.results })
+R:csv("claims.csv", claims, { "claim", "verdict", "study" })
 rep:write(R:path("report.md"))
 rep:write_html(R:path("report.html"))
 print(string.format("\narticle: %d confirmed, %d contradicted, %d inconclusive (%.0f s)",
                     verdicts.confirmed, verdicts.contradicted, verdicts.inconclusive,
                     pb.now() - t0))
 for _, c in ipairs(claims) do print(string.format("  [%s] %s", c.verdict, c.claim)) end
-print("wrote " .. R:path("report.md") .. " and " .. R:path("report.html"))
+print("wrote " .. R:path("report.md") .. ", " .. R:path("report.html") .. " and " ..
+      R:path("claims.csv"))

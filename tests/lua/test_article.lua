@@ -23,6 +23,8 @@ end
 local md = read(root .. "/article/report.md") or ""
 local html = read(root .. "/article/report.html") or ""
 check(#md > 0 and #html > 0, "report.md and report.html written")
+local claims = pb.csv.read(root .. "/article/claims.csv")
+check(#claims >= 10 and claims[1].verdict ~= nil, "claims.csv lists the claims with verdicts")
 local last = 0
 for _, title in ipairs { "The problem", "Integer positions", "Binary positions",
                          "Sinusoidal positions", "Rotary positions", "Length extrapolation",
