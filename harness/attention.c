@@ -79,9 +79,11 @@ void pb_attention_forward(const pb_attn *a, float *atty, const float *qkv,
                 int valid = a->causal ? q0 + r + 1 : nk;
                 if (brow)
                     for (int j = 0; j < valid; j++) row[j] += brow[j];
-                pb_round_site(a->prec, PB_SITE_LOGITS, row, (size_t)valid);
+                /* element index of this row in the [B,H,T,T] tensor */
+                uint64_t at = (((uint64_t)b * H + h) * T + q0 + r) * (uint64_t)T;
+                pb_round_site_at(a->prec, PB_SITE_LOGITS, row, (size_t)valid, at);
                 softmax_row(row, valid, att ? T : nk);
-                pb_round_site(a->prec, PB_SITE_PROBS, row, (size_t)valid);
+                pb_round_site_at(a->prec, PB_SITE_PROBS, row, (size_t)valid, at);
             }
             pb_sgemm(0, 0, nq, dh, nk, 1.0f, S, ld, v + h * dh, C3, 0.0f,
                      atty + (size_t)(b * T + q0) * d + h * dh, d);

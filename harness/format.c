@@ -298,18 +298,23 @@ static void round_span(const pb_format *f, const params *p, float *x, size_t n, 
  * model's own parallel loops) are rounded in the calling thread, with no
  * team to start. */
 void pb_format_round_array(const pb_format *f, float *x, size_t n, uint64_t stream) {
+    pb_format_round_array_at(f, x, n, stream, 0);
+}
+
+void pb_format_round_array_at(const pb_format *f, float *x, size_t n, uint64_t stream,
+                              uint64_t index0) {
     int plain = f->rounding == PB_ROUND_RNE && f->subnormals && f->overflow == PB_OVERFLOW_INF;
     if (plain && f->is_identity) return;
     params p = make_params(f, stream);
     if (n < 65536 || omp_in_parallel()) {
-        round_span(f, &p, x, n, 0);
+        round_span(f, &p, x, n, index0);
         return;
     }
 #pragma omp parallel
     {
         size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
         size_t lo = n * t / nt, hi = n * (t + 1) / nt;
-        round_span(f, &p, x + lo, hi - lo, lo);
+        round_span(f, &p, x + lo, hi - lo, index0 + lo);
     }
 }
 

@@ -38,6 +38,10 @@ int pb_format_parse(const char *name, pb_format *f, pb_error *err);
  * are a hash of (stream, index), so results do not depend on thread count. */
 float pb_format_round(const pb_format *f, float x, uint64_t stream, uint64_t index);
 void pb_format_round_array(const pb_format *f, float *x, size_t n, uint64_t stream);
+/* The same for x[0..n) being elements index0.. of a larger tensor, so that
+ * pieces rounded separately draw independent stochastic bits. */
+void pb_format_round_array_at(const pb_format *f, float *x, size_t n, uint64_t stream,
+                              uint64_t index0);
 
 /* Short description, e.g. "bf16: 1/8/7 bias 127 max 3.39e38". */
 void pb_format_describe(const pb_format *f, char *buf, size_t len);

@@ -67,7 +67,9 @@ static int select_weights(pb_model *m, pb_error *err) {
 static void round_columns(const pb_precision *p, pb_site s, float *x, int N, int ld,
                           int col0, int width) {
     if (!p->active[s]) return;
-    for (int n = 0; n < N; n++) pb_round_site(p, s, x + (size_t)n * ld + col0, (size_t)width);
+    for (int n = 0; n < N; n++)
+        pb_round_site_at(p, s, x + (size_t)n * ld + col0, (size_t)width,
+                         (uint64_t)n * ld + col0);
 }
 
 void pb_model_layer_acts(const pb_model *m, int l, pb_layer_acts *a) {
@@ -176,6 +178,9 @@ int pb_model_forward(pb_model *m, const pb_batch *b, int want_grad, pb_error *er
     if (pb_encoding_prepare(&m->enc, batch_max_pos(b), err)) return -1;
     if (select_weights(m, err)) return -1;
     if (m->enc.type->refresh) m->enc.type->refresh(&m->enc, m->used.enc);
+    /* Stochastic rounding draws fresh bits after every update, the same
+     * bits for the same seed and step. */
+    m->prec.stream = (uint64_t)m->cfg.seed * 0x9e3779b97f4a7c15ull + (uint64_t)m->opt_step;
     const pb_model_config *c = &m->cfg;
     const pb_params *p = &m->used;
     int N = b->B * b->T, d = c->d, F = c->ff, V = c->vocab;

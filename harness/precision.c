@@ -59,8 +59,13 @@ static uint64_t site_stream(const pb_precision *p, pb_site s) {
 }
 
 void pb_round_site(const pb_precision *p, pb_site s, float *x, size_t n) {
+    pb_round_site_at(p, s, x, n, 0);
+}
+
+void pb_round_site_at(const pb_precision *p, pb_site s, float *x, size_t n,
+                      uint64_t index0) {
     if (!p || (unsigned)s >= PB_SITE_COUNT || !p->active[s]) return;
-    pb_format_round_array(&p->format[s], x, n, site_stream(p, s));
+    pb_format_round_array_at(&p->format[s], x, n, site_stream(p, s), index0);
 }
 
 float pb_round_site1(const pb_precision *p, pb_site s, float x) {

@@ -37,6 +37,11 @@ int pb_precision_any(const pb_precision *p);
 
 /* Round x[0..n) in place when the site is active; p may be NULL. */
 void pb_round_site(const pb_precision *p, pb_site s, float *x, size_t n);
+/* The same for x being elements index0.. of the site's tensor (a row of
+ * logits, a column block of q/k): stochastic rounding then draws
+ * independent bits for every element of the tensor. */
+void pb_round_site_at(const pb_precision *p, pb_site s, float *x, size_t n,
+                      uint64_t index0);
 float pb_round_site1(const pb_precision *p, pb_site s, float x);
 
 #endif

@@ -605,8 +605,31 @@ static int round_file(int argc, char **argv) {
     return 0;
 }
 
+/* Pieces of one tensor rounded separately with their element offsets draw
+ * the same bits as the whole tensor rounded at once, and pieces at other
+ * offsets draw other bits (rows of logits must not share their noise). */
+static void test_offsets(void) {
+    pb_format f;
+    pb_error err;
+    pb_format_parse("bf16", &f, &err);
+    f.rounding = PB_ROUND_STOCHASTIC;
+    f.is_identity = 0;
+    enum { N = 256, ROW = 64 };
+    float whole[N], pieces[N];
+    for (int i = 0; i < N; i++) whole[i] = pieces[i] = 1.0f + 1.0f / 256.0f; /* a tie */
+    pb_format_round_array(&f, whole, N, 99);
+    for (int r = 0; r < N / ROW; r++)
+        pb_format_round_array_at(&f, pieces + r * ROW, ROW, 99, (uint64_t)r * ROW);
+    CHECK(memcmp(whole, pieces, sizeof whole) == 0,
+          "pieces rounded at their offsets equal the whole tensor rounded at once");
+    int same_rows = 1;
+    for (int i = 0; i < ROW; i++) same_rows &= whole[i] == whole[ROW + i];
+    CHECK(!same_rows, "two rows of equal values draw different stochastic bits");
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--round") == 0) return round_file(argc, argv);
+    test_offsets();
     test_parse();
     test_facts();
     test_reference_sweep();
