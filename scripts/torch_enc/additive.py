@@ -243,6 +243,27 @@ def read_dump(binary):
         return [json.loads(line) for line in open(path)]
 
 
+def check_against_c(label, self_check, compare_with_c, test_program):
+    """Command-line entry of a family's reference: closed forms, then the
+    comparison with the C test program named on the command line (or found
+    in $BUILD/tests). Returns the exit status."""
+    import os
+    import sys
+
+    failed = self_check()
+    print(f"{label}: closed forms ok")
+    binary = sys.argv[1] if len(sys.argv) > 1 else None
+    if binary is None:
+        cand = os.path.join(os.environ.get("BUILD", "build"), "tests", test_program)
+        binary = cand if os.path.exists(cand) else None
+    if binary:
+        failed += compare_with_c(binary)
+    else:
+        print(f"no {test_program} binary given: skipped the comparison with C")
+    print(f"{label}: {'all agree' if not failed else f'{failed} case(s) disagree'}")
+    return 1 if failed else 0
+
+
 def compare_with_c(binary):
     """Run `binary --dump` and compare values and parameter gradients."""
     import json
@@ -289,16 +310,4 @@ def self_check():
 
 if __name__ == "__main__":
     import sys
-    failed = self_check()
-    print("additive.py: closed forms ok")
-    binary = sys.argv[1] if len(sys.argv) > 1 else None
-    if binary is None:
-        import os
-        cand = os.path.join(os.environ.get("BUILD", "build"), "tests", "test_enc_additive")
-        binary = cand if os.path.exists(cand) else None
-    if binary:
-        failed += compare_with_c(binary)
-    else:
-        print("no test_enc_additive binary given: skipped the comparison with C")
-    print(f"additive.py: {'all agree' if not failed else f'{failed} case(s) disagree'}")
-    sys.exit(1 if failed else 0)
+    sys.exit(check_against_c("additive.py", self_check, compare_with_c, "test_enc_additive"))

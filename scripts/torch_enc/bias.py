@@ -17,10 +17,10 @@ import sys
 import torch
 
 try:
-    from .additive import SiteEncoding, opt_int, opt_num, read_dump
+    from .additive import SiteEncoding, check_against_c, opt_int, opt_num, read_dump
 except ImportError:  # run as a script
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from additive import SiteEncoding, opt_int, opt_num, read_dump
+    from additive import SiteEncoding, check_against_c, opt_int, opt_num, read_dump
 
 
 class BiasEncoding(SiteEncoding):
@@ -244,15 +244,4 @@ def self_check():
 
 
 if __name__ == "__main__":
-    failed = self_check()
-    print("bias.py: closed forms ok")
-    binary = sys.argv[1] if len(sys.argv) > 1 else None
-    if binary is None:
-        cand = os.path.join(os.environ.get("BUILD", "build"), "tests", "test_enc_bias")
-        binary = cand if os.path.exists(cand) else None
-    if binary:
-        failed += compare_with_c(binary)
-    else:
-        print("no test_enc_bias binary given: skipped the comparison with C")
-    print(f"bias.py: {'all agree' if not failed else f'{failed} case(s) disagree'}")
-    sys.exit(1 if failed else 0)
+    sys.exit(check_against_c("bias.py", self_check, compare_with_c, "test_enc_bias"))
