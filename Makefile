@@ -2,7 +2,14 @@
 # first install missing Debian packages (scripts/install-deps.sh).
 BUILD   ?= build
 CC      ?= cc
+# PORTABLE=1: no -march=native (the compiler's baseline for the architecture):
+# a binary built on a cluster's login node that runs on older compute nodes
+# (docs/sweeps.md). OpenBLAS picks its kernels at run time either way.
+ifeq ($(PORTABLE),1)
+OPT     ?= -O3 -mtune=generic
+else
 OPT     ?= -O3 -march=native
+endif
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp \
            $(shell pkg-config --cflags lua5.4 2>/dev/null) \
@@ -19,7 +26,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HEADERS  := $(wildcard harness/*.h encodings/*.h tests/*.h)
 
-.PHONY: all deps run test unit bench sanitize clean
+.PHONY: all deps run test unit bench sanitize fuzz clean
 
 all: $(BUILD)/posbench $(TEST_BIN)
 
@@ -41,9 +48,11 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libposbench.a $(HEADERS)
 deps:
 	@scripts/install-deps.sh
 
+# The article as a sweep over all cores (resumable: rerunning `make run`
+# skips the finished runs of the same settings).
 run: deps
 	@$(MAKE) --no-print-directory all
-	$(BUILD)/posbench run experiments/article.lua
+	$(BUILD)/posbench sweep experiments/article.lua --local $$(nproc)
 
 test: deps
 	@$(MAKE) --no-print-directory all
@@ -63,6 +72,12 @@ sanitize: deps
 	  OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  LDFLAGS="-fopenmp -fsanitize=address,undefined" all
 	@BUILD=build-sanitize ASAN_OPTIONS=detect_leaks=1 tests/run.sh --sanitize
+
+# libFuzzer targets (tests/fuzz/) built with clang in build-fuzz, each run
+# for FUZZ_SECONDS seconds; `make test` runs them for a few seconds each.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@tests/fuzz/fuzz.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build build-*

@@ -9,11 +9,13 @@
  *
  *   d = 8, bits = 4, p = 5 = 0101b  ->  [1 0 1 0 | 1 0 1 0]
  *
- * A bit adds 0 or 1, or -1 or +1 with signed=1 (zero-mean, like a +-1 code).
+ * A bit adds 0 or `scale`, or -scale or +scale with signed=1 (zero-mean,
+ * like a +-1 code). scale defaults to 1/sqrt(d), as sinusoidal's amplitude
+ * (docs/model.md); scale=1 adds the bits themselves.
  * Positions >= 2^bits would repeat a code, so prepare() refuses them.
  *
  * Precision: the position is rounded at PB_SITE_POSITIONS before its bits are
- * taken; the added values (0, +-1) are exact in every format. */
+ * taken; the added values (0, +-scale) are rounded at PB_SITE_TABLES. */
 #include "encoding.h"
 
 #include <math.h>
@@ -24,9 +26,10 @@
 typedef struct {
     int bits;
     int is_signed;
+    double scale;
 } binary_state;
 
-static const char *const binary_options[] = {"bits", "signed", NULL};
+static const char *const binary_options[] = {"bits", "signed", "scale", NULL};
 
 static int binary_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
     binary_state *s = calloc(1, sizeof *s);
@@ -37,6 +40,10 @@ static int binary_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
     double sgn;
     if (pb_opts_int(o, "bits", dflt, &s->bits, "encoding 'binary'", err)) return -1;
     if (pb_opts_num(o, "signed", 0, &sgn, "encoding 'binary'", err)) return -1;
+    if (pb_opts_num(o, "scale", 1.0 / sqrt((double)d), &s->scale, "encoding 'binary'", err))
+        return -1;
+    if (!(s->scale > 0.0) || isinf(s->scale))
+        return pb_fail(err, "binary: option scale=%g must be a positive number", s->scale);
     if (s->bits < 1 || s->bits > BINARY_MAX_BITS)
         return pb_fail(err, "binary: option bits=%d must be in [1, %d]", s->bits,
                        BINARY_MAX_BITS);
@@ -79,12 +86,13 @@ static void binary_input_forward(const pb_encoding *e, const float *params,
     (void)params;
     const binary_state *s = e->state;
     int d = e->g.d;
-    float lo = s->is_signed ? -1.0f : 0.0f;
+    float hi = pb_round_site1(e->prec, PB_SITE_TABLES, (float)s->scale);
+    float lo = s->is_signed ? -hi : 0.0f;
     for (int t = 0; t < T; t++) {
         unsigned long code =
             position_code(pb_round_site1(e->prec, PB_SITE_POSITIONS, (float)pos[t]));
         float *xt = x + (size_t)t * d;
-        for (int c = 0; c < d; c++) xt[c] += (code >> (c % s->bits)) & 1UL ? 1.0f : lo;
+        for (int c = 0; c < d; c++) xt[c] += (code >> (c % s->bits)) & 1UL ? hi : lo;
     }
 }
 
@@ -98,8 +106,9 @@ const pb_encoding_type pb_enc_binary = {
     .name = "binary",
     .summary = "bits of p added to the components, LSB first, tiled to fill d",
     .reference = "\"You could have designed state of the art positional encoding\" (HF blog 2024)",
-    .options_doc = "bits=min(16,d) signed=0  (component c gets bit c mod bits of p, "
-                   "bit 0 = LSB; signed=1 maps bits {0,1} to {-1,+1})",
+    .options_doc = "bits=min(16,d) signed=0 scale=1/sqrt(d)  (component c gets bit c mod "
+                   "bits of p, bit 0 = LSB, times scale; signed=1 maps bits {0,1} to "
+                   "{-scale,+scale})",
     .options = binary_options,
     .sites = PB_ENC_INPUT,
     .pos_dims = 1,

@@ -2,6 +2,7 @@
 #include "encoding.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Types registered at run time, in registration order. A fixed table keeps
@@ -98,6 +99,32 @@ int pb_encoding_create_named(pb_encoding *e, const char *name,
     return pb_encoding_create(e, type, g, o, prec, err);
 }
 
+int pb_encoding_open(pb_encoding *e, float **params, const char *name,
+                     const pb_geometry *g, const pb_opts *o, const pb_precision *prec,
+                     unsigned long seed, pb_error *err) {
+    *params = NULL;
+    if (pb_encoding_create_named(e, name, g, o, prec, err)) return -1;
+    int n = e->n_params;
+    *params = calloc(n > 0 ? (size_t)n : 1, sizeof(float));
+    if (!*params) {
+        pb_encoding_destroy(e);
+        return pb_fail(err, "encoding '%s': out of memory for %d parameters", name, n);
+    }
+    if (n > 0 && e->type->init_params) {
+        gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+        if (!rng) {
+            pb_encoding_destroy(e);
+            free(*params);
+            *params = NULL;
+            return pb_fail(err, "encoding '%s': out of memory for a generator", name);
+        }
+        gsl_rng_set(rng, seed);
+        e->type->init_params(e, *params, rng);
+        gsl_rng_free(rng);
+    }
+    return 0;
+}
+
 void pb_encoding_destroy(pb_encoding *e) {
     if (e->type && e->type->destroy) e->type->destroy(e);
     memset(e, 0, sizeof *e);
@@ -109,4 +136,15 @@ int pb_encoding_prepare(pb_encoding *e, int max_pos, pb_error *err) {
     if (e->type->prepare && e->type->prepare(e, max_pos, err)) return -1;
     e->prepared_len = max_pos;
     return 0;
+}
+
+void pb_encoding_pair_dims(const pb_encoding *e, int *a, int *b) {
+    if (e->type->pair_dims) {
+        e->type->pair_dims(e, a, b);
+        return;
+    }
+    for (int k = 0; k < e->g.d_head / 2; k++) {
+        a[k] = 2 * k;
+        b[k] = 2 * k + 1;
+    }
 }

@@ -35,6 +35,7 @@
 #define PB_ENCODING_H
 
 #include <gsl/gsl_rng.h>
+#include <math.h>
 
 #include "../harness/opts.h"
 #include "../harness/pb_error.h"
@@ -66,6 +67,12 @@ typedef struct pb_encoding {
                              * sequence length itself (dynamic NTK), so
                              * prepare() reruns whenever max_pos changes */
     const pb_precision *prec; /* sites positions/angles/tables; may be NULL */
+    /* What the host may know about the encoding without knowing which one it
+     * is (diagnostics, metrics); create() sets those that apply, 0 = none. */
+    int table_rows;         /* a table with one row per position 0..table_rows-1:
+                             * later positions have no row */
+    int n_buckets;          /* a bias with one value per head and bucket of a
+                             * position pair: type->bucket() gives the bucket */
     void *state;            /* type-specific: parsed options and caches */
 } pb_encoding;
 
@@ -123,10 +130,21 @@ struct pb_encoding_type {
     void (*bias_backward)(const pb_encoding *e, const float *params,
                           const int *qpos, int nq, const int *kpos, int nk,
                           const float *dbias, float *dparams);
+
+    /* Optional descriptions for the host (NULL = does not apply). */
+    /* Rotary pair layout: the dims a[k], b[k] of pair k of a head vector,
+     * k < d_head / 2 (pairs that do not rotate included). NULL: interleaved
+     * pairs (2k, 2k + 1). */
+    void (*pair_dims)(const pb_encoding *e, int *a, int *b);
+    /* Bucket in [0, e->n_buckets) of the pair (qpos, kpos), positions taken
+     * as given (no rounding site). Required when create() sets n_buckets. */
+    int (*bucket)(const pb_encoding *e, int qpos, int kpos);
 };
 
 /* Registry: NULL-terminated list of every built-in type. */
 extern const pb_encoding_type *const pb_encoding_types[];
+/* Name of the encoding a model gets when its config names none. */
+extern const char pb_encoding_default[];
 /* A built-in or registered type by name, or NULL. */
 const pb_encoding_type *pb_encoding_find(const char *name);
 /* "none, integer, ..." (built-in, then registered) into buf, for error
@@ -153,8 +171,25 @@ int pb_encoding_create_named(pb_encoding *e, const char *name,
                              const pb_geometry *g, const pb_opts *o,
                              const pb_precision *prec, pb_error *err);
 void pb_encoding_destroy(pb_encoding *e);
+/* An encoding outside any model (probes, metrics): created as by
+ * pb_encoding_create_named, with *params (at least one float, freed by the
+ * caller) holding its learnable values initialised from a generator seeded
+ * with seed. e keeps pointing at prec, which must outlive it. On failure e is
+ * destroyed and *params NULL. */
+int pb_encoding_open(pb_encoding *e, float **params, const char *name,
+                     const pb_geometry *g, const pb_opts *o, const pb_precision *prec,
+                     unsigned long seed, pb_error *err);
 /* Calls type->prepare when max_pos exceeds what was prepared (or differs
  * from it, for length-dependent encodings). */
 int pb_encoding_prepare(pb_encoding *e, int max_pos, pb_error *err);
+/* The attention logit of a query/key pair whose (transformed) head vectors
+ * have dot product dot, with bias the encoding's bias of the pair (0 if
+ * none): the convention at the top of this file, in double. */
+static inline double pb_encoding_logit(const pb_encoding *e, double dot, double bias) {
+    return dot / sqrt((double)e->g.d_head) * (double)e->logit_scale + bias;
+}
+
+/* type->pair_dims, or the interleaved layout when the type has none. */
+void pb_encoding_pair_dims(const pb_encoding *e, int *a, int *b);
 
 #endif

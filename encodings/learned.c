@@ -42,6 +42,7 @@ static int table_create(pb_encoding *e, const pb_opts *o, int dflt_size,
         return pb_fail(err, "%s: option size=%d makes a table of more than 2^30 floats",
                        name, s->size);
     e->n_params = s->size * e->g.d;
+    e->table_rows = s->size;
     return 0;
 }
 

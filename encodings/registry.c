@@ -21,6 +21,9 @@ extern const pb_encoding_type pb_enc_xpos;
 extern const pb_encoding_type pb_enc_rope2d_axial;
 extern const pb_encoding_type pb_enc_rope2d_mixed;
 
+/* What a model uses when its config names no encoding. */
+const char pb_encoding_default[] = "rope";
+
 const pb_encoding_type *const pb_encoding_types[] = {
     &pb_enc_none,
     &pb_enc_integer,

@@ -152,6 +152,17 @@ static void rope_qk_backward(const pb_encoding *e, const float *params, const in
     rope_apply(e, pos, T, dx, dstride, -1.0f);
 }
 
+/* Pair k < n_pairs: (2k, 2k + 1) or (k, k + n_pairs) (half); the tail dims
+ * beyond d_rot pass through in interleaved pairs. */
+static void rope_pair_dims(const pb_encoding *e, int *a, int *b) {
+    const rope_state *s = e->state;
+    for (int k = 0; k < e->g.d_head / 2; k++) {
+        int half = s->half && k < s->n_pairs;
+        a[k] = half ? k : 2 * k;
+        b[k] = half ? k + s->n_pairs : 2 * k + 1;
+    }
+}
+
 const pb_encoding_type pb_enc_rope = {
     .name = "rope",
     .summary = "rotary position embedding (RoPE): rotate q/k pairs by pos*theta_k; "
@@ -161,7 +172,7 @@ const pb_encoding_type pb_enc_rope = {
                  "2023 (YaRN)",
     .options_doc = "base=10000 pairing=interleaved|half fraction=1 p=1 "
                    "scaling={type=none|pi|ntk|dynamic_ntk|yarn, factor=1, "
-                   "original_len=max_len, beta_fast=32, beta_slow=1, "
+                   "original_len=max_len, beta_fast=32, beta_slow=1, ramp=code|paper, "
                    "attn_factor=0.1*ln(factor)+1}",
     .options = rope_options,
     .sites = PB_ENC_QK,
@@ -171,4 +182,5 @@ const pb_encoding_type pb_enc_rope = {
     .prepare = rope_prepare,
     .qk_forward = rope_qk_forward,
     .qk_backward = rope_qk_backward,
+    .pair_dims = rope_pair_dims,
 };

@@ -1,13 +1,19 @@
 /* RoPE scalings for context extension (see rope_scaling.h for the formulas).
  *
- * Differences from HF transformers' implementations, on purpose:
- *   - yarn follows the YaRN paper: the ramp is linear in the ratio
- *     r_k = L / wavelength_k. HF rounds the ramp ends to whole dims
- *     (floor/ceil of the "correction dims") and ramps linearly in the pair
- *     index instead, which gives slightly different middle frequencies.
- *   - dynamic_ntk uses l = the length handed to prepare(), which the
- *     generic code only ever grows; HF likewise keeps the grown base for
- *     any l above L (and resets below L, where s_eff = 1 anyway). */
+ * YaRN's ramp comes in two forms:
+ *   - ramp = "code" (default), as the authors' code (jquesnelle/yarn) and HF
+ *     transformers compute it: the pair index where r_k crosses beta,
+ *     d_rot ln(L / (2 pi beta)) / (2 ln base), is rounded outwards to a
+ *     whole pair (floor for beta_fast, ceil for beta_slow, then clamped to
+ *     [0, d_rot - 1]) and the ramp is linear in the pair index between.
+ *   - ramp = "paper", as the paper's equation reads: linear in the ratio
+ *     r_k = L / wavelength_k itself. Middle frequencies differ from "code"
+ *     by up to tens of percent.
+ * dynamic_ntk uses l = the length handed to prepare(), the current batch's
+ * length: it follows the length both ways, so a result never depends on
+ * what ran before. HF's cache instead keeps the longest length seen so far
+ * (while above L), which gives the same theta within one sequence. Below L,
+ * s_eff = 1 and theta is the unscaled one. */
 #include "rope_scaling.h"
 
 #include <math.h>
@@ -19,6 +25,24 @@ static const char *const scale_names[] = {"none", "pi", "ntk", "dynamic_ntk", "y
 double pb_rope_yarn_ramp(double r, double beta_slow, double beta_fast) {
     double g = (r - beta_slow) / (beta_fast - beta_slow);
     return g < 0.0 ? 0.0 : g > 1.0 ? 1.0 : g;
+}
+
+/* The pair index (fractional) at which r_k = beta. */
+static double yarn_correction_dim(double beta, int d_rot, double base, int L) {
+    return d_rot * log(L / (beta * 2.0 * M_PI)) / (2.0 * log(base));
+}
+
+double pb_rope_yarn_code_ramp(int k, int d_rot, double base, int L, double beta_slow,
+                              double beta_fast) {
+    double low = floor(yarn_correction_dim(beta_fast, d_rot, base, L));
+    double high = ceil(yarn_correction_dim(beta_slow, d_rot, base, L));
+    if (low < 0.0) low = 0.0;
+    if (high > d_rot - 1) high = d_rot - 1;
+    if (low == high) high += 0.001; /* as the authors, against 0/0 */
+    /* their ramp rises from low to high; the weight of theta falls */
+    double up = (k - low) / (high - low);
+    up = up < 0.0 ? 0.0 : up > 1.0 ? 1.0 : up;
+    return 1.0 - up;
 }
 
 /* An option given for a scaling type that ignores it is a config mistake. */
@@ -60,8 +84,8 @@ int pb_rope_scaling_parse(pb_rope_scaling *sc, const pb_opts *o, int d_rot,
 
     if (sc->type != PB_ROPE_SCALE_YARN) {
         const char *yarn_only[] = {"scaling.beta_fast", "scaling.beta_slow",
-                                   "scaling.attn_factor"};
-        for (int i = 0; i < 3; i++)
+                                   "scaling.attn_factor", "scaling.ramp"};
+        for (int i = 0; i < 4; i++)
             if (only_for(o, yarn_only[i], "yarn", type, what, err)) return -1;
     }
     if (pb_opts_num(o, "scaling.beta_fast", 32.0, &sc->beta_fast, what, err) ||
@@ -70,6 +94,12 @@ int pb_rope_scaling_parse(pb_rope_scaling *sc, const pb_opts *o, int d_rot,
     if (!(sc->beta_fast > sc->beta_slow))
         return pb_fail(err, "%s: scaling.beta_fast (%g) must be > scaling.beta_slow (%g)",
                        what, sc->beta_fast, sc->beta_slow);
+    const char *ramp;
+    if (pb_opts_str(o, "scaling.ramp", "code", &ramp, what, err)) return -1;
+    if (strcmp(ramp, "paper") == 0) sc->paper_ramp = 1;
+    else if (strcmp(ramp, "code") != 0)
+        return pb_fail(err, "%s: unknown scaling.ramp '%s' (valid: code, paper)", what,
+                       ramp);
     /* YaRN's sqrt(1/t) = 0.1 ln s + 1; no temperature when not extending
      * (s <= 1), as in HF transformers. */
     double mscale = sc->factor > 1.0 ? 0.1 * log(sc->factor) + 1.0 : 1.0;
@@ -102,7 +132,10 @@ void pb_rope_scaling_thetas(const pb_rope_scaling *sc, double base, int d_rot,
         if (sc->type == PB_ROPE_SCALE_PI) t /= s;
         if (sc->type == PB_ROPE_SCALE_YARN) {
             double r = sc->original_len * t / (2.0 * M_PI);
-            double g = pb_rope_yarn_ramp(r, sc->beta_slow, sc->beta_fast);
+            double g = sc->paper_ramp
+                           ? pb_rope_yarn_ramp(r, sc->beta_slow, sc->beta_fast)
+                           : pb_rope_yarn_code_ramp(k, d_rot, base, sc->original_len,
+                                                    sc->beta_slow, sc->beta_fast);
             t = (1.0 - g) * t / s + g * t;
         }
         theta[k] = t;

@@ -7,10 +7,14 @@
  *   dynamic_ntk  base' = base * s_eff^(d_rot/(d_rot-2)),
  *                s_eff = max(1, s*l/L - (s-1)), l = current sequence length
  *                (HF transformers "dynamic")
- *   yarn         theta'_k = (1-g_k) theta_k/s + g_k theta_k, g_k = ramp of
- *                r_k = L/wavelength_k = L theta_k/(2 pi) between beta_slow and
- *                beta_fast; logits scaled by attn_factor^2 with
- *                attn_factor = 0.1 ln s + 1                (Peng et al. 2023)
+ *   yarn         theta'_k = (1-g_k) theta_k/s + g_k theta_k; logits scaled
+ *                by attn_factor^2, attn_factor = 0.1 ln s + 1  (Peng et al. 2023)
+ *                ramp=code (default; the authors' code, HF): g_k = 1 - clamp(
+ *                  (k - lo)/(hi - lo)), lo = floor(c(beta_fast)), hi =
+ *                  ceil(c(beta_slow)) clamped to [0, d_rot-1], c(beta) =
+ *                  d_rot ln(L/(2 pi beta)) / (2 ln base)
+ *                ramp=paper: g_k = clamp((r_k - beta_slow)/(beta_fast -
+ *                  beta_slow)), r_k = L/wavelength_k = L theta_k/(2 pi)
  */
 #ifndef PB_ROPE_SCALING_H
 #define PB_ROPE_SCALING_H
@@ -33,12 +37,14 @@ typedef struct pb_rope_scaling {
     double beta_fast;    /* YaRN: ratios r >= beta_fast keep theta */
     double beta_slow;    /* YaRN: ratios r <= beta_slow get theta / s */
     double attn_factor;  /* YaRN: per-q/k factor; logits get its square */
+    int paper_ramp;      /* YaRN: 1 = ramp in r (paper), 0 = in k (code) */
 } pb_rope_scaling;
 
 /* The option keys below, for the encoding's option list. */
 #define PB_ROPE_SCALING_OPTION_KEYS                                            \
     "scaling.type", "scaling.factor", "scaling.original_len",                  \
-    "scaling.beta_fast", "scaling.beta_slow", "scaling.attn_factor"
+    "scaling.beta_fast", "scaling.beta_slow", "scaling.attn_factor",           \
+    "scaling.ramp"
 
 /* Parse scaling.* options. d_rot is the number of rotated dims (ntk and
  * dynamic_ntk need at least 4), default_len is L when scaling.original_len
@@ -54,7 +60,13 @@ void pb_rope_scaling_thetas(const pb_rope_scaling *sc, double base, int d_rot,
 /* Factor on q.k / sqrt(d_head): attn_factor^2 for YaRN, else 1. */
 double pb_rope_scaling_logit_scale(const pb_rope_scaling *sc);
 
-/* The YaRN ramp: 0 for r <= beta_slow, 1 for r >= beta_fast, linear between. */
+/* The YaRN ramp (paper): 0 for r <= beta_slow, 1 for r >= beta_fast, linear
+ * between. */
 double pb_rope_yarn_ramp(double r, double beta_slow, double beta_fast);
+
+/* The YaRN ramp (authors' code, HF): the weight g_k of the unscaled theta of
+ * pair k, linear in k between the rounded correction dims. */
+double pb_rope_yarn_code_ramp(int k, int d_rot, double base, int L, double beta_slow,
+                              double beta_fast);
 
 #endif

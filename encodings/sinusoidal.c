@@ -7,6 +7,14 @@
  *                  x with width d/2 (w_k = base^(-2k/(d/2))), components
  *                  [d/2, d) the same code of y.
  *
+ * Amplitude: option `scale`, default 1/sqrt(d) (d = the model width). The
+ * Transformer (Vaswani et al. 2017, section 3.4) adds the unit-amplitude
+ * table to token embeddings multiplied by sqrt(d); this model keeps its
+ * token embeddings unscaled, so the table is divided by sqrt(d) instead:
+ * the same sum up to one factor sqrt(d) on the whole input, which the first
+ * pre-norm removes, and the same token-to-position ratio (docs/model.md).
+ * scale=1 is the table as the paper writes it.
+ *
  * Angles are formed in double. Precision: the position is rounded at
  * PB_SITE_POSITIONS, the angle p w_k at PB_SITE_ANGLES (when that site is
  * active), and sin/cos at PB_SITE_TABLES. Values are computed on the fly, so
@@ -19,8 +27,7 @@
 
 typedef struct {
     double base;
-    double scale;  /* amplitude: 1 as in Vaswani et al.; smaller values
-                    * match small-init token embeddings */
+    double scale;  /* amplitude: default 1/sqrt(d), see above */
     int width;     /* components per coordinate: d (1D) or d/2 (2D) */
     double *freq;  /* [width/2] w_k */
 } sinusoidal_state;
@@ -47,7 +54,7 @@ static int sinusoidal_setup(pb_encoding *e, const pb_opts *o, int dims,
     if (!(s->base > 0.0) || isinf(s->base))
         return pb_fail(err, "%s: option base=%g must be a positive number", name,
                        s->base);
-    if (pb_opts_num(o, "scale", 1.0, &s->scale, what, err)) return -1;
+    if (pb_opts_num(o, "scale", 1.0 / sqrt((double)d), &s->scale, what, err)) return -1;
     if (!(s->scale > 0.0) || isinf(s->scale))
         return pb_fail(err, "%s: option scale=%g must be a positive number", name,
                        s->scale);
@@ -118,7 +125,8 @@ const pb_encoding_type pb_enc_sinusoidal = {
     .name = "sinusoidal",
     .summary = "PE(p,2k) = sin(p w_k), PE(p,2k+1) = cos(p w_k), w_k = base^(-2k/d)",
     .reference = "Vaswani et al. 2017, Attention Is All You Need",
-    .options_doc = "base=10000 scale=1 (amplitude)  (d must be even)",
+    .options_doc = "base=10000 scale=1/sqrt(d) (amplitude; 1 = the paper's table)  "
+                   "(d must be even)",
     .options = sinusoidal_options,
     .sites = PB_ENC_INPUT,
     .pos_dims = 1,
@@ -132,7 +140,8 @@ const pb_encoding_type pb_enc_sinusoidal2d = {
     .name = "sinusoidal2d",
     .summary = "2D sinusoidal: first half of d encodes x, second half y (width d/2 each)",
     .reference = "Vaswani et al. 2017, one code per axis (the 2D form used by DETR and MAE)",
-    .options_doc = "base=10000 scale=1  (d must be divisible by 4; positions (x, y))",
+    .options_doc = "base=10000 scale=1/sqrt(d)  (d must be divisible by 4; positions "
+                   "(x, y))",
     .options = sinusoidal_options,
     .sites = PB_ENC_INPUT,
     .pos_dims = 2,

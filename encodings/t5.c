@@ -10,7 +10,8 @@
  *                   query (p_j > p_i) use buckets B..2B-1
  *   then with E = B / 2 (exact buckets):
  *     bucket = n                                                   if n < E
- *            = min(B-1, E + floor(ln(n/E) / ln(max_distance/E) * (B-E)))  else
+ *            = min(B-1, E + trunc(ln(n/E) / ln(max_distance/E) * (B-E)))  else
+ *   evaluated in float32 exactly as HF does (see log_bucket).
  * Defaults 32 buckets, max_distance 128: causal buckets 0..15 are exact and
  * every n >= 128 shares bucket 31.
  *
@@ -21,6 +22,7 @@
 #include "encoding.h"
 
 #include <gsl/gsl_randist.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -33,12 +35,17 @@ typedef struct {
 
 static const char *const t5_options[] = {"buckets", "max_distance", NULL};
 
-/* Bucket of distance n >= 0 among B buckets for one direction. */
+/* Bucket of distance n >= 0 among B buckets for one direction, in float32
+ * and truncated as HF (and Mesh TensorFlow) compute it: exact arithmetic
+ * would move some distances whose value is near a whole number by one
+ * bucket. Only the constant ln(max_distance/E) is taken in double, as
+ * Python's math.log does, then rounded to float. */
 static int log_bucket(long n, int B, int max_distance) {
     int E = B / 2;
     if (n < E) return (int)n;
-    double v = log((double)n / E) / log((double)max_distance / E) * (B - E);
-    long b = E + (long)floor(v);
+    float ratio = (float)n / (float)E;
+    float v = logf(ratio) / (float)log((double)max_distance / E) * (float)(B - E);
+    long b = E + (long)v;
     return b < B - 1 ? (int)b : B - 1;
 }
 
@@ -66,7 +73,12 @@ static int t5_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
     if (!s->bucket_of) return pb_fail(err, "t5: out of memory");
     for (int n = 0; n <= s->max_distance; n++)
         s->bucket_of[n] = log_bucket(n, B, s->max_distance);
+    /* heads can be as large as d: the product must fit n_params (int). */
+    if ((long long)e->g.heads * s->buckets > INT_MAX)
+        return pb_fail(err, "t5: heads*buckets = %d*%d parameters is too many", e->g.heads,
+                       s->buckets);
     e->n_params = e->g.heads * s->buckets;
+    e->n_buckets = s->buckets;
     return 0;
 }
 
@@ -94,6 +106,10 @@ static int t5_bucket(const t5_state *s, float pq, float pk) {
     }
     if (!(n <= s->max_distance)) n = s->max_distance; /* far, inf or NaN */
     return offset + s->bucket_of[(long)n];
+}
+
+static int t5_bucket_hook(const pb_encoding *e, int qpos, int kpos) {
+    return t5_bucket(e->state, (float)qpos, (float)kpos);
 }
 
 /* bias[H][nq][nk] = b[h][bucket] */
@@ -148,4 +164,5 @@ const pb_encoding_type pb_enc_t5 = {
     .init_params = t5_init_params,
     .bias_forward = t5_bias_forward,
     .bias_backward = t5_bias_backward,
+    .bucket = t5_bucket_hook,
 };

@@ -9,7 +9,8 @@
  * This matches torchscale's XPOS module (scale = (arange(0, d, 2) + 0.4 d) /
  * (1.4 d), q with downscale=False, k with downscale=True, the scale folded
  * into cos and sin), except one detail: torchscale centres the exponent,
- * using n - floor(T/2) for a length-T sequence. The centre cancels in q~.k~;
+ * using n - ceil(T/2) for a length-T sequence (its min_pos = -T // 2 in
+ * Python, i.e. floor(-T/2) = -ceil(T/2)). The centre cancels in q~.k~;
  * here the exponent uses the absolute position, as in the paper, so
  * zeta^(-m/gamma) grows without bound with m and overflows low-precision
  * tables (fp16 max 65504 at m ~ 5650 for k = 0) — a behaviour worth

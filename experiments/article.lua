@@ -66,6 +66,11 @@ local sections = {
       "positions and tokens stay under noise." },
 }
 
+local experiment = require "posbench.experiment"
+
+local M = { name = "article", config = config }
+local t_loaded = pb.now()  -- "Total time" of a run in one process
+
 local function as_list(v)
   if type(v) ~= "string" then return v end
   local list = {}
@@ -73,78 +78,140 @@ local function as_list(v)
   return list
 end
 
-for k, v in pairs(pb.args) do
-  if config[k] == nil then
-    error(string.format("article.lua: unknown setting '%s' (valid: parts, results, scale)", k), 0)
+--- Settings: scale, results (the results root) and parts; cfg.root is the
+--- results root, cfg.studies[part] = {module =, cfg =} for each part.
+function M.configure(overrides)
+  local cfg = {}
+  for k, v in pairs(config) do cfg[k] = v end
+  for k, v in pairs(overrides or {}) do
+    if config[k] == nil then
+      error(string.format("article.lua: unknown setting '%s' (valid: parts, results, scale)", k), 0)
+    end
+    cfg[k] = v
   end
-  config[k] = v
-end
-config.parts = as_list(config.parts)
-local scales = study_scale[config.scale]
-if not scales then
-  error(string.format("article.lua: unknown scale '%s' (valid: tiny, default)", config.scale), 0)
+  cfg.parts = as_list(cfg.parts)
+  local scales = study_scale[cfg.scale]
+  if not scales then
+    error(string.format("article.lua: unknown scale '%s' (valid: tiny, default)", cfg.scale), 0)
+  end
+  cfg.root = cfg.results
+  cfg.studies = {}
+  for _, part in ipairs(cfg.parts) do
+    if not scales[part] then
+      error(string.format("article.lua: unknown part '%s' (valid: properties, snr, precision, " ..
+                          "extrapolation)", part), 0)
+    end
+    local was = experiment.library_mode
+    experiment.library_mode = true  -- load the study without running it
+    local study = dofile(pb.source_root() .. "/experiments/" .. part .. ".lua")
+    experiment.library_mode = was
+    cfg.studies[part] = { module = study, cfg = study.configure { scale = scales[part], root = cfg.root } }
+  end
+  return cfg
 end
 
-local t0 = pb.now()
-local root = pb.source_root()
-local summaries = {}
-for i, part in ipairs(config.parts) do
-  if not scales[part] then
-    error(string.format("article.lua: unknown part '%s' (valid: properties, snr, precision, " ..
-                        "extrapolation)", part), 0)
+--- The studies' plans, each run in its study's own results directory.
+function M.plan(cfg)
+  local plan = {}
+  for _, part in ipairs(cfg.parts) do
+    local s = cfg.studies[part]
+    for _, e in ipairs(s.module.plan(s.cfg)) do
+      local entry = {}
+      for k, v in pairs(e) do entry[k] = v end
+      entry.experiment = s.module.name
+      entry.part = part
+      plan[#plan + 1] = entry
+    end
   end
-  io.stderr:write(string.format("\n== article part %d/%d: %s (scale %s) ==\n", i,
-                                #config.parts, part, scales[part]))
-  local study = dofile(root .. "/experiments/" .. part .. ".lua")
-  summaries[part] = study.run { scale = scales[part], root = config.results }
+  return plan
+end
+
+function M.announce(cfg, e, i, n)
+  io.stderr:write(string.format("\n== article run %d/%d: %s/%s ==\n", i, n, e.part, e.name))
+  local s = cfg.studies[e.part]
+  if s.cfg.threads then pb.threads(s.cfg.threads) end
+end
+
+function M.run_one(cfg, e, R)
+  local s = cfg.studies[e.part]
+  return s.module.run_one(s.cfg, e, R)
+end
+
+-- Each study's collect, on its part of the plan.
+local function collect_parts(cfg, plan)
+  local summaries = {}
+  for _, part in ipairs(cfg.parts) do
+    local s = cfg.studies[part]
+    local sub = {}
+    for _, e in ipairs(plan) do if e.part == part then sub[#sub + 1] = e end end
+    summaries[part] = s.module.collect(s.cfg, pb.results(s.module.name, { root = cfg.root }), sub)
+  end
+  return summaries
+end
+
+--- Every study's tables and report, then the article's report assembled
+--- from their blocks.
+function M.collect(cfg, _, plan)
+  return M.assemble(cfg, collect_parts(cfg, plan), t_loaded)
 end
 
 -- Assemble: each section adopts the blocks the studies tagged with its key.
-local rep = pb.report.new("You could have designed state of the art positional encoding — measured")
-local verdicts, claims = { confirmed = 0, contradicted = 0, inconclusive = 0 }, {}
-for _, part in ipairs(config.parts) do
-  for _, b in ipairs(summaries[part].report and summaries[part].report.blocks or {}) do
-    if b.kind == "claim" then
-      verdicts[b.verdict] = verdicts[b.verdict] + 1
-      claims[#claims + 1] = { claim = b.text, verdict = b.verdict, study = part }
-    end
-  end
-end
-rep:para(string.format("Every number below was measured by posbench in this run (scale " ..
-  "`%s`, %s). %d claims confirmed, %d contradicted, %d inconclusive. Each study's full " ..
-  "report, tables and per-run data are in its own directory under `%s/`.", config.scale,
-  os.date("!%Y-%m-%d %H:%M UTC"), verdicts.confirmed, verdicts.contradicted,
-  verdicts.inconclusive, config.results))
-rep:table(claims, { "claim", "verdict", "study" }, { caption = "All claims and their verdicts." })
-for _, s in ipairs(sections) do
-  rep:section(s.title)
-  rep:para(s.intro)
-  local adopted = 0
+function M.assemble(config, summaries, t0)
+  local rep = pb.report.new("You could have designed state of the art positional encoding — measured")
+  local verdicts, claims = { confirmed = 0, contradicted = 0, inconclusive = 0 }, {}
   for _, part in ipairs(config.parts) do
     for _, b in ipairs(summaries[part].report and summaries[part].report.blocks or {}) do
-      if b.section == s.key then
-        rep:adopt(b)
-        adopted = adopted + 1
+      if b.kind == "claim" then
+        verdicts[b.verdict] = verdicts[b.verdict] + 1
+        claims[#claims + 1] = { claim = b.text, verdict = b.verdict, study = part }
       end
     end
   end
-  if adopted == 0 then rep:para("(Not measured in this run: the study was not part of it.)") end
-end
-rep:section("Where the numbers come from")
-local list = {}
-for _, part in ipairs(config.parts) do
-  list[#list + 1] = string.format("`%s`: %s/report.md", part, summaries[part].dir or "?")
-end
-rep:list(list)
-rep:para(string.format("Total time %.0f s.", pb.now() - t0))
+  rep:para(string.format("Every number below was measured by posbench in this run (scale " ..
+    "`%s`, %s). %d claims confirmed, %d contradicted, %d inconclusive. Each study's full " ..
+    "report, tables and per-run data are in its own directory under `%s/`.", config.scale,
+    os.date("!%Y-%m-%d %H:%M UTC"), verdicts.confirmed, verdicts.contradicted,
+    verdicts.inconclusive, config.results))
+  rep:table(claims, { "claim", "verdict", "study" }, { caption = "All claims and their verdicts." })
+  for _, s in ipairs(sections) do
+    rep:section(s.title)
+    rep:para(s.intro)
+    local adopted = 0
+    for _, part in ipairs(config.parts) do
+      for _, b in ipairs(summaries[part].report and summaries[part].report.blocks or {}) do
+        if b.section == s.key then
+          rep:adopt(b)
+          adopted = adopted + 1
+        end
+      end
+    end
+    if adopted == 0 then rep:para("(Not measured in this run: the study was not part of it.)") end
+  end
+  rep:section("Where the numbers come from")
+  local list = {}
+  for _, part in ipairs(config.parts) do
+    list[#list + 1] = string.format("`%s`: %s/report.md", part, summaries[part].dir or "?")
+  end
+  rep:list(list)
+  rep:para(string.format("Total time %.0f s.", pb.now() - t0))
 
-local R = pb.results("article", { root = config.results })
-R:csv("claims.csv", claims, { "claim", "verdict", "study" })
-rep:write(R:path("report.md"))
-rep:write_html(R:path("report.html"))
-print(string.format("\narticle: %d confirmed, %d contradicted, %d inconclusive (%.0f s)",
-                    verdicts.confirmed, verdicts.contradicted, verdicts.inconclusive,
-                    pb.now() - t0))
-for _, c in ipairs(claims) do print(string.format("  [%s] %s", c.verdict, c.claim)) end
-print("wrote " .. R:path("report.md") .. ", " .. R:path("report.html") .. " and " ..
-      R:path("claims.csv"))
+  local R = pb.results("article", { root = config.results })
+  R:csv("claims.csv", claims, { "claim", "verdict", "study" })
+  rep:write(R:path("report.md"))
+  rep:write_html(R:path("report.html"))
+  print(string.format("\narticle: %d confirmed, %d contradicted, %d inconclusive (%.0f s)",
+                      verdicts.confirmed, verdicts.contradicted, verdicts.inconclusive,
+                      pb.now() - t0))
+  for _, c in ipairs(claims) do print(string.format("  [%s] %s", c.verdict, c.claim)) end
+  print("wrote " .. R:path("report.md") .. ", " .. R:path("report.html") .. " and " ..
+        R:path("claims.csv"))
+  return { dir = R.dir, claims = claims, verdicts = verdicts }
+end
+
+--- The whole article in this process: every study's runs, then collect.
+function M.run(overrides)
+  return require("posbench.sweep").run_inprocess(M, overrides)
+end
+
+if experiment.is_main(...) then M.run(pb.args) end
+return M

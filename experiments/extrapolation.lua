@@ -22,9 +22,10 @@
 -- and report.md. docs/extrapolation.md describes protocols and outputs.
 local core = require "posbench.core"
 local experiment = require "posbench.experiment"
+local util = require "posbench.util"
 local stats, json = pb.stats, pb.json
 
-local M = {}
+local M = { name = "extrapolation" }
 
 -- Configuration ---------------------------------------------------------------
 
@@ -83,342 +84,433 @@ M.scales = {
   },
 }
 
-function M.run(overrides)
-  local config = experiment.configure("extrapolation", M.config, M.scales, overrides)
-  if config.seeds < 1 then error("extrapolation: seeds must be >= 1", 0) end
+-- Helpers (every one takes the configuration) ----------------------------------
+
+local function contains(list, x)
+  for _, v in ipairs(list) do if v == x then return true end end
+  return false
+end
+
+local function copy_table(t)
+  local out = {}
+  for k, v in pairs(t) do out[k] = type(v) == "table" and copy_table(v) or v end
+  return out
+end
+
+local function is_lm(task) return task == "lm" end
+
+-- Training size L of a task (lm counts characters).
+local function train_len(cfg, task) return is_lm(task) and cfg.lm_L or cfg.L end
+
+local function make_task(cfg, task, max_len)
+  if is_lm(task) then
+    return pb.task("lm", { min_len = max_len, max_len = max_len, corpus_len = cfg.lm_corpus_len })
+  end
+  local opts = { min_len = math.max(cfg.min_len, task == "induction" and 2 or 1), max_len = max_len }
+  if task ~= "parity" then opts.vocab = cfg.vocab end
+  if task == "recall" then opts.keys = math.max(64, 2 * max_len * 8) end
+  return pb.task(task, opts)
+end
+
+-- Sorted, deduplicated sizes round(f * L), at least 1.
+local function sizes(L, factors)
+  local seen, out = {}, {}
+  for _, f in ipairs(factors) do
+    local n = math.max(1, math.floor(f * L + 0.5))
+    if not seen[n] then seen[n], out[#out + 1] = true, n end
+  end
+  table.sort(out)
+  return out
+end
+
+-- Model sequence length T of problem size n under the decoder protocol.
+local function seq_len(task_obj, n)
+  return #task_obj:sample(n, { seed = 1, causal = true }).tokens
+end
+
+local function model_config(cfg, enc, vocab, T_train, T_max, seed)
+  local m = { vocab = vocab, d = cfg.d, heads = cfg.heads, layers = cfg.layers,
+              max_len = T_train, encoding = enc, seed = seed }
+  -- A learned table needs a row for every evaluated position; rows past
+  -- T_train stay at their initial values (what the diagnostics count).
+  if enc == "learned" then m.enc = { size = T_max } end
+  if enc == "rope" and cfg.rope_base ~= 10000 then m.enc = { base = cfg.rope_base } end
+  if enc == "sinusoidal" then m.enc = { scale = cfg.sinusoidal_scale } end
+  return m
+end
+
+-- What every run of a task shares: its task object, training size,
+-- evaluation and diagnostic sizes and sequence lengths (cached per task).
+local function task_setup(cfg, task)
+  cfg._tasks = cfg._tasks or {}
+  if cfg._tasks[task] then return cfg._tasks[task] end
+  local L = train_len(cfg, task)
+  local task_obj = make_task(cfg, task, L)
+  local lengths = sizes(L, cfg.eval_factors)
+  -- Problems of any size can be drawn from the training task; its max_len
+  -- stays L, which is what the diagnostics take as the training length.
+  local t = { L = L, task_obj = task_obj, info = task_obj:info(), lengths = lengths,
+              T_train = seq_len(task_obj, L), T_max = seq_len(task_obj, lengths[#lengths]),
+              diag_lengths = {} }
+  for _, n in ipairs(sizes(L, cfg.diag_factors)) do
+    if seq_len(task_obj, n) <= cfg.diag_max_seq_len then t.diag_lengths[#t.diag_lengths + 1] = n end
+  end
+  cfg._tasks[task] = t
+  return t
+end
+
+local function scaling_on(cfg)
+  return cfg.scaling and contains(cfg.tasks, cfg.scaling_task) and not is_lm(cfg.scaling_task)
+end
+
+local function train_model(cfg, model, task_obj, steps, seed, label, lr)
+  return pb.train(model, task_obj, { steps = steps, batch = cfg.batch, lr = lr or cfg.lr,
+                                     seed = 1000 + seed, label = label })
+end
+
+-- Configuration and plan ------------------------------------------------------
+
+function M.configure(overrides)
+  local cfg = experiment.configure("extrapolation", M.config, M.scales, overrides)
+  if cfg.seeds < 1 then error("extrapolation: seeds must be >= 1", 0) end
   -- Check names before hours of training find a typo.
   for what, list in pairs { encoding = pb.list_encodings(), task = pb.list_tasks() } do
     local valid, names = {}, {}
     for _, e in ipairs(list) do valid[e.name], names[#names + 1] = true, e.name end
-    for _, name in ipairs(config[what .. "s"]) do
+    for _, name in ipairs(cfg[what .. "s"]) do
       if not valid[name] then
         error(string.format("extrapolation: unknown %s '%s' (valid: %s)", what, tostring(name),
           table.concat(names, ", ")), 0)
       end
     end
   end
-  pb.threads(config.threads)
+  return cfg
+end
 
-  -- Helpers ---------------------------------------------------------------------
+-- Work of a training run in units of d^2-sized products per token step,
+-- for the sweep's CPU-time estimate.
+local function work(cfg, steps, T)
+  return steps * cfg.batch * T * cfg.layers * cfg.d * cfg.d * 1e-9
+end
+M.cost_rate = 1  -- units per second on one core (full scale: copy 1.9, lm 0.5)
 
+local function grid_config(cfg, task, enc, seed)
+  local t = task_setup(cfg, task)
+  local c = { task = task, encoding = enc, seed = seed, L = t.L,
+              model = model_config(cfg, enc, t.info.vocab, t.T_train, t.T_max, seed),
+              steps = is_lm(task) and cfg.lm_steps or cfg.steps,
+              batch = cfg.batch, lr = cfg.lr, lengths = t.lengths, samples = cfg.samples,
+              diag = cfg.diag and json.array(t.diag_lengths) or false,
+              diag_samples = cfg.diag_samples, diag_max_seq_len = cfg.diag_max_seq_len }
+  if is_lm(task) then
+    c.corpus_len, c.max_tokens = cfg.lm_corpus_len, cfg.lm_max_tokens
+  else
+    c.min_len, c.vocab = cfg.min_len, cfg.vocab
+  end
+  -- The RoPE runs the scaling runs start from keep their model.
+  if scaling_on(cfg) and task == cfg.scaling_task and enc == "rope" then c.checkpoint = true end
+  return c
+end
+
+--- One run per task x encoding x seed and, with scaling, one p-RoPE model
+--- per seed (stage 1); then per seed one RoPE scaling run (stage 2) that
+--- starts from the stage-1 checkpoints (model.pbt in their run directories;
+--- RoPE trained there when it is not in the grid).
+function M.plan(cfg)
+  local plan, hash_of = {}, {}
+  for _, task in ipairs(cfg.tasks) do
+    local t = task_setup(cfg, task)
+    for _, enc in ipairs(cfg.encodings) do
+      for seed = 1, cfg.seeds do
+        local c = grid_config(cfg, task, enc, seed)
+        local name = string.format("%s-%s-s%d", task, enc, seed)
+        plan[#plan + 1] = { name = name, kind = "grid", stage = 1, config = c,
+                            cost = work(cfg, c.steps, t.T_train) }
+        hash_of[name] = core.hash64(json.encode(c))
+      end
+    end
+  end
+  if scaling_on(cfg) then
+    local task = cfg.scaling_task
+    local t = task_setup(cfg, task)
+    local lengths = { t.L }
+    for _, f in ipairs(cfg.scaling_factors) do lengths[#lengths + 1] = f * t.L end
+    for seed = 1, cfg.seeds do
+      -- Stage 1: the p-RoPE model (its own run, so that stage 2 is short).
+      local rope_model = model_config(cfg, "rope", t.info.vocab, t.T_train, t.T_max, seed)
+      local pmodel = copy_table(rope_model)
+      pmodel.enc = pmodel.enc or {}
+      pmodel.enc.p = cfg.p
+      local prope = string.format("prope-%s-s%d", task, seed)
+      local pc = { task = task, seed = seed, L = t.L, model = pmodel, steps = cfg.steps, batch = cfg.batch,
+                   lr = cfg.lr, min_len = cfg.min_len, vocab = cfg.vocab }
+      plan[#plan + 1] = { name = prope, kind = "prope", stage = 1, config = pc,
+                          cost = work(cfg, cfg.steps, t.T_train) }
+      -- Stage 2: zero-shot and fine-tuned evaluation of RoPE (the grid's
+      -- checkpoint, or trained here when RoPE is not in the grid) and p-RoPE.
+      local rope = string.format("%s-rope-s%d", task, seed)
+      local c = { task = task, seed = seed, L = t.L, lengths = lengths, types = cfg.scaling_types,
+                  p = cfg.p, finetune_steps = cfg.finetune_steps, finetune_lr = cfg.finetune_lr,
+                  model = rope_model, steps = cfg.steps, batch = cfg.batch, lr = cfg.lr,
+                  samples = cfg.samples, min_len = cfg.min_len, vocab = cfg.vocab,
+                  rope_run = hash_of[rope] or false, prope_run = core.hash64(json.encode(pc)) }
+      local trained = (hash_of[rope] and 0 or cfg.steps) + cfg.finetune_steps * (2 + #cfg.scaling_types)
+      plan[#plan + 1] = { name = string.format("scaling-%s-s%d", task, seed), kind = "scaling", stage = 2,
+                          needs = hash_of[rope] and { rope, prope } or { prope }, config = c,
+                          cost = work(cfg, trained, t.T_train) }
+    end
+  end
+  return plan
+end
+
+function M.announce(cfg, e, i, n)
+  experiment.sayer("extrapolation")("run %d/%d: %s", i, n, e.name)
+  if i == 1 then pb.threads(cfg.threads) end
+end
+
+-- Runs ------------------------------------------------------------------------
+
+-- Per-length results of a trained model: accuracy and exact match, or
+-- perplexity with non-overlapping and sliding windows for lm.
+local function evaluate(cfg, model, task, t)
+  local per_len = {}
+  if is_lm(task) then
+    local o = { lengths = t.lengths, max_tokens = cfg.lm_max_tokens }
+    o.window = "nonoverlap"
+    local non = pb.eval(model, t.task_obj, o)
+    o.window = "sliding"
+    local sli = pb.eval(model, t.task_obj, o)
+    for _, n in ipairs(t.lengths) do
+      per_len[n] = { accuracy = non[n].accuracy, loss = non[n].loss, ppl = non[n].ppl,
+                     ppl_sliding = sli[n].ppl, loss_sliding = sli[n].loss,
+                     tokens = non[n].tokens, seq_len = n }
+    end
+  else
+    local ev = pb.eval(model, t.task_obj, { lengths = t.lengths, samples = cfg.samples })
+    for _, n in ipairs(t.lengths) do
+      per_len[n] = { accuracy = ev[n].accuracy, exact = ev[n].exact, loss = ev[n].loss,
+                     tokens = ev[n].tokens, seq_len = ev[n].seq_len }
+    end
+  end
+  return per_len
+end
+
+local function run_grid(cfg, e, R)
+  local c = e.config
+  local task, enc, seed = c.task, c.encoding, c.seed
+  local t = task_setup(cfg, task)
+  local run = R:run(e.name, c)
+  local model = pb.model(c.model)
+  local tr = train_model(cfg, model, t.task_obj, c.steps, seed, string.format("%s %s seed %d", enc, task, seed))
+  local every = math.max(1, c.steps // 50)
+  for s = every, c.steps, every do
+    run:log { kind = "train", step = s, loss = tr.losses[s], grad_norm = tr.grad_norms[s] }
+  end
+  local per_len = evaluate(cfg, model, task, t)
+  local acc_by_len, in_acc, n_in = {}, 0, 0
+  for _, n in ipairs(t.lengths) do
+    local r = per_len[n]
+    acc_by_len[tostring(n)] = r.accuracy
+    if n <= t.L then in_acc, n_in = in_acc + r.accuracy, n_in + 1 end
+    run:log { kind = "eval", task = task, encoding = enc, seed = seed, length = n, seq_len = r.seq_len,
+              in_dist = n <= t.L, accuracy = r.accuracy, exact = r.exact, loss = r.loss, ppl = r.ppl,
+              ppl_sliding = r.ppl_sliding, loss_sliding = r.loss_sliding, tokens = r.tokens }
+  end
+  if cfg.diag and #t.diag_lengths > 0 then
+    local diag = pb.diagnose(model, t.task_obj, { lengths = t.diag_lengths, samples = cfg.diag_samples,
+                                                  max_seq_len = cfg.diag_max_seq_len })
+    for _, n in ipairs(t.diag_lengths) do
+      local rec = copy_table(diag[n])
+      rec.kind, rec.length = "diag", n
+      run:log(rec)
+    end
+  end
+  if c.checkpoint then model:save(run:path("model.pbt")) end
+  run:summary { task = task, encoding = enc, seed = seed, final_loss = tr.final_loss,
+                train_seconds = tr.seconds, tokens_per_s = tr.tokens_per_s,
+                in_dist_accuracy = n_in > 0 and in_acc / n_in or nil,
+                accuracy = acc_by_len, chance = t.info.chance }
+  model:close()
+end
+
+-- The scaling run's evaluation lengths and their factors s = T(n)/T(L).
+local function scaling_setup(cfg, c)
+  local t = task_setup(cfg, c.task)
+  local factor = {}
+  for _, n in ipairs(c.lengths) do factor[n] = seq_len(t.task_obj, n) / t.T_train end
+  local ft_task = make_task(cfg, c.task, 2 * t.L)
+  return t, factor, ft_task, seq_len(ft_task, 2 * t.L) / t.T_train
+end
+
+-- RoPE scaling and p-RoPE of one seed: zero-shot, then each model after a
+-- short fine-tune at 2L (a copy through a checkpoint in the run directory).
+local function run_scaling(cfg, e, R)
+  local c = e.config
+  local task, seed = c.task, c.seed
+  local t, factor, ft_task, s2 = scaling_setup(cfg, c)
   local say = experiment.sayer("extrapolation")
-
-  local function contains(list, x)
-    for _, v in ipairs(list) do if v == x then return true end end
-    return false
+  local rope
+  if c.rope_run then
+    rope = pb.load(util.join(util.join(R.dir, string.format("%s-rope-s%d", task, seed)), "model.pbt"))
+  else
+    rope = pb.model(c.model)
+    train_model(cfg, rope, t.task_obj, c.steps, seed, string.format("rope %s seed %d", task, seed))
   end
-
-  local function copy_table(t)
-    local out = {}
-    for k, v in pairs(t) do out[k] = type(v) == "table" and copy_table(v) or v end
-    return out
+  local run = R:run(e.name, c)
+  local pdir = util.join(R.dir, string.format("prope-%s-s%d", task, seed))
+  local prope = pb.load(util.join(pdir, "model.pbt"))
+  local function record(method, finetuned, n, ev)
+    run:log { kind = "scaling", task = task, method = method, finetuned = finetuned, seed = seed,
+              length = n, factor = factor[n], accuracy = ev.accuracy, exact = ev.exact }
   end
-
-  local function is_lm(task) return task == "lm" end
-
-  -- Training size L of a task (lm counts characters).
-  local function train_len(task) return is_lm(task) and config.lm_L or config.L end
-
-  local function make_task(task, max_len)
-    if is_lm(task) then
-      return pb.task("lm", { min_len = max_len, max_len = max_len,
-                             corpus_len = config.lm_corpus_len })
+  local function eval_one(model, n, scaling)
+    local o = { lengths = { n }, samples = c.samples }
+    if scaling then o.scaling = scaling end
+    return pb.eval(model, t.task_obj, o)[n]
+  end
+  -- Without fine-tuning: the scaling factor follows the evaluated length.
+  for _, n in ipairs(c.lengths) do
+    record("rope", false, n, eval_one(rope, n))
+    record("p-rope", false, n, eval_one(prope, n))
+    for _, ty in ipairs(c.types) do
+      local sc = factor[n] > 1 and { type = ty, factor = factor[n], original_len = t.T_train } or nil
+      record("rope+" .. ty, false, n, eval_one(rope, n, sc))
     end
-    local opts = { min_len = math.max(config.min_len, task == "induction" and 2 or 1),
-                   max_len = max_len }
-    if task ~= "parity" then opts.vocab = config.vocab end
-    if task == "recall" then opts.keys = math.max(64, 2 * max_len * 8) end
-    return pb.task(task, opts)
   end
-
-  -- Sorted, deduplicated sizes round(f * L), at least 1.
-  local function sizes(L, factors)
-    local seen, out = {}, {}
-    for _, f in ipairs(factors) do
-      local n = math.max(1, math.floor(f * L + 0.5))
-      if not seen[n] then seen[n], out[#out + 1] = true, n end
-    end
-    table.sort(out)
-    return out
-  end
-
-  -- Model sequence length T of problem size n under the decoder protocol.
-  local function seq_len(task_obj, n)
-    return #task_obj:sample(n, { seed = 1, causal = true }).tokens
-  end
-
-  local function model_config(enc, vocab, T_train, T_max, seed)
-    local cfg = { vocab = vocab, d = config.d, heads = config.heads, layers = config.layers,
-                  max_len = T_train, encoding = enc, seed = seed }
-    -- A learned table needs a row for every evaluated position; rows past
-    -- T_train stay at their initial values (what the diagnostics count).
-    if enc == "learned" then cfg.enc = { size = T_max } end
-    if enc == "rope" and config.rope_base ~= 10000 then cfg.enc = { base = config.rope_base } end
-    if enc == "sinusoidal" then cfg.enc = { scale = config.sinusoidal_scale } end
-    return cfg
-  end
-
-  local tmpdir = os.tmpname()
-  os.remove(tmpdir)
-  core.mkdir_p(tmpdir)
-  local function tmp_path(name) return tmpdir .. "/" .. name end
-
-  -- Copy of a model through a checkpoint, optionally with other encoding
-  -- options (RoPE scaling for a scaled fine-tune).
-  local function clone_model(model, name, enc_override)
-    local path = tmp_path(name .. ".pbt")
+  -- With a short fine-tune at 2L: a copy of each model, trained with its
+  -- method's scaling at factor T(2L)/T(L) built in; evaluated at every
+  -- length with the factor of that length (PI-style static scaling).
+  local function finetune(model, name, enc_override)
+    local path = run:path("finetune-start.pbt")
     model:save(path)
-    return pb.load(path, { enc = enc_override })
+    local m = pb.load(path, { enc = enc_override })
+    os.remove(path)
+    say("  fine-tune %s seed %d: %d steps at L=%d", name, seed, c.finetune_steps, 2 * t.L)
+    train_model(cfg, m, ft_task, c.finetune_steps, seed + 500, string.format("ft %s seed %d", name, seed),
+                c.finetune_lr)
+    return m
   end
-
-  local R = pb.results("extrapolation", { root = config.root })
-  local t_start = pb.now()
-
-  -- The plan: one run per task x encoding x seed, then the scaling runs.
-  local scaling_on = config.scaling and contains(config.tasks, config.scaling_task)
-    and not is_lm(config.scaling_task)
-  local n_runs = #config.tasks * #config.encodings * config.seeds
-  if scaling_on then n_runs = n_runs + config.seeds * (contains(config.encodings, "rope") and 1 or 2) end
-  local run_no = 0
-
-  say("scale=%s: %d tasks x %d encodings x %d seeds%s, results in %s",
-    config.scale, #config.tasks, #config.encodings, config.seeds,
-    scaling_on and " + RoPE scaling" or "", R.dir)
-
-  -- Main grid -------------------------------------------------------------------
-
-  local eval_rows, diag_rows, head_rows, run_rows = {}, {}, {}, {}
-  local chance_of, rope_ckpt = {}, {}
-
-  local function train_model(model, task_obj, steps, seed, label, lr)
-    return pb.train(model, task_obj, { steps = steps, batch = config.batch, lr = lr or config.lr,
-                                       seed = 1000 + seed, label = label })
+  local ft, ftp = finetune(rope, "rope"), finetune(prope, "p-rope")
+  for _, n in ipairs(c.lengths) do
+    record("rope", true, n, eval_one(ft, n))
+    record("p-rope", true, n, eval_one(ftp, n))
   end
-
-  for _, task in ipairs(config.tasks) do
-    local L = train_len(task)
-    local task_obj = make_task(task, L)
-    local info = task_obj:info()
-    chance_of[task] = info.chance
-    local lengths = sizes(L, config.eval_factors)
-    local max_n = lengths[#lengths]
-    -- Problems of any size can be drawn from the training task; its max_len
-    -- stays L, which is what the diagnostics take as the training length.
-    local eval_task = task_obj
-    local T_train, T_max = seq_len(task_obj, L), seq_len(eval_task, max_n)
-    local diag_lengths = {}
-    for _, n in ipairs(sizes(L, config.diag_factors)) do
-      if seq_len(eval_task, n) <= config.diag_max_seq_len then diag_lengths[#diag_lengths + 1] = n end
+  ft:close()
+  ftp:close()
+  for _, ty in ipairs(c.types) do
+    local m = finetune(rope, "rope+" .. ty, { scaling = { type = ty, factor = s2, original_len = t.T_train } })
+    for _, n in ipairs(c.lengths) do
+      record("rope+" .. ty, true, n,
+        eval_one(m, n, { type = ty, factor = math.max(factor[n], s2), original_len = t.T_train }))
     end
-    for _, enc in ipairs(config.encodings) do
-      for seed = 1, config.seeds do
-        run_no = run_no + 1
-        local label = string.format("%s %s seed %d", enc, task, seed)
-        say("run %d/%d: %s", run_no, n_runs, label)
-        local run_cfg = { task = task, encoding = enc, seed = seed, L = L,
-                          model = model_config(enc, info.vocab, T_train, T_max, seed),
-                          steps = is_lm(task) and config.lm_steps or config.steps,
-                          batch = config.batch, lr = config.lr, lengths = lengths,
-                          samples = config.samples, scale = config.scale }
-        local run = R:run(string.format("%s-%s-s%d", task, enc, seed), run_cfg)
-        local model = pb.model(run_cfg.model)
-        local tr = train_model(model, task_obj, run_cfg.steps, seed, label)
-        local every = math.max(1, run_cfg.steps // 50)
-        for s = every, run_cfg.steps, every do
-          run:log { kind = "train", step = s, loss = tr.losses[s], grad_norm = tr.grad_norms[s] }
-        end
+    m:close()
+  end
+  run:summary { task = task, seed = seed, p_rope_final_loss = R:load(util.basename(pdir)).summary.final_loss }
+  rope:close()
+  prope:close()
+end
 
-        local per_len = {}
-        if is_lm(task) then
-          local max_tok = config.lm_max_tokens
-          local non = pb.eval(model, eval_task, { lengths = lengths, window = "nonoverlap",
-                                                  max_tokens = max_tok })
-          local sli = pb.eval(model, eval_task, { lengths = lengths, window = "sliding",
-                                                  max_tokens = max_tok })
-          for _, n in ipairs(lengths) do
-            per_len[n] = { accuracy = non[n].accuracy, loss = non[n].loss, ppl = non[n].ppl,
-                           ppl_sliding = sli[n].ppl, loss_sliding = sli[n].loss,
-                           tokens = non[n].tokens, seq_len = n }
-          end
-        else
-          local ev = pb.eval(model, task_obj, { lengths = lengths, samples = config.samples })
-          for _, n in ipairs(lengths) do
-            per_len[n] = { accuracy = ev[n].accuracy, exact = ev[n].exact, loss = ev[n].loss,
-                           tokens = ev[n].tokens, seq_len = ev[n].seq_len }
-          end
-        end
-        local acc_by_len = {}
-        for _, n in ipairs(lengths) do
-          local r = per_len[n]
-          local row = { task = task, encoding = enc, seed = seed, length = n, seq_len = r.seq_len,
-                        in_dist = n <= L, accuracy = r.accuracy, exact = r.exact, loss = r.loss,
-                        ppl = r.ppl, ppl_sliding = r.ppl_sliding }
-          eval_rows[#eval_rows + 1] = row
-          acc_by_len[tostring(n)] = r.accuracy
-          local rec = copy_table(row)
-          rec.kind = "eval"
-          rec.loss_sliding, rec.tokens = r.loss_sliding, r.tokens
-          run:log(rec)
-        end
+-- The p-RoPE model of one seed, kept for its scaling run.
+local function run_prope(cfg, e, R)
+  local c = e.config
+  local t = task_setup(cfg, c.task)
+  local run = R:run(e.name, c)
+  local model = pb.model(c.model)
+  local tr = train_model(cfg, model, t.task_obj, c.steps, c.seed, string.format("p-rope %s seed %d", c.task, c.seed))
+  model:save(run:path("model.pbt"))
+  model:close()
+  run:summary { task = c.task, seed = c.seed, final_loss = tr.final_loss, train_seconds = tr.seconds,
+                tokens_per_s = tr.tokens_per_s }
+end
 
-        local diag = {}
-        if config.diag and #diag_lengths > 0 then
-          diag = pb.diagnose(model, eval_task, { lengths = diag_lengths,
-                                                 samples = config.diag_samples,
-                                                 max_seq_len = config.diag_max_seq_len })
-          for _, n in ipairs(diag_lengths) do
-            local d = diag[n]
-            local row = { task = task, encoding = enc, seed = seed, length = n, seq_len = d.seq_len,
-                          in_dist = d.in_dist, entropy = d.entropy_mean,
-                          entropy_norm = d.entropy_norm_mean, distance = d.distance_mean,
-                          positions_beyond_train = d.positions_beyond_train,
-                          untrained_rows = d.learned and d.learned.untrained_rows or nil,
-                          beyond_table = d.learned and d.learned.beyond_table or nil,
-                          t5_unseen_buckets = d.t5 and d.t5.unseen_buckets or nil,
-                          t5_unseen_pair_frac = d.t5 and d.t5.unseen_pair_frac or nil }
-            diag_rows[#diag_rows + 1] = row
-            for l, heads in ipairs(d.entropy or {}) do
-              for h in ipairs(heads) do
-                head_rows[#head_rows + 1] = { task = task, encoding = enc, seed = seed, length = n,
-                  layer = l, head = h, entropy = d.entropy[l][h],
-                  entropy_norm = d.entropy_norm[l][h], distance = d.distance[l][h] }
-              end
-            end
-            local rec = copy_table(d)
-            rec.kind = "diag"
-            run:log(rec)
+--- Fills the run directory of one plan entry.
+function M.run_one(cfg, e, R)
+  if e.kind == "scaling" then return run_scaling(cfg, e, R) end
+  if e.kind == "prope" then return run_prope(cfg, e, R) end
+  return run_grid(cfg, e, R)
+end
+
+-- Diagnostic rows of one run at one length: the summary row and one row per
+-- layer and head.
+local function add_diag_rows(X, c, d)
+  local task, enc, seed, n = c.task, c.encoding, c.seed, d.length
+  X.diag_rows[#X.diag_rows + 1] = { task = task, encoding = enc, seed = seed, length = n, seq_len = d.seq_len,
+    in_dist = d.in_dist, entropy = d.entropy_mean, entropy_norm = d.entropy_norm_mean,
+    distance = d.distance_mean, positions_beyond_train = d.positions_beyond_train,
+    untrained_rows = d.learned and d.learned.untrained_rows or nil,
+    beyond_table = d.learned and d.learned.beyond_table or nil,
+    t5_unseen_buckets = d.t5 and d.t5.unseen_buckets or nil,
+    t5_unseen_pair_frac = d.t5 and d.t5.unseen_pair_frac or nil }
+  for l, heads in ipairs(d.entropy or {}) do
+    for h in ipairs(heads) do
+      X.head_rows[#X.head_rows + 1] = { task = task, encoding = enc, seed = seed, length = n,
+        layer = l, head = h, entropy = d.entropy[l][h], entropy_norm = d.entropy_norm[l][h],
+        distance = d.distance[l][h] }
+    end
+  end
+end
+
+-- Collect: tables, plots and report from the run directories ----------------
+
+local train_len_of = train_len
+
+-- The settings the report shows (not where results go or the thread count,
+-- so that every way of running a study writes the same report).
+local function shown_config(cfg)
+  local c = {}
+  for k, v in pairs(cfg) do
+    if k ~= "root" and k ~= "threads" and k:sub(1, 1) ~= "_" then c[k] = v end
+  end
+  return c
+end
+
+-- The rows of every done run, read back from metrics.jsonl and
+-- summary.json (in plan order, so the tables do not depend on which run
+-- finished first).
+local function load_rows(cfg, R, plan)
+  local X = { cfg = cfg, R = R, eval_rows = {}, diag_rows = {}, head_rows = {}, run_rows = {},
+              timing_rows = {}, scale_rows = {}, chance_of = {}, figures = {} }
+  for _, e in ipairs(plan) do
+    if e.done and e.experiment == M.name then
+      local run = R:load(e.name)
+      local c, s = e.config, run.summary
+      local info = s.run_info or {}
+      X.timing_rows[#X.timing_rows + 1] = { run = e.name, wall_seconds = info.wall_seconds,
+        train_seconds = s.train_seconds, tokens_per_s = s.tokens_per_s, host = info.host,
+        slurm_job = info.slurm and (info.slurm.array_job_id or info.slurm.job_id) or nil,
+        slurm_task = info.slurm and info.slurm.array_task_id or nil, attempt = info.attempt }
+      if e.kind == "scaling" then
+        for _, rec in ipairs(run.metrics) do
+          if rec.kind == "scaling" then
+            rec.kind = nil
+            X.scale_rows[#X.scale_rows + 1] = rec
           end
         end
-
-        local in_acc, n_in = 0, 0
-        for _, n in ipairs(lengths) do
-          if n <= L then in_acc, n_in = in_acc + per_len[n].accuracy, n_in + 1 end
+      elseif e.kind == "grid" then
+        X.chance_of[c.task] = s.chance
+        X.run_rows[#X.run_rows + 1] = s
+        for _, rec in ipairs(run.metrics) do
+          if rec.kind == "eval" then
+            X.eval_rows[#X.eval_rows + 1] = { task = rec.task, encoding = rec.encoding, seed = rec.seed,
+              length = rec.length, seq_len = rec.seq_len, in_dist = rec.in_dist, accuracy = rec.accuracy,
+              exact = rec.exact, loss = rec.loss, ppl = rec.ppl, ppl_sliding = rec.ppl_sliding }
+          elseif rec.kind == "diag" then
+            add_diag_rows(X, c, rec)
+          end
         end
-        local summary = { task = task, encoding = enc, seed = seed, final_loss = tr.final_loss,
-                          train_seconds = tr.seconds, tokens_per_s = tr.tokens_per_s,
-                          in_dist_accuracy = n_in > 0 and in_acc / n_in or nil,
-                          accuracy = acc_by_len, chance = info.chance }
-        run:summary(summary)
-        run_rows[#run_rows + 1] = summary
-        if scaling_on and task == config.scaling_task and enc == "rope" then
-          rope_ckpt[seed] = tmp_path(string.format("rope-s%d.pbt", seed))
-          model:save(rope_ckpt[seed])
-        end
-        model:close()
       end
     end
   end
+  return X
+end
 
-  -- RoPE scaling and p-RoPE -----------------------------------------------------
-
-  local scale_rows = {}
-  local scaling_T_max = 0  -- longest sequence of the scaling evaluation
-  if scaling_on then
-    local task = config.scaling_task
-    local L = train_len(task)
-    local task_obj = make_task(task, L)
-    local ft_task = make_task(task, 2 * L)
-    local info = task_obj:info()
-    local lengths = { L }
-    for _, f in ipairs(config.scaling_factors) do lengths[#lengths + 1] = f * L end
-    local T_train = seq_len(task_obj, L)
-    local T_max = seq_len(task_obj, lengths[#lengths])
-    scaling_T_max = T_max
-    -- factor s of each length: the ratio of sequence lengths (T(fL) / T(L))
-    local factor = {}
-    for _, n in ipairs(lengths) do factor[n] = seq_len(task_obj, n) / T_train end
-    local T_ft = seq_len(ft_task, 2 * L)
-
-    local function record(method, finetuned, seed, n, ev)
-      scale_rows[#scale_rows + 1] = { task = task, method = method, finetuned = finetuned,
-        seed = seed, length = n, factor = factor[n], accuracy = ev.accuracy, exact = ev.exact }
-    end
-
-    -- eval_one(model, n, scaling table or nil)
-    local function eval_one(model, n, scaling)
-      local o = { lengths = { n }, samples = config.samples }
-      if scaling then o.scaling = scaling end
-      return pb.eval(model, task_obj, o)[n]
-    end
-
-    for seed = 1, config.seeds do
-      local rope
-      if rope_ckpt[seed] then
-        rope = pb.load(rope_ckpt[seed])
-      else
-        run_no = run_no + 1
-        say("run %d/%d: rope %s seed %d (for scaling)", run_no, n_runs, task, seed)
-        rope = pb.model(model_config("rope", info.vocab, T_train, T_max, seed))
-        train_model(rope, task_obj, config.steps, seed, string.format("rope %s seed %d", task, seed))
-      end
-      run_no = run_no + 1
-      say("run %d/%d: p-rope %s seed %d (p=%g)", run_no, n_runs, task, seed, config.p)
-      local cfg = model_config("rope", info.vocab, T_train, T_max, seed)
-      cfg.enc = cfg.enc or {}
-      cfg.enc.p = config.p
-      local prope = pb.model(cfg)
-      local ptr = train_model(prope, task_obj, config.steps, seed,
-        string.format("p-rope %s seed %d", task, seed))
-      local run = R:run(string.format("scaling-%s-s%d", task, seed),
-        { task = task, seed = seed, L = L, lengths = lengths, types = config.scaling_types,
-          p = config.p, finetune_steps = config.finetune_steps, finetune_lr = config.finetune_lr,
-          scale = config.scale })
-
-      -- Without fine-tuning: the scaling factor follows the evaluated length.
-      for _, n in ipairs(lengths) do
-        record("rope", false, seed, n, eval_one(rope, n))
-        record("p-rope", false, seed, n, eval_one(prope, n))
-        for _, ty in ipairs(config.scaling_types) do
-          local sc = factor[n] > 1 and { type = ty, factor = factor[n], original_len = T_train } or nil
-          record("rope+" .. ty, false, seed, n, eval_one(rope, n, sc))
-        end
-      end
-
-      -- With a short fine-tune at 2L: a copy of each model, trained with its
-      -- method's scaling at factor T(2L)/T(L) built in; evaluated at every
-      -- length with the factor of that length (PI-style static scaling).
-      local s2 = T_ft / T_train
-      local function finetune(model, name, enc_override)
-        local m = clone_model(model, name .. "-s" .. seed, enc_override)
-        say("  fine-tune %s seed %d: %d steps at L=%d", name, seed, config.finetune_steps, 2 * L)
-        train_model(m, ft_task, config.finetune_steps, seed + 500,
-          string.format("ft %s seed %d", name, seed), config.finetune_lr)
-        return m
-      end
-      local ft = finetune(rope, "rope")
-      local ftp = finetune(prope, "p-rope")
-      for _, n in ipairs(lengths) do
-        record("rope", true, seed, n, eval_one(ft, n))
-        record("p-rope", true, seed, n, eval_one(ftp, n))
-      end
-      ft:close()
-      ftp:close()
-      for _, ty in ipairs(config.scaling_types) do
-        local m = finetune(rope, "rope+" .. ty, { scaling = { type = ty, factor = s2,
-                                                              original_len = T_train } })
-        for _, n in ipairs(lengths) do
-          local f = math.max(factor[n], s2)
-          record("rope+" .. ty, true, seed, n,
-            eval_one(m, n, { type = ty, factor = f, original_len = T_train }))
-        end
-        m:close()
-      end
-      for _, r in ipairs(scale_rows) do
-        if r.seed == seed then
-          local rec = copy_table(r)
-          rec.kind = "scaling"
-          run:log(rec)
-        end
-      end
-      run:summary { task = task, seed = seed, p_rope_final_loss = ptr.final_loss }
-      rope:close()
-      prope:close()
-    end
-  end
-
+-- Lookups over the loaded rows (closures the report parts share).
+local function add_lookups(X)
+  local config, eval_rows = X.cfg, X.eval_rows
+  local level = config.level
+  local function train_len(task) return train_len_of(config, task) end
   -- Aggregation -----------------------------------------------------------------
 
-  local level = config.level
   local function agg_index(rows, keys, values)
     local out = stats.aggregate(rows, keys, values, { level = level })
     local index = {}
@@ -448,6 +540,15 @@ function M.run(overrides)
     end
   end
 
+  X.agg_index, X.eval_agg, X.lengths_of, X.seq_len_of = agg_index, eval_agg, lengths_of, seq_len_of
+end
+
+-- summary.csv and runs.csv (timing.csv apart: it differs between runs).
+local function aggregate_summary(X)
+  local config, R, summary, run_rows = X.cfg, X.R, X.summary, X.run_rows
+  local chance_of, lengths_of, seq_len_of = X.chance_of, X.lengths_of, X.seq_len_of
+  local function train_len(task) return train_len_of(config, task) end
+  local eval_agg = X.eval_agg
   local summary, summary_cols = {}, {
     "encoding", "task", "length", "seq_len", "in_dist", "mean_acc", "lo", "hi", "max_acc",
     "mean_exact", "exact_lo", "exact_hi", "max_exact", "chance", "n_seeds",
@@ -472,9 +573,17 @@ function M.run(overrides)
     end
   end
   R:csv("summary.csv", summary, summary_cols)
-  R:csv("runs.csv", run_rows, { "task", "encoding", "seed", "final_loss", "in_dist_accuracy",
-    "chance", "train_seconds", "tokens_per_s" })
+  R:csv("runs.csv", run_rows, { "task", "encoding", "seed", "final_loss", "in_dist_accuracy", "chance" })
+  R:csv("timing.csv", X.timing_rows, { "run", "wall_seconds", "train_seconds", "tokens_per_s", "host",
+    "slurm_job", "slurm_task", "attempt" })
 
+  X.summary = summary
+end
+
+local function aggregate_diagnostics(X)
+  local config, R, level, diag_summary = X.cfg, X.R, X.cfg.level, X.diag_summary
+  local diag_rows, head_rows = X.diag_rows, X.head_rows
+  local function train_len(task) return train_len_of(config, task) end
   local diag_summary = {}
   if #diag_rows > 0 then
     local dagg = stats.aggregate(diag_rows, { "task", "encoding", "length" },
@@ -496,6 +605,14 @@ function M.run(overrides)
       "head", "entropy", "entropy_norm", "distance" })
   end
 
+  X.diag_summary = diag_summary
+end
+
+local function aggregate_scaling(X)
+  local config, R, scale_summary, scale_rows = X.cfg, X.R, X.scale_summary, X.scale_rows
+  local chance_of, methods = X.chance_of, X.methods
+  local function train_len(task) return train_len_of(config, task) end
+  local agg_index = X.agg_index
   local scale_summary = {}
   local methods = { "rope", "p-rope" }
   for _, ty in ipairs(config.scaling_types) do methods[#methods + 1] = "rope+" .. ty end
@@ -524,34 +641,46 @@ function M.run(overrides)
     R:csv("scaling.csv", scale_summary, { "task", "method", "finetuned", "length", "in_dist",
       "mean_acc", "lo", "hi", "max_acc", "mean_exact", "chance", "n_seeds" })
   end
-
-  -- Plots -----------------------------------------------------------------------
-
-  local figures = {}
-  local function line_plot(name, title, ylabel, rows, series_key, names, x_key, y, lo, hi, L, chance, opts)
-    local series = {}
-    for _, nm in ipairs(names) do
-      local s = { name = nm, x = {}, y = {}, lo = {}, hi = {} }
-      for _, r in ipairs(rows) do
-        if r[series_key] == nm and r[y] ~= nil and r[y] == r[y] then
-          s.x[#s.x + 1] = r[x_key]
-          s.y[#s.y + 1] = r[y]
-          s.lo[#s.lo + 1] = r[lo] or r[y]
-          s.hi[#s.hi + 1] = r[hi] or r[y]
-        end
-      end
-      if #s.x > 0 then series[#series + 1] = s end
-    end
-    if #series == 0 then return end
-    local o = { path = R:path("plots/" .. name), title = title, xlabel = "length (problem size n)",
-                ylabel = ylabel, series = series, logx = 2,
-                vlines = { { x = L, label = "train L = " .. L } } }
-    if chance then o.hlines = { { y = chance, label = string.format("chance %.3g", chance) } } end
-    for k, v in pairs(opts or {}) do o[k] = v end
-    local out = pb.plot(o)
-    figures[#figures + 1] = { path = out.png, name = name, title = title }
+  X.scale_summary, X.methods = scale_summary, methods
+  if scaling_on(config) then  -- the longest sequence of the scaling evaluation
+    local t = task_setup(config, config.scaling_task)
+    local f = config.scaling_factors
+    X.scaling_T_max = seq_len(t.task_obj, #f > 0 and f[#f] * t.L or t.L)
   end
+end
 
+-- A line plot per series (mean with its interval) into plots/<name>.
+local function line_plot(X, name, title, ylabel, rows, series_key, names, x_key, y, lo, hi, L, chance, opts)
+  local R, figures = X.R, X.figures
+  local series = {}
+  for _, nm in ipairs(names) do
+    local s = { name = nm, x = {}, y = {}, lo = {}, hi = {} }
+    for _, r in ipairs(rows) do
+      if r[series_key] == nm and r[y] ~= nil and r[y] == r[y] then
+        s.x[#s.x + 1] = r[x_key]
+        s.y[#s.y + 1] = r[y]
+        s.lo[#s.lo + 1] = r[lo] or r[y]
+        s.hi[#s.hi + 1] = r[hi] or r[y]
+      end
+    end
+    if #s.x > 0 then series[#series + 1] = s end
+  end
+  if #series == 0 then return end
+  local o = { path = R:path("plots/" .. name), title = title, xlabel = "length (problem size n)",
+              ylabel = ylabel, series = series, logx = 2,
+              vlines = { { x = L, label = "train L = " .. L } } }
+  if chance then o.hlines = { { y = chance, label = string.format("chance %.3g", chance) } } end
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local out = pb.plot(o)
+  figures[#figures + 1] = { path = out.png, name = name, title = title }
+end
+
+local function make_plots(X)
+  local config, summary, diag_summary, scale_summary = X.cfg, X.summary, X.diag_summary, X.scale_summary
+  local chance_of, methods = X.chance_of, X.methods
+  local function train_len(task) return train_len_of(config, task) end
+  local say = experiment.sayer("extrapolation")
+  local function line_plot_(...) return line_plot(X, ...) end
   local has_gnuplot = pb.plot.available()
   if not has_gnuplot then say("gnuplot is not installed: plots skipped") end
   for _, task in ipairs(has_gnuplot and config.tasks or {}) do
@@ -559,23 +688,23 @@ function M.run(overrides)
     for _, r in ipairs(summary) do if r.task == task then rows[#rows + 1] = r end end
     local L = train_len(task)
     if is_lm(task) then
-      line_plot("lm_ppl", "lm: perplexity, non-overlapping windows (mean, 95% CI)", "perplexity",
+      line_plot_("lm_ppl", "lm: perplexity, non-overlapping windows (mean, 95% CI)", "perplexity",
         rows, "encoding", config.encodings, "length", "mean_ppl", "ppl_lo", "ppl_hi", L, nil, { logy = true })
-      line_plot("lm_ppl_sliding", "lm: perplexity, sliding windows (stride n/2)", "perplexity",
+      line_plot_("lm_ppl_sliding", "lm: perplexity, sliding windows (stride n/2)", "perplexity",
         rows, "encoding", config.encodings, "length", "mean_ppl_sliding", "ppl_sliding_lo",
         "ppl_sliding_hi", L, nil, { logy = true })
     else
-      line_plot(task .. "_accuracy", task .. ": per-token accuracy (mean, 95% CI over seeds)",
+      line_plot_(task .. "_accuracy", task .. ": per-token accuracy (mean, 95% CI over seeds)",
         "accuracy", rows, "encoding", config.encodings, "length", "mean_acc", "lo", "hi", L,
         chance_of[task], { yrange = { 0, 1.02 } })
-      line_plot(task .. "_exact", task .. ": exact match (mean, 95% CI over seeds)", "exact match",
+      line_plot_(task .. "_exact", task .. ": exact match (mean, 95% CI over seeds)", "exact match",
         rows, "encoding", config.encodings, "length", "mean_exact", "exact_lo", "exact_hi", L,
         nil, { yrange = { 0, 1.02 } })
     end
     local drows = {}
     for _, r in ipairs(diag_summary) do if r.task == task then drows[#drows + 1] = r end end
     if #drows > 0 then
-      line_plot(task .. "_entropy", task .. ": normalised attention entropy (1 = uniform)",
+      line_plot_(task .. "_entropy", task .. ": normalised attention entropy (1 = uniform)",
         "entropy / ln(keys)", drows, "encoding", config.encodings, "length", "entropy_norm",
         "entropy_norm_lo", "entropy_norm_hi", L, nil, { yrange = { 0, 1.02 } })
     end
@@ -585,55 +714,43 @@ function M.run(overrides)
     for _, ft in ipairs { false, true } do
       local rows = {}
       for _, r in ipairs(scale_summary) do if r.finetuned == ft then rows[#rows + 1] = r end end
-      line_plot("scaling_" .. (ft and "finetuned" or "zero_shot"),
+      line_plot_("scaling_" .. (ft and "finetuned" or "zero_shot"),
         string.format("%s: RoPE scaling %s (mean, 95%% CI)", config.scaling_task,
           ft and "after a fine-tune at 2L" or "without fine-tuning"),
         "accuracy", rows, "method", methods, "length", "mean_acc", "lo", "hi", L,
         chance_of[config.scaling_task], { yrange = { 0, 1.02 } })
     end
   end
+end
 
-  -- Report ----------------------------------------------------------------------
-
-  local elapsed = pb.now() - t_start
-  local rep = pb.report.new("Length extrapolation")
-
-  local function f3(x) return (x == nil or x ~= x) and "-" or string.format("%.3f", x) end
-  local function ci(r, m, lo, hi)
-    if r[m] == nil then return "-" end
-    if r.n_seeds and r.n_seeds > 1 then
-      return string.format("%.3f [%.3f, %.3f]", r[m], r[lo], r[hi])
-    end
-    return string.format("%.3f", r[m])
+local function f3(x) return (x == nil or x ~= x) and "-" or string.format("%.3f", x) end
+local function ci(r, m, lo, hi)
+  if r[m] == nil then return "-" end
+  if r.n_seeds and r.n_seeds > 1 then
+    return string.format("%.3f [%.3f, %.3f]", r[m], r[lo], r[hi])
   end
+  return string.format("%.3f", r[m])
+end
 
-  rep:section("Setup")
-  rep:para(string.format(
-    "Scale `%s`: %d seeds; model d=%d, %d heads, %d layers; sequence tasks trained on sizes %d..%d " ..
-    "(vocab %d) for %d steps, lm on windows of %d characters for %d steps; batch %d, lr %g. " ..
-    "Intervals are %d%% Student-t confidence intervals of the mean over seeds; `max` is the best " ..
-    "seed. Lengths above L are out of distribution. Total runtime %.0f s.",
-    config.scale, config.seeds, config.d, config.heads, config.layers, config.min_len, config.L,
-    config.vocab, config.steps, config.lm_L, config.lm_steps, config.batch, config.lr,
-    math.floor(level * 100 + 0.5), elapsed))
-  rep:code(json.encode(config, { indent = true }))
+-- 1 when a's interval lies above b's, -1 below, 0 when they overlap or a
+-- side has no interval (one seed).
+local function separated(a, b, lo, hi)
+  if not (a and b and a.n_seeds > 1 and b.n_seeds > 1) then return 0 end
+  if a[lo] > b[hi] then return 1 end
+  if a[hi] < b[lo] then return -1 end
+  return 0
+end
+local VERDICT = { [1] = "confirmed", [0] = "inconclusive", [-1] = "contradicted" }
 
-  -- Readings: generated from the numbers below.
+local function add_readers(X)
+  local summary = X.summary
+  local lengths_of = X.lengths_of
+  local function train_len(task) return train_len_of(X.cfg, task) end
   local function row_of(task, enc, n)
     for _, r in ipairs(summary) do
       if r.task == task and r.encoding == enc and r.length == n then return r end
     end
   end
-
-  -- 1 when a's interval lies above b's, -1 below, 0 when they overlap or a
-  -- side has no interval (one seed).
-  local function separated(a, b, lo, hi)
-    if not (a and b and a.n_seeds > 1 and b.n_seeds > 1) then return 0 end
-    if a[lo] > b[hi] then return 1 end
-    if a[hi] < b[lo] then return -1 end
-    return 0
-  end
-  local VERDICT = { [1] = "confirmed", [0] = "inconclusive", [-1] = "contradicted" }
 
   -- The first evaluated length at or beyond 2L (the usual extrapolation
   -- test length), or the longest one.
@@ -653,184 +770,227 @@ function M.run(overrides)
     return k > 0 and s / k or nil
   end
 
-  for _, task in ipairs(config.tasks) do
-    local L = train_len(task)
-    local lens = lengths_of(task)
-    rep:section("Task " .. task)
-    local cols = { "encoding" }
-    local tab = {}
-    local field, lo_f, hi_f = "mean_acc", "lo", "hi"
-    if is_lm(task) then field, lo_f, hi_f = "mean_ppl", "ppl_lo", "ppl_hi" end
+  X.row_of, X.in_dist_mean, X.test_length = row_of, in_dist_mean, test_length
+end
+
+local function report_setup(X, rep)
+  local config, level = X.cfg, X.cfg.level
+  rep:section("Setup")
+  rep:para(string.format(
+    "Scale `%s`: %d seeds; model d=%d, %d heads, %d layers; sequence tasks trained on sizes %d..%d " ..
+    "(vocab %d) for %d steps, lm on windows of %d characters for %d steps; batch %d, lr %g. " ..
+    "Intervals are %d%% Student-t confidence intervals of the mean over seeds; `max` is the best " ..
+    "seed. Lengths above L are out of distribution. Run times are in `timing.csv`.",
+    config.scale, config.seeds, config.d, config.heads, config.layers, config.min_len, config.L,
+    config.vocab, config.steps, config.lm_L, config.lm_steps, config.batch, config.lr,
+    math.floor(level * 100 + 0.5)))
+  rep:code(json.encode(shown_config(config), { indent = true }))
+
+  -- Readings: generated from the numbers below.
+end
+
+-- The readings of one task: generated sentences from its numbers.
+local function report_readings(X, rep, task)
+  local config, chance_of, lengths_of, row_of = X.cfg, X.chance_of, X.lengths_of, X.row_of
+  local in_dist_mean = X.in_dist_mean
+  local function train_len(task) return train_len_of(config, task) end
+  local L = train_len(task)
+  local lens = lengths_of(task)
+  -- Reading.
+  local items = {}
+  local ood = {}
+  for _, n in ipairs(lens) do if n > L then ood[#ood + 1] = n end end
+  if is_lm(task) then
+    local best_in
+    for _, enc in ipairs(config.encodings) do
+      local m = in_dist_mean(task, enc, "mean_ppl")
+      if m and (not best_in or m < best_in) then best_in = m end
+    end
+    local weak = {}
+    for _, enc in ipairs(config.encodings) do
+      local m = in_dist_mean(task, enc, "mean_ppl")
+      if m and best_in and m > 1.5 * best_in then weak[#weak + 1] = string.format("%s (%.3f)", enc, m) end
+    end
+    if #weak > 0 then
+      items[#items + 1] = string.format("In distribution, more than 1.5x the best perplexity (%.3f), " ..
+        "so not trained as well as the others: %s.", best_in, table.concat(weak, ", "))
+    end
+    for _, enc in ipairs(config.encodings) do
+      local a, b = row_of(task, enc, L), row_of(task, enc, lens[#lens])
+      if a and b and a.mean_ppl and b.mean_ppl then
+        items[#items + 1] = string.format(
+          "%s: perplexity %.3f at the training window %d and %.3f at %d (%.2fx; sliding windows %.3f)",
+          enc, a.mean_ppl, L, b.mean_ppl, lens[#lens], b.mean_ppl / a.mean_ppl, b.mean_ppl_sliding or 0 / 0)
+      end
+    end
+  else
+    local chance = chance_of[task]
+    local not_learned = {}
+    for _, enc in ipairs(config.encodings) do
+      local m = in_dist_mean(task, enc, "mean_acc")
+      if m and m < 0.9 then not_learned[#not_learned + 1] = string.format("%s (%.3f)", enc, m) end
+    end
+    if #not_learned > 0 then
+      items[#items + 1] = "Did not reach 0.9 mean accuracy in distribution at this scale, so their " ..
+        "out-of-distribution numbers say little about extrapolation: " .. table.concat(not_learned, ", ") .. "."
+    else
+      items[#items + 1] = "Every encoding reached at least 0.9 mean accuracy in distribution."
+    end
+    for _, n in ipairs(ood) do
+      local best, second
+      for _, enc in ipairs(config.encodings) do
+        local r = row_of(task, enc, n)
+        if r and r.mean_acc then
+          if not best or r.mean_acc > best.mean_acc then best, second = r, best
+          elseif not second or r.mean_acc > second.mean_acc then second = r end
+        end
+      end
+      if best then
+        local text = string.format("n=%d (%.3gL): best %s %s", n, n / L, best.encoding,
+          ci(best, "mean_acc", "lo", "hi"))
+        if second then
+          local overlap = best.n_seeds > 1 and second.n_seeds > 1 and second.hi >= best.lo
+          text = text .. string.format("; next %s %s%s", second.encoding,
+            ci(second, "mean_acc", "lo", "hi"),
+            best.n_seeds > 1 and (overlap and " (intervals overlap: not separated)"
+              or " (intervals do not overlap)") or "")
+        end
+        local at_chance = {}
+        for _, enc in ipairs(config.encodings) do
+          local r = row_of(task, enc, n)
+          if r and r.mean_acc and r.mean_acc <= 1.5 * chance then at_chance[#at_chance + 1] = enc end
+        end
+        if #at_chance > 0 then
+          text = text .. string.format("; within 1.5x chance (%.3f): %s", chance, table.concat(at_chance, ", "))
+        end
+        items[#items + 1] = text .. "."
+      end
+    end
+    for _, enc in ipairs(config.encodings) do
+      local m = in_dist_mean(task, enc, "mean_acc")
+      local far = row_of(task, enc, lens[#lens])
+      if m and far and m >= 0.9 then
+        items[#items + 1] = string.format("%s keeps %.0f%% of its in-distribution accuracy at n=%d.",
+          enc, 100 * far.mean_acc / m, lens[#lens])
+      end
+    end
+  end
+  rep:para("Reading (generated from the numbers above):")
+  rep:list(items)
+end
+
+-- The claims one task tests, with verdicts from the intervals over seeds.
+local function report_claims(X, rep, task)
+  local config, chance_of, lengths_of, row_of = X.cfg, X.chance_of, X.lengths_of, X.row_of
+  local in_dist_mean, test_length = X.in_dist_mean, X.test_length
+  local function train_len(task) return train_len_of(config, task) end
+  local L = train_len(task)
+  local lens = lengths_of(task)
+  -- Claims of the seed article and its sources, with verdicts from the
+  -- intervals over seeds.
+  local n2 = test_length(task)
+  if is_lm(task) then
+    local far = lens[#lens]
+    local r, l = row_of(task, "rope", far), row_of(task, "learned", far)
+    if r and l and r.mean_ppl and l.mean_ppl then
+      rep:claim { section = "extrapolation",
+        text = "Relative positions (RoPE) generalise beyond the training length better than a " ..
+          "learned absolute table (language modelling).",
+        verdict = VERDICT[separated(l, r, "ppl_lo", "ppl_hi")],
+        evidence = string.format("lm perplexity at %d characters (trained at %d): RoPE %s, learned %s.",
+          far, L, ci(r, "mean_ppl", "ppl_lo", "ppl_hi"), ci(l, "mean_ppl", "ppl_lo", "ppl_hi")) }
+    end
+  else
+    local lm_in = in_dist_mean(task, "learned", "mean_acc")
+    local l2 = row_of(task, "learned", n2)
+    if lm_in and l2 then
+      local verdict = "inconclusive"
+      if lm_in >= 0.9 and l2.n_seeds > 1 then
+        verdict = l2.hi < 0.5 * lm_in and "confirmed" or (l2.lo >= 0.5 * lm_in and "contradicted" or "inconclusive")
+      end
+      rep:claim { section = "extrapolation",
+        text = "A learned absolute position table does not generalise beyond the training length.",
+        verdict = verdict,
+        evidence = string.format("%s: learned reaches %.3f in distribution and %s at n=%d (%.3gL); " ..
+          "confirmed when the interval at n=%d lies below half the in-distribution accuracy. Chance %.3f.",
+          task, lm_in, ci(l2, "mean_acc", "lo", "hi"), n2, n2 / L, n2, chance_of[task]) }
+    end
+    local r2 = row_of(task, "rope", n2)
+    local rope_in = in_dist_mean(task, "rope", "mean_acc")
+    if l2 and r2 and lm_in and rope_in then
+      local learned_ok = lm_in >= 0.9 and rope_in >= 0.9
+      rep:claim { section = "extrapolation",
+        text = "Relative positions (RoPE) generalise beyond the training length better than a " ..
+          "learned absolute table.",
+        verdict = learned_ok and VERDICT[separated(r2, l2, "lo", "hi")] or "inconclusive",
+        evidence = string.format("%s accuracy at n=%d (%.3gL): RoPE %s, learned %s (in distribution " ..
+          "%.3f and %.3f)%s.", task, n2, n2 / L, ci(r2, "mean_acc", "lo", "hi"),
+          ci(l2, "mean_acc", "lo", "hi"), rope_in, lm_in,
+          learned_ok and "" or "; one of them did not learn the task in distribution") }
+    end
+  end
+end
+
+local function report_task(X, rep, task)
+  local config, chance_of, figures, lengths_of = X.cfg, X.chance_of, X.figures, X.lengths_of
+  local row_of = X.row_of
+  local function train_len(task) return train_len_of(config, task) end
+  local L = train_len(task)
+  local lens = lengths_of(task)
+  rep:section("Task " .. task)
+  local cols = { "encoding" }
+  local tab = {}
+  local field, lo_f, hi_f = "mean_acc", "lo", "hi"
+  if is_lm(task) then field, lo_f, hi_f = "mean_ppl", "ppl_lo", "ppl_hi" end
+  for _, enc in ipairs(config.encodings) do
+    local line = { encoding = enc }
+    for _, n in ipairs(lens) do
+      local r = row_of(task, enc, n)
+      line["n=" .. n] = r and ci(r, field, lo_f, hi_f) or "-"
+    end
+    tab[#tab + 1] = line
+  end
+  for _, n in ipairs(lens) do cols[#cols + 1] = "n=" .. n end
+  rep:table(tab, cols, { caption = is_lm(task)
+    and string.format("lm perplexity (non-overlapping windows), mean [95%% CI]; trained at %d", L)
+    or string.format("%s per-token accuracy, mean [95%% CI] over seeds; trained at sizes <= %d, chance %.3f",
+      task, L, chance_of[task]) })
+  if is_lm(task) then
+    local tab2 = {}
     for _, enc in ipairs(config.encodings) do
       local line = { encoding = enc }
       for _, n in ipairs(lens) do
         local r = row_of(task, enc, n)
-        line["n=" .. n] = r and ci(r, field, lo_f, hi_f) or "-"
+        line["n=" .. n] = r and ci(r, "mean_ppl_sliding", "ppl_sliding_lo", "ppl_sliding_hi") or "-"
       end
-      tab[#tab + 1] = line
+      tab2[#tab2 + 1] = line
     end
-    for _, n in ipairs(lens) do cols[#cols + 1] = "n=" .. n end
-    rep:table(tab, cols, { caption = is_lm(task)
-      and string.format("lm perplexity (non-overlapping windows), mean [95%% CI]; trained at %d", L)
-      or string.format("%s per-token accuracy, mean [95%% CI] over seeds; trained at sizes <= %d, chance %.3f",
-        task, L, chance_of[task]) })
-    if is_lm(task) then
-      local tab2 = {}
-      for _, enc in ipairs(config.encodings) do
-        local line = { encoding = enc }
-        for _, n in ipairs(lens) do
-          local r = row_of(task, enc, n)
-          line["n=" .. n] = r and ci(r, "mean_ppl_sliding", "ppl_sliding_lo", "ppl_sliding_hi") or "-"
-        end
-        tab2[#tab2 + 1] = line
+    rep:table(tab2, cols, { caption = "lm perplexity, sliding windows (stride n/2)" })
+  else
+    local tab3 = {}
+    for _, enc in ipairs(config.encodings) do
+      local line = { encoding = enc }
+      for _, n in ipairs(lens) do
+        local r = row_of(task, enc, n)
+        line["n=" .. n] = r and string.format("%s (max %s)", f3(r.mean_exact), f3(r.max_exact)) or "-"
       end
-      rep:table(tab2, cols, { caption = "lm perplexity, sliding windows (stride n/2)" })
-    else
-      local tab3 = {}
-      for _, enc in ipairs(config.encodings) do
-        local line = { encoding = enc }
-        for _, n in ipairs(lens) do
-          local r = row_of(task, enc, n)
-          line["n=" .. n] = r and string.format("%s (max %s)", f3(r.mean_exact), f3(r.max_exact)) or "-"
-        end
-        tab3[#tab3 + 1] = line
-      end
-      rep:table(tab3, cols, { caption = task .. " exact match: mean over seeds (best seed)" })
+      tab3[#tab3 + 1] = line
     end
-
-    -- Reading.
-    local items = {}
-    local ood = {}
-    for _, n in ipairs(lens) do if n > L then ood[#ood + 1] = n end end
-    if is_lm(task) then
-      local best_in
-      for _, enc in ipairs(config.encodings) do
-        local m = in_dist_mean(task, enc, "mean_ppl")
-        if m and (not best_in or m < best_in) then best_in = m end
-      end
-      local weak = {}
-      for _, enc in ipairs(config.encodings) do
-        local m = in_dist_mean(task, enc, "mean_ppl")
-        if m and best_in and m > 1.5 * best_in then weak[#weak + 1] = string.format("%s (%.3f)", enc, m) end
-      end
-      if #weak > 0 then
-        items[#items + 1] = string.format("In distribution, more than 1.5x the best perplexity (%.3f), " ..
-          "so not trained as well as the others: %s.", best_in, table.concat(weak, ", "))
-      end
-      for _, enc in ipairs(config.encodings) do
-        local a, b = row_of(task, enc, L), row_of(task, enc, lens[#lens])
-        if a and b and a.mean_ppl and b.mean_ppl then
-          items[#items + 1] = string.format(
-            "%s: perplexity %.3f at the training window %d and %.3f at %d (%.2fx; sliding windows %.3f)",
-            enc, a.mean_ppl, L, b.mean_ppl, lens[#lens], b.mean_ppl / a.mean_ppl, b.mean_ppl_sliding or 0 / 0)
-        end
-      end
-    else
-      local chance = chance_of[task]
-      local not_learned = {}
-      for _, enc in ipairs(config.encodings) do
-        local m = in_dist_mean(task, enc, "mean_acc")
-        if m and m < 0.9 then not_learned[#not_learned + 1] = string.format("%s (%.3f)", enc, m) end
-      end
-      if #not_learned > 0 then
-        items[#items + 1] = "Did not reach 0.9 mean accuracy in distribution at this scale, so their " ..
-          "out-of-distribution numbers say little about extrapolation: " .. table.concat(not_learned, ", ") .. "."
-      else
-        items[#items + 1] = "Every encoding reached at least 0.9 mean accuracy in distribution."
-      end
-      for _, n in ipairs(ood) do
-        local best, second
-        for _, enc in ipairs(config.encodings) do
-          local r = row_of(task, enc, n)
-          if r and r.mean_acc then
-            if not best or r.mean_acc > best.mean_acc then best, second = r, best
-            elseif not second or r.mean_acc > second.mean_acc then second = r end
-          end
-        end
-        if best then
-          local text = string.format("n=%d (%.3gL): best %s %s", n, n / L, best.encoding,
-            ci(best, "mean_acc", "lo", "hi"))
-          if second then
-            local overlap = best.n_seeds > 1 and second.n_seeds > 1 and second.hi >= best.lo
-            text = text .. string.format("; next %s %s%s", second.encoding,
-              ci(second, "mean_acc", "lo", "hi"),
-              best.n_seeds > 1 and (overlap and " (intervals overlap: not separated)"
-                or " (intervals do not overlap)") or "")
-          end
-          local at_chance = {}
-          for _, enc in ipairs(config.encodings) do
-            local r = row_of(task, enc, n)
-            if r and r.mean_acc and r.mean_acc <= 1.5 * chance then at_chance[#at_chance + 1] = enc end
-          end
-          if #at_chance > 0 then
-            text = text .. string.format("; within 1.5x chance (%.3f): %s", chance, table.concat(at_chance, ", "))
-          end
-          items[#items + 1] = text .. "."
-        end
-      end
-      for _, enc in ipairs(config.encodings) do
-        local m = in_dist_mean(task, enc, "mean_acc")
-        local far = row_of(task, enc, lens[#lens])
-        if m and far and m >= 0.9 then
-          items[#items + 1] = string.format("%s keeps %.0f%% of its in-distribution accuracy at n=%d.",
-            enc, 100 * far.mean_acc / m, lens[#lens])
-        end
-      end
-    end
-    rep:para("Reading (generated from the numbers above):")
-    rep:list(items)
-
-    -- Claims of the seed article and its sources, with verdicts from the
-    -- intervals over seeds.
-    local n2 = test_length(task)
-    if is_lm(task) then
-      local far = lens[#lens]
-      local r, l = row_of(task, "rope", far), row_of(task, "learned", far)
-      if r and l and r.mean_ppl and l.mean_ppl then
-        rep:claim { section = "extrapolation",
-          text = "Relative positions (RoPE) generalise beyond the training length better than a " ..
-            "learned absolute table (language modelling).",
-          verdict = VERDICT[separated(l, r, "ppl_lo", "ppl_hi")],
-          evidence = string.format("lm perplexity at %d characters (trained at %d): RoPE %s, learned %s.",
-            far, L, ci(r, "mean_ppl", "ppl_lo", "ppl_hi"), ci(l, "mean_ppl", "ppl_lo", "ppl_hi")) }
-      end
-    else
-      local lm_in = in_dist_mean(task, "learned", "mean_acc")
-      local l2 = row_of(task, "learned", n2)
-      if lm_in and l2 then
-        local verdict = "inconclusive"
-        if lm_in >= 0.9 and l2.n_seeds > 1 then
-          verdict = l2.hi < 0.5 * lm_in and "confirmed" or (l2.lo >= 0.5 * lm_in and "contradicted" or "inconclusive")
-        end
-        rep:claim { section = "extrapolation",
-          text = "A learned absolute position table does not generalise beyond the training length.",
-          verdict = verdict,
-          evidence = string.format("%s: learned reaches %.3f in distribution and %s at n=%d (%.3gL); " ..
-            "confirmed when the interval at n=%d lies below half the in-distribution accuracy. Chance %.3f.",
-            task, lm_in, ci(l2, "mean_acc", "lo", "hi"), n2, n2 / L, n2, chance_of[task]) }
-      end
-      local r2 = row_of(task, "rope", n2)
-      local rope_in = in_dist_mean(task, "rope", "mean_acc")
-      if l2 and r2 and lm_in and rope_in then
-        local learned_ok = lm_in >= 0.9 and rope_in >= 0.9
-        rep:claim { section = "extrapolation",
-          text = "Relative positions (RoPE) generalise beyond the training length better than a " ..
-            "learned absolute table.",
-          verdict = learned_ok and VERDICT[separated(r2, l2, "lo", "hi")] or "inconclusive",
-          evidence = string.format("%s accuracy at n=%d (%.3gL): RoPE %s, learned %s (in distribution " ..
-            "%.3f and %.3f)%s.", task, n2, n2 / L, ci(r2, "mean_acc", "lo", "hi"),
-            ci(l2, "mean_acc", "lo", "hi"), rope_in, lm_in,
-            learned_ok and "" or "; one of them did not learn the task in distribution") }
-      end
-    end
-    for _, fig in ipairs(figures) do
-      if fig.name:sub(1, #task + 1) == task .. "_" and not fig.name:match("_entropy$") then
-        local tag = (fig.name:match("_accuracy$") or fig.name == "lm_ppl") and { section = "extrapolation" } or nil
-        rep:figure(fig.path, fig.title, tag)
-      end
-    end
+    rep:table(tab3, cols, { caption = task .. " exact match: mean over seeds (best seed)" })
   end
 
+  report_readings(X, rep, task)
+  report_claims(X, rep, task)
+  for _, fig in ipairs(figures) do
+    if fig.name:sub(1, #task + 1) == task .. "_" and not fig.name:match("_entropy$") then
+      local tag = (fig.name:match("_accuracy$") or fig.name == "lm_ppl") and { section = "extrapolation" } or nil
+      rep:figure(fig.path, fig.title, tag)
+    end
+  end
+end
+
+local function report_diagnostics(X, rep)
+  local config, diag_summary, figures = X.cfg, X.diag_summary, X.figures
   if #diag_summary > 0 then
     rep:section("Diagnostics")
     rep:para("Attention entropy is averaged over answer-slot queries, layers and heads; normalised by " ..
@@ -865,6 +1025,12 @@ function M.run(overrides)
     end
   end
 
+end
+
+local function report_scaling(X, rep)
+  local config, scale_summary, figures, methods = X.cfg, X.scale_summary, X.figures, X.methods
+  local scaling_T_max = X.scaling_T_max
+  local function train_len(task) return train_len_of(config, task) end
   if #scale_summary > 0 then
     local task, L = config.scaling_task, train_len(config.scaling_task)
     rep:section("RoPE scaling and p-RoPE")
@@ -981,22 +1147,43 @@ function M.run(overrides)
       if fig.name:match("^scaling_") then rep:figure(fig.path, fig.title, { section = "extrapolation" }) end
     end
   end
+end
+
+--- Tables, plots and report from the done runs of the plan.
+function M.collect(cfg, R, plan)
+  local t0 = pb.now()
+  local X = load_rows(cfg, R, plan)
+  add_lookups(X)
+  aggregate_summary(X)
+  aggregate_diagnostics(X)
+  aggregate_scaling(X)
+  make_plots(X)
+  add_readers(X)
+  local rep = pb.report.new("Length extrapolation")
+  report_setup(X, rep)
+  for _, task in ipairs(cfg.tasks) do report_task(X, rep, task) end
+  report_diagnostics(X, rep)
+  report_scaling(X, rep)
+  local config = cfg
 
   rep:section("Files")
   rep:list {
     "`summary.csv`: one row per encoding x task x length (mean, CI, max over seeds, chance).",
     "`scaling.csv`: RoPE scaling and p-RoPE per method x fine-tune x length.",
     "`diagnostics.csv`, `diagnostics_heads.csv`: attention and encoding diagnostics.",
+    "`timing.csv`: wall and training time per run (host, Slurm ids); the only file that differs between executions.",
     "`runs.csv` and one directory per run with config.json, metrics.jsonl, summary.json.",
   }
   rep:write(R:path("report.md"))
-
-  -- Clean up the temporary checkpoints.
-  os.execute("rm -rf '" .. tmpdir:gsub("'", "") .. "'")
-
-  say("done in %.1f s: %s", elapsed, R:path("report.md"))
-  return { dir = R.dir, summary = summary, scaling = scale_summary, diagnostics = diag_summary,
+  local elapsed = pb.now() - t0
+  experiment.sayer("extrapolation")("collected in %.1f s: %s", elapsed, R:path("report.md"))
+  return { dir = R.dir, summary = X.summary, scaling = X.scale_summary, diagnostics = X.diag_summary,
            seconds = elapsed, report = rep }  -- report: lets experiments/article.lua adopt claims and figures
+end
+
+--- The whole study in this process: every run, then collect.
+function M.run(overrides)
+  return require("posbench.sweep").run_inprocess(M, overrides)
 end
 
 if experiment.is_main(...) then M.run(pb.args) end

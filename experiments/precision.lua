@@ -335,10 +335,9 @@ local function eval_part(cfg, R, rep, summary, task, models)
   return rows
 end
 
-function M.run(overrides)
-  local cfg = configure(overrides)
+-- The whole study, into R (its run directory: see experiment.whole_study).
+local function study(cfg, R)
   pb.threads(cfg.threads)
-  local R = pb.results("precision", { root = cfg.root })
   local rep = pb.report.new("Positional encodings in low precision")
   local t0 = pb.now()
   local summary = {}
@@ -397,6 +396,8 @@ function M.run(overrides)
   summary.report = rep  -- lets experiments/article.lua adopt claims and figures
   return summary
 end
+
+experiment.whole_study(M, "precision", configure, study)
 
 if experiment.is_main(...) then M.run(pb.args) end
 return M

@@ -209,9 +209,8 @@ local function fmt_num(v)
   return string.format("%.3g", v)
 end
 
-function M.run(overrides)
-  local cfg = configure(overrides)
-  local R = pb.results("properties", { root = cfg.root })
+-- The whole study, into R (its run directory: see experiment.whole_study).
+local function study(cfg, R)
   local rep = pb.report.new("The seed article's properties, per encoding")
   local t0 = pb.now()
   local summary = {}
@@ -442,5 +441,7 @@ function M.run(overrides)
 end
 
 -- Run when executed as the script (posbench run experiments/properties.lua).
+experiment.whole_study(M, "properties", configure, study)
+
 if experiment.is_main(...) then M.run(pb.args) end
 return M

@@ -77,10 +77,9 @@ local function mean(t)
   return #t > 0 and s / #t or 0 / 0
 end
 
-function M.run(overrides)
-  local cfg = configure(overrides)
+-- The whole study, into R (its run directory: see experiment.whole_study).
+local function study(cfg, R)
   pb.threads(cfg.threads)
-  local R = pb.results("snr", { root = cfg.root })
   local rep = pb.report.new("Signal-to-noise of positional encodings")
   local plot_ok = pb.plot.available()
   local t0 = pb.now()
@@ -130,7 +129,8 @@ function M.run(overrides)
   rep:section("SNR against position")
   rep:para(string.format("SNR(p) = ||e|| / ||PE(p)|| with ||e|| = 0.02 sqrt(d) = %.3g (the " ..
     "initial embedding scale). Integer: 1/(p sqrt(d)) times ||e||; sinusoidal: constant " ..
-    "||e|| / sqrt(d/2). RoPE adds nothing to the token vector (a rotation keeps its " ..
+    "||e|| / (scale sqrt(d/2)), scale = 1/sqrt(d) by default, so ||e|| sqrt(2). " ..
+    "RoPE adds nothing to the token vector (a rotation keeps its " ..
     "norm), so it has no such ratio. The trained models' mean ||e|| is in the next table.", e_init))
   if plot_ok then
     local p = pb.plot { path = R:path("plots/snr"), title = "Token-to-position signal ratio",
@@ -343,6 +343,8 @@ function M.run(overrides)
   summary.report = rep  -- lets experiments/article.lua adopt claims and figures
   return summary
 end
+
+experiment.whole_study(M, "snr", configure, study)
 
 if experiment.is_main(...) then M.run(pb.args) end
 return M

@@ -1,6 +1,7 @@
 #include "parallel.h"
 #include "adamw.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,17 +18,56 @@ void pb_adamw_defaults(pb_adamw *o) {
     o->steps = 1;
 }
 
+static float *field(pb_adamw *o, const char *name) {
+    if (!strcmp(name, "lr")) return &o->lr;
+    if (!strcmp(name, "wd")) return &o->wd;
+    if (!strcmp(name, "clip")) return &o->clip;
+    if (!strcmp(name, "b1")) return &o->b1;
+    if (!strcmp(name, "b2")) return &o->b2;
+    if (!strcmp(name, "eps")) return &o->eps;
+    if (!strcmp(name, "min_lr_ratio")) return &o->min_lr_ratio;
+    return NULL;
+}
+
+int pb_adamw_set(pb_adamw *o, const char *name, double v, pb_error *err) {
+    float *f = field(o, name);
+    if (!f) return pb_fail(err, "optimiser: unknown option '%s'", name);
+    if (!isfinite(v))
+        return pb_fail(err, "optimiser: %s must be a finite number, got %s", name,
+                       isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+    if (fabs(v) > FLT_MAX)
+        return pb_fail(err, "optimiser: %s=%g is beyond float32 range", name, v);
+    if (v != 0 && (float)v == 0.0f)
+        return pb_fail(err, "optimiser: %s=%g rounds to 0 in float32 (smallest is %g)",
+                       name, v, (double)FLT_TRUE_MIN);
+    *f = (float)v;
+    return 0;
+}
+
 int pb_adamw_check(const pb_adamw *o, pb_error *err) {
-    if (!(o->lr > 0) || !isfinite(o->lr))
+    /* By name first: NaN fails every comparison below, so without this
+     * clip=nan would silently disable clipping and wd=nan would surface
+     * later as a NaN loss blamed on lr. */
+    const char *const names[] = {"lr", "wd", "clip", "b1", "b2", "eps", "min_lr_ratio"};
+    const float vals[] = {o->lr, o->wd, o->clip, o->b1, o->b2, o->eps, o->min_lr_ratio};
+    for (int i = 0; i < 7; i++)
+        if (!isfinite(vals[i]))
+            return pb_fail(err, "optimiser: %s must be a finite number, got %s", names[i],
+                           isnan(vals[i]) ? "nan" : vals[i] > 0 ? "inf" : "-inf");
+    if (!(o->lr > 0))
         return pb_fail(err, "optimiser: lr must be positive, got %g", o->lr);
     if (!(o->b1 >= 0 && o->b1 < 1) || !(o->b2 >= 0 && o->b2 < 1))
         return pb_fail(err, "optimiser: betas must be in [0, 1), got %g, %g", o->b1, o->b2);
-    if (!(o->eps > 0) || o->wd < 0 || o->clip < 0)
-        return pb_fail(err, "optimiser: need eps > 0, wd >= 0, clip >= 0");
+    if (!(o->eps > 0))
+        return pb_fail(err, "optimiser: eps must be positive, got %g", o->eps);
+    if (!(o->wd >= 0))
+        return pb_fail(err, "optimiser: wd must be >= 0, got %g", o->wd);
+    if (!(o->clip >= 0))
+        return pb_fail(err, "optimiser: clip must be >= 0 (0: no clipping), got %g", o->clip);
     if (o->steps <= 0 || o->warmup < 0)
         return pb_fail(err, "optimiser: steps must be positive and warmup >= 0 "
                             "(steps=%d warmup=%d)", o->steps, o->warmup);
-    if (o->min_lr_ratio < 0 || o->min_lr_ratio > 1)
+    if (!(o->min_lr_ratio >= 0 && o->min_lr_ratio <= 1))
         return pb_fail(err, "optimiser: min_lr_ratio must be in [0, 1], got %g",
                        o->min_lr_ratio);
     return 0;

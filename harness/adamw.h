@@ -11,6 +11,12 @@ typedef struct pb_adamw {
 } pb_adamw;
 
 void pb_adamw_defaults(pb_adamw *o);
+/* Sets the float option `name` (lr, wd, clip, b1, b2, eps, min_lr_ratio)
+ * from a double, refusing NaN, inf, values beyond float range and non-zero
+ * values that round to 0 in float, by name. The range checks are
+ * pb_adamw_check's. */
+int pb_adamw_set(pb_adamw *o, const char *name, double v, pb_error *err);
+/* Every option finite and in range; errors name the option. */
 int pb_adamw_check(const pb_adamw *o, pb_error *err);
 /* Learning rate of update t (0-based). */
 float pb_adamw_lr(const pb_adamw *o, int t);

@@ -10,10 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "adamw.h"
 #include "blas.h"
+#include "blas_info.h"
+#include "blas_select.h"
 #include "model.h"
+#include "parallel.h"
 #include "positions.h"
 #include "format.h"
 #include "precision.h"
@@ -29,7 +34,7 @@ typedef struct bench_cfg {
 static int parse(bench_cfg *c, int argc, char **argv) {
     *c = (bench_cfg){.d = 128, .layers = 4, .heads = 4, .T = 128, .batch = 32,
                      .vocab = 64, .steps = 20, .warmup = 3, .threads = 0};
-    strcpy(c->encoding, "rope");
+    strcpy(c->encoding, pb_encoding_default);
     for (int i = 0; i < argc; i++) {
         char key[32];
         const char *eq = strchr(argv[i], '=');
@@ -69,6 +74,11 @@ static int parse(bench_cfg *c, int argc, char **argv) {
             fprintf(stderr, "posbench bench: %s=%s is not a valid count\n", key, v);
             return -1;
         }
+        if (target == &c->threads && n != 0 && !pb_threads_ok(n)) {
+            fprintf(stderr, "posbench bench: threads=%s is out of range (threads must be in "
+                            PB_THREADS_RANGE ", or 0 for the default)\n", v);
+            return -1;
+        }
         *target = (int)n;
     }
     if (c->steps <= 0) {
@@ -94,7 +104,7 @@ static int parse_precision(const char *spec, pb_precision *p, pb_error *err) {
 }
 
 /* GFLOP/s of one large product split over the threads, as the model's
- * linear layers are. */
+ * linear layers are: the best of a few repetitions. */
 static double sgemm_peak(void) {
     int N = 2048, C = 512, OC = 1024, reps = 5;
     float *a = calloc((size_t)N * C, 4), *w = calloc((size_t)OC * C, 4),
@@ -112,6 +122,64 @@ static double sgemm_peak(void) {
     }
     free(a); free(w); free(o);
     return 2.0 * N * C * OC / best / 1e9;
+}
+
+/* `posbench blas-peak threads=N` (internal): the sgemm peak of the kernel
+ * this process runs, after the self-test. bench starts it with another
+ * OPENBLAS_CORETYPE to measure a kernel it does not run itself. */
+int pb_bench_blas_peak_main(int argc, char **argv) {
+    int threads = argc > 0 && !strncmp(argv[0], "threads=", 8) ? atoi(argv[0] + 8) : 0;
+    pb_blas_init();
+    if (threads > 0) omp_set_num_threads(threads);
+    char msg[256];
+    printf("kernel=%s\n", pb_blas_kernel());
+    if (pb_blas_selftest(pb_sgemm, msg, sizeof msg)) {
+        printf("selftest=%s\n", msg);
+        return 1;
+    }
+    printf("selftest=ok\nsgemm_gflops=%.2f\n", sgemm_peak());
+    return 0;
+}
+
+/* The peak of `kernel` measured in a child process (a kernel is fixed for
+ * the life of a process); 0 when it cannot run or fails the self-test. */
+static double child_peak(const char *kernel, int threads, char *note, size_t len) {
+    int fd[2];
+    snprintf(note, len, "not measured");
+    if (pipe(fd)) return 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) { close(fd[0]); close(fd[1]); return 0; }
+    if (pid == 0) {
+        char arg[32];
+        snprintf(arg, sizeof arg, "threads=%d", threads);
+        dup2(fd[1], STDOUT_FILENO);
+        close(fd[0]); close(fd[1]);
+        setenv("OPENBLAS_CORETYPE", kernel, 1);
+        setenv("POSBENCH_BLAS_AUTO", "0", 1);
+        unsetenv("POSBENCH_BLAS_STATE");
+        execl("/proc/self/exe", "posbench", "blas-peak", arg, (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    char out[1024] = "", line[512];
+    FILE *f = fdopen(fd[0], "r");
+    while (f && fgets(line, sizeof line, f)) strncat(out, line, sizeof out - strlen(out) - 1);
+    if (f) fclose(f); else close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    double gflops = 0;
+    const char *g = strstr(out, "sgemm_gflops=");
+    const char *t = strstr(out, "selftest=");
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && g) {
+        gflops = atof(g + 13);
+        snprintf(note, len, "measured");
+    } else if (t) {
+        snprintf(note, len, "%.*s", (int)strcspn(t, "\n"), t);
+    } else {
+        snprintf(note, len, "the child process failed (status %d)", status);
+    }
+    return gflops;
 }
 
 int pb_bench_main(int argc, char **argv) {
@@ -132,13 +200,8 @@ int pb_bench_main(int argc, char **argv) {
         pb_opts_set_str(&mc.pos_opts, "scheme", "grid", &err);
         pb_opts_set_num(&mc.pos_opts, "width", 16, &err);
     }
-    if (pb_model_create(&m, &mc, &err)) {
+    if (parse_precision(c.precision, &mc.prec, &err) || pb_model_create(&m, &mc, &err)) {
         fprintf(stderr, "posbench bench: %s\n", err.msg);
-        return 1;
-    }
-    if (parse_precision(c.precision, &m.prec, &err)) {
-        fprintf(stderr, "posbench bench: %s\n", err.msg);
-        pb_model_destroy(&m);
         return 1;
     }
     if (pb_batch_alloc(&b, c.batch, c.T, m.enc.type->pos_dims, &err) ||
@@ -186,7 +249,17 @@ int pb_bench_main(int argc, char **argv) {
                                  12.0 * L * c.T * d;
         if (c.eval) flops_per_token /= 3; /* forward only */
         double gflops = flops_per_token * tokens / dt / 1e9;
-        double peak = c.eval ? 0 : sgemm_peak();
+        /* MFU's denominator: the best kernel the CPU supports, whether or
+         * not this process may run it (a user's OPENBLAS_CORETYPE holds). */
+        pb_blas_info info;
+        pb_blas_info_get(&info);
+        double peak_in_use = c.eval ? 0 : sgemm_peak(), peak_best = 0;
+        const char *peak_kernel = info.kernel;
+        char note[256] = "the kernel in use is the best";
+        if (!c.eval && pb_blas_core_tier(info.best_kernel) > pb_blas_core_tier(info.kernel))
+            peak_best = child_peak(info.best_kernel, omp_get_max_threads(), note, sizeof note);
+        if (peak_best > peak_in_use) peak_kernel = info.best_kernel;
+        double peak = peak_best > peak_in_use ? peak_best : peak_in_use;
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         printf("config=d%d_L%d_H%d_T%d_B%d_V%d_%s%s%s%s\n", c.d, c.layers, c.heads, c.T,
@@ -197,8 +270,14 @@ int pb_bench_main(int argc, char **argv) {
         printf("flops_per_token=%.0f\n", flops_per_token);
         printf("flop_formula=6*(L*(4d^2+2d*ff)+V*d)+12*L*T*d\n");
         printf("model_gflops=%.2f\n", gflops);
-        printf("sgemm_gflops=%.2f\n", peak);
+        pb_blas_info_print(stdout, &info);
+        printf("sgemm_gflops=%.2f\n", peak_in_use);
+        printf("peak_kernel=%s\n", peak_kernel);
+        printf("peak_gflops=%.2f\n", peak);
+        printf("best_kernel_peak=%s\n", note);
         printf("mfu=%.3f\n", peak > 0 ? gflops / peak : 0);
+        /* against the kernel this process runs (what a pinned kernel allows) */
+        printf("mfu_in_use=%.3f\n", peak_in_use > 0 ? gflops / peak_in_use : 0);
         printf("peak_rss_mb=%.1f\n", ru.ru_maxrss / 1024.0);
         printf("tokens_per_s=%.1f\n", tokens / dt);
     }

@@ -12,6 +12,10 @@ const char *pb_blas_name(void) {
     return openblas_get_config();
 }
 
+const char *pb_blas_kernel(void) {
+    return openblas_get_corename();
+}
+
 void pb_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta,
               float *C, int ldc) {

@@ -11,8 +11,10 @@
 
 /* Pin OpenBLAS to one thread; call once at start-up. */
 void pb_blas_init(void);
-/* The version string of the BLAS in use. */
+/* The build description of the BLAS in use ("OpenBLAS 0.3.21 ... Haswell"). */
 const char *pb_blas_name(void);
+/* The kernel set the BLAS runs on this CPU (OpenBLAS's core name). */
+const char *pb_blas_kernel(void);
 
 /* out[N,OC] = inp[N,C] @ w[OC,C]^T (+ bias[OC]); parallel over rows. */
 void pb_linear_forward(float *out, const float *inp, const float *w,

@@ -9,6 +9,7 @@
 
 #include "model_internal.h"
 #include "positions.h"
+#include "train.h"
 
 /* Floats of attention probabilities (+ bias tables) kept per forward. */
 #define DIAG_FLOAT_BUDGET (32L << 20)
@@ -38,94 +39,61 @@ static long train_max_position(const pb_positions *p, int T_train) {
     return -1;
 }
 
-static int is_table_encoding(const pb_encoding *e) {
-    return strcmp(e->type->name, "learned") == 0 || strcmp(e->type->name, "abacus") == 0;
+/* Bucket of every distance 0..T-1, for keys at or before the query
+ * (before[]) and, bidirectional only, after it (after[]), from the
+ * encoding's own bucket hook. */
+static void bucket_tables(const pb_encoding *e, int T, int *before, int *after) {
+    for (int t = 0; t < T; t++) {
+        before[t] = e->type->bucket(e, t, 0); /* key t positions before the query */
+        if (after) after[t] = e->type->bucket(e, 0, t); /* key t positions after it */
+    }
 }
 
-/* T5 bucket of every distance 0..T-1, for keys at or before the query
- * (before[]) and, bidirectional only, after it (after[]). The encoding's
- * own bias hook computes them: with parameters b[h][k] = k the bias of a
- * pair is its bucket. Rounding sites are switched off meanwhile. */
-static int t5_bucket_tables(pb_model *m, int T, int *before, int *after, pb_error *err) {
-    pb_encoding *e = &m->enc;
-    int H = m->cfg.heads, nb = e->n_params / H;
-    float *params = malloc((size_t)e->n_params * sizeof *params);
-    float *out = malloc((size_t)H * T * sizeof *out);
-    int *pos = malloc((size_t)T * sizeof *pos);
-    int zero = 0;
-    if (!params || !out || !pos) {
-        free(params), free(out), free(pos);
-        return pb_fail(err, "diagnose: out of memory for T5 buckets of length %d", T);
-    }
-    for (int h = 0; h < H; h++)
-        for (int k = 0; k < nb; k++) params[h * nb + k] = (float)k;
-    for (int t = 0; t < T; t++) pos[t] = t;
-    pb_precision saved = m->prec;
-    pb_precision_init(&m->prec);
-    /* query at distance t after key 0: key t positions before the query */
-    e->type->bias_forward(e, params, pos, T, &zero, 1, out);
-    for (int t = 0; t < T; t++) before[t] = (int)out[t];
-    if (after) { /* query 0, key t: key t positions after the query */
-        e->type->bias_forward(e, params, &zero, 1, pos, T, out);
-        for (int t = 0; t < T; t++) after[t] = (int)out[t];
-    }
-    m->prec = saved;
-    free(params), free(out), free(pos);
-    return 0;
-}
-
-/* Fills the T5 fields of r for evaluated length T (training length T_train). */
-static int t5_diagnose(pb_model *m, int T, int T_train, pb_diag_result *r, pb_error *err) {
-    int nb = m->enc.n_params / m->cfg.heads;
+/* Fills the bucket fields of r for evaluated length T (training length
+ * T_train). */
+static int bucket_diagnose(pb_model *m, int T, int T_train, pb_diag_result *r,
+                           pb_error *err) {
+    int nb = m->enc.n_buckets;
     int bidir = !m->cfg.causal;
     int Tmax = T > T_train ? T : T_train;
     int *tab = malloc((size_t)2 * Tmax * sizeof *tab);
     char *seen = calloc((size_t)nb * 2, 1);
     if (!tab || !seen) {
         free(tab), free(seen);
-        return pb_fail(err, "diagnose: out of memory for T5 buckets");
+        return pb_fail(err, "diagnose: out of memory for bias buckets");
     }
     int *before = tab, *after = bidir ? tab + Tmax : NULL;
     char *in_train = seen, *in_eval = seen + nb;
-    int rc = t5_bucket_tables(m, Tmax, before, after, err);
-    if (!rc) {
-        double unseen_pairs = 0.0, pairs = 0.0;
-        for (int dir = 0; dir < (bidir ? 2 : 1); dir++) {
-            const int *b = dir == 0 ? before : after;
-            for (int t = dir; t < Tmax; t++) { /* after: distance >= 1 */
-                if (b[t] < 0 || b[t] >= nb) continue;
-                if (t < T_train) in_train[b[t]] = 1;
-            }
-            for (int t = dir; t < T; t++) {
-                if (b[t] < 0 || b[t] >= nb) continue;
-                in_eval[b[t]] = 1;
-            }
+    bucket_tables(&m->enc, Tmax, before, after);
+    double unseen_pairs = 0.0, pairs = 0.0;
+    for (int dir = 0; dir < (bidir ? 2 : 1); dir++) {
+        const int *b = dir == 0 ? before : after;
+        for (int t = dir; t < Tmax; t++) { /* after: distance >= 1 */
+            if (b[t] < 0 || b[t] >= nb) continue;
+            if (t < T_train) in_train[b[t]] = 1;
         }
-        for (int dir = 0; dir < (bidir ? 2 : 1); dir++) {
-            const int *b = dir == 0 ? before : after;
-            for (int t = dir; t < T; t++) {
-                double count = (double)(T - t); /* pairs at this distance */
-                pairs += count;
-                if (b[t] >= 0 && b[t] < nb && !in_train[b[t]]) unseen_pairs += count;
-            }
+        for (int t = dir; t < T; t++) {
+            if (b[t] < 0 || b[t] >= nb) continue;
+            in_eval[b[t]] = 1;
         }
-        r->t5_buckets = nb;
-        for (int k = 0; k < nb; k++) {
-            r->t5_buckets_train += in_train[k];
-            r->t5_buckets_eval += in_eval[k];
-            r->t5_unseen_buckets += in_eval[k] && !in_train[k];
-        }
-        r->t5_unseen_pair_frac = pairs > 0 ? unseen_pairs / pairs : 0.0;
     }
+    for (int dir = 0; dir < (bidir ? 2 : 1); dir++) {
+        const int *b = dir == 0 ? before : after;
+        for (int t = dir; t < T; t++) {
+            double count = (double)(T - t); /* pairs at this distance */
+            pairs += count;
+            if (b[t] >= 0 && b[t] < nb && !in_train[b[t]]) unseen_pairs += count;
+        }
+    }
+    r->buckets = nb;
+    for (int k = 0; k < nb; k++) {
+        r->buckets_train += in_train[k];
+        r->buckets_eval += in_eval[k];
+        r->unseen_buckets += in_eval[k] && !in_train[k];
+    }
+    r->unseen_pair_frac = pairs > 0 ? unseen_pairs / pairs : 0.0;
     free(tab), free(seen);
-    return rc;
-}
-
-/* Draws rows [0, B) of problems of size n with test-time positions. */
-static int fill(pb_model *m, const pb_task *task, gsl_rng *rng, int n, int B, pb_batch *b,
-                pb_error *err) {
-    if (pb_task_fill_batch(task, rng, n, m->cfg.causal, B, b, err)) return -1;
-    return pb_positions_fill(&m->positions, b, rng, 0, err);
+    return 0;
 }
 
 /* Adds the entropy and distance of every answer query of the last forward. */
@@ -219,7 +187,7 @@ int pb_diagnose_length(pb_model *m, const pb_task *task, int n, const pb_diag_op
     gsl_rng_set(rng, o->seed + (unsigned long)n);
     for (int done = 0; done < o->samples; done += B) {
         int rows = o->samples - done < B ? o->samples - done : B;
-        if (fill(m, task, rng, n, rows, &batch, err)) goto out;
+        if (pb_draw_batch(m, task, rng, n, rows, 0, &batch, err)) goto out;
         memcpy(all_pos + (size_t)done * per_sample, batch.pos,
                (size_t)rows * per_sample * sizeof *all_pos);
     }
@@ -234,9 +202,9 @@ int pb_diagnose_length(pb_model *m, const pb_task *task, int n, const pb_diag_op
         }
         for (size_t i = 0; i < count; i++)
             if (all_pos[i] >= 0) seen[all_pos[i]] = 1;
-        int table = is_table_encoding(&m->enc);
+        int table = m->enc.table_rows > 0;
         if (table) {
-            r->table_size = m->enc.n_params / m->cfg.d;
+            r->table_size = m->enc.table_rows;
             r->beyond_table = r->untrained_rows = 0;
         }
         for (long p = 0; p <= r->max_pos; p++) {
@@ -246,7 +214,7 @@ int pb_diagnose_length(pb_model *m, const pb_task *task, int n, const pb_diag_op
             else if (table && p > r->train_max_pos) r->untrained_rows++;
         }
     }
-    if (strcmp(m->enc.type->name, "t5") == 0 && t5_diagnose(m, T, T_train, r, err)) goto out;
+    if (m->enc.n_buckets > 0 && bucket_diagnose(m, T, T_train, r, err)) goto out;
 
     if (r->beyond_table > 0) {
         snprintf(r->skipped, sizeof r->skipped,
@@ -259,7 +227,7 @@ int pb_diagnose_length(pb_model *m, const pb_task *task, int n, const pb_diag_op
         gsl_rng_set(rng, o->seed + (unsigned long)n);
         for (int done = 0; done < o->samples; done += B) {
             int rows = o->samples - done < B ? o->samples - done : B;
-            if (fill(m, task, rng, n, rows, &batch, err) ||
+            if (pb_draw_batch(m, task, rng, n, rows, 0, &batch, err) ||
                 pb_model_forward(m, &batch, 1, err))
                 goto out;
             accumulate(m, &batch, r->entropy, r->entropy_norm, r->distance, &queries,

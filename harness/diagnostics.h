@@ -25,12 +25,13 @@
  * (2D schemes: not defined, reported as -1).
  *   positions_beyond_train  distinct position values in the evaluated
  *                           sequences above that largest training position
- * Learned tables (encodings 'learned', 'abacus'; size = rows):
+ * Position tables (encodings that set table_rows, e.g. learned; size = rows):
  *   beyond_table     distinct evaluated positions >= size (no row: the model
  *                    cannot run there, attention is then skipped)
  *   untrained_rows   distinct evaluated positions in (train max, size): rows
  *                    training never updated (still at their initial values)
- * T5 relative buckets (encoding 't5'), for consecutive positions (linear or
+ * Bias buckets (encodings that set n_buckets, e.g. T5's relative buckets),
+ * for consecutive positions (linear or
  * shift schemes): the buckets of every (query, key) pair the mask allows at
  * length T_train form the training set;
  *   buckets_eval     buckets used at the evaluated length
@@ -62,9 +63,9 @@ typedef struct pb_diag_result {
     long max_pos, train_max_pos;  /* -1 when not defined (2D) */
     long positions_beyond_train;
     long table_size, beyond_table, untrained_rows; /* -1: no learned table */
-    int t5_buckets;             /* 0: not t5 */
-    int t5_buckets_train, t5_buckets_eval, t5_unseen_buckets;
-    double t5_unseen_pair_frac;
+    int buckets;                /* 0: the bias has no buckets */
+    int buckets_train, buckets_eval, unseen_buckets;
+    double unseen_pair_frac;
 } pb_diag_result;
 
 void pb_diag_opts_defaults(pb_diag_opts *o);

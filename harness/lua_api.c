@@ -9,8 +9,8 @@
 #include "lua_encoding.h"
 #include "lua_internal.h"
 #include "lua_metrics.h"
-
-#define PB_VERSION "0.1.0"
+#include "lua_proc.h"
+#include "version.h"
 
 int luaopen_posbench_core(lua_State *L) {
     pb_blas_init();
@@ -25,6 +25,7 @@ int luaopen_posbench_core(lua_State *L) {
     pb_lua_open_encoding(L);
     pb_lua_open_probe(L);
     pb_lua_open_metrics(L);
+    pb_lua_open_proc(L);
     lua_pushstring(L, PB_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

@@ -9,6 +9,7 @@
 
 #include "diagnostics.h"
 #include "lua_internal.h"
+#include "lua_util.h"
 
 /* {{h1, h2, ...} per layer} from x[layers][heads] */
 static void push_layer_heads(lua_State *L, const double *x, int layers, int heads) {
@@ -73,13 +74,13 @@ static void push_diag(lua_State *L, const pb_diag_result *r) {
         set_int(L, "untrained_rows", r->untrained_rows);
         lua_setfield(L, -2, "learned");
     }
-    if (r->t5_buckets > 0) {
+    if (r->buckets > 0) {
         lua_newtable(L);
-        set_int(L, "buckets", r->t5_buckets);
-        set_int(L, "buckets_train", r->t5_buckets_train);
-        set_int(L, "buckets_eval", r->t5_buckets_eval);
-        set_int(L, "unseen_buckets", r->t5_unseen_buckets);
-        set_num(L, "unseen_pair_frac", r->t5_unseen_pair_frac);
+        set_int(L, "buckets", r->buckets);
+        set_int(L, "buckets_train", r->buckets_train);
+        set_int(L, "buckets_eval", r->buckets_eval);
+        set_int(L, "unseen_buckets", r->unseen_buckets);
+        set_num(L, "unseen_pair_frac", r->unseen_pair_frac);
         lua_setfield(L, -2, "t5");
     }
 }
@@ -107,11 +108,14 @@ static int l_diagnose(lua_State *L) {
     pb_diag_opts o;
     pb_diag_opts_defaults(&o);
     o.samples = pb_lua_field_int(L, 3, "samples", o.samples, what);
-    o.seed = (unsigned long)pb_lua_field_num(L, 3, "seed", (double)o.seed, what);
+    o.seed = pb_lua_field_seed(L, 3, "seed", o.seed, what);
     o.max_seq_len = pb_lua_field_int(L, 3, "max_seq_len", o.max_seq_len, what);
     if (o.samples <= 0) return luaL_error(L, "%s: samples must be positive, got %d", what, o.samples);
     lua_getfield(L, 3, "lengths"); /* index 4 */
-    if (!lua_istable(L, 4)) return luaL_error(L, "%s: lengths={...} is required", what);
+    if (lua_isnil(L, 4)) return luaL_error(L, "%s: lengths={...} is required", what);
+    if (!lua_istable(L, 4))
+        return luaL_error(L, "%s: lengths must be a table such as {8, 16}, not the %s '%s'", what,
+                          luaL_typename(L, 4), luaL_tolstring(L, 4, NULL));
     int n_len = (int)luaL_len(L, 4);
     lua_newtable(L);
     for (int i = 1; i <= n_len; i++) {
@@ -158,8 +162,12 @@ int pb_lua_lm_eval_opts(lua_State *L, int idx, pb_lm_eval_opts *o) {
     pb_error err;
     if (pb_lm_window_parse(w, &o->window, &err)) pb_lua_raise(L, &err);
     o->stride = pb_lua_field_int(L, idx, "stride", 0, what);
-    o->max_tokens = (long)pb_lua_field_num(L, idx, "max_tokens", 0, what);
-    o->seed = (unsigned long)pb_lua_field_num(L, idx, "seed", 12345, what);
+    double max_tokens = pb_lua_field_num(L, idx, "max_tokens", 0, what);
+    if (!(fabs(max_tokens) <= 1e15))  /* NaN, inf: no defined conversion to long */
+        luaL_error(L, "%s: max_tokens must be a finite number >= 0 (0: the whole corpus)",
+                   what);
+    o->max_tokens = (long)max_tokens;
+    o->seed = pb_lua_field_seed(L, idx, "seed", 12345, what);
     if (has_stride && o->stride < 1)
         luaL_error(L, "%s: stride must be a positive integer, got %d", what, o->stride);
     if (has_stride && o->window != PB_LM_SLIDING)

@@ -1,26 +1,11 @@
-/* Encodings defined in Lua: pb.register_encoding(name, spec).
+/* Encodings defined in Lua: pb.register_encoding(name, spec). The encoding
+ * itself is a callback encoding (encodings/callback.h: the four forms, the
+ * tables, the hooks); this file registers it and is its host, calling the
+ * Lua function.
  *
- * A spec gives one function in one of four forms (docs/encodings.md):
- *
- *   theta = function(k, d_head, opts) -> theta_k     rotary, pair k rotates by pos*theta_k
- *   angle = function(pos, k, d_head, opts) -> angle  rotary, explicit angle
- *   table = function(pos, i, d, opts) -> value       additive input, x[t, i] += value
- *   bias  = function(head, i, j, opts) -> value      logit bias, head 1..H, i/j positions
- *
- * Pairs are interleaved (x[2k], x[2k+1]), as encoding "rope", and rotate
- * with the same kernels (encodings/rotary.h), so a theta schedule equal to
- * RoPE's gives the same bits. k and i are 0-based; heads 1-based.
- *
- * The functions are evaluated into tables, never inside a training step:
- * theta once in create(), the others for every new position in prepare()
- * (which runs single-threaded; tables grow when longer positions come and
- * keep the rows already computed). The hooks only read the tables, so
- * training speed does not depend on Lua and the model's threads never touch
- * the interpreter.
- *
- * The C type object is embedded at the start of a larger record holding the
+ * The callback type is embedded at the start of a larger record holding the
  * Lua side (callback thread and a registry reference to the function and the
- * option defaults): create() gets there from e->type, which every creation
+ * option defaults): the host gets there from e->type, which every creation
  * path (pb.model, pb.eval overrides, pb.encoding) sets, so no extra pointer
  * has to travel in the options. Calls run on a dedicated thread created at
  * registration, under lua_pcall: an error, a non-number, NaN or inf becomes
@@ -37,41 +22,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../encodings/rotary.h"
+#include "../encodings/callback.h"
 #include "lua_internal.h"
-
-typedef enum { FORM_THETA, FORM_ANGLE, FORM_TABLE, FORM_BIAS, N_FORMS } lua_form;
-
-static const char *const form_names[N_FORMS] = {"theta", "angle", "table", "bias"};
-/* Argument names of each form's function (the opts table comes last). */
-static const char *const form_args[N_FORMS][3] = {
-    {"k", "d_head", NULL}, {"pos", "k", "d_head"}, {"pos", "i", "d"}, {"head", "i", "j"}};
-static const int form_nargs[N_FORMS] = {2, 3, 3, 3};
 
 /* Option names the opts table or pb.encoding() already uses. */
 static const char *const reserved_options[] = {"d", "heads", "d_head", "causal",
                                                "max_len", "precision", "seed", NULL};
 
-/* Largest tables prepare() builds, in floats (bias: H * P * P). */
-#define MAX_TABLE_FLOATS (1L << 26)
-
 typedef struct lua_enc_type {
-    pb_encoding_type type; /* first: e->type points here */
-    lua_form form;
+    pb_cb_type cb;         /* first: e->type points here */
     lua_State *co;         /* callback thread */
     int ref;               /* registry: {fn =, defaults =, thread =} */
     char *name, *summary, *reference, *options_doc;
     char **options;        /* NULL-terminated declared option names */
 } lua_enc_type;
-
-typedef struct lua_enc_state {
-    pb_opts opts;          /* option values given at creation */
-    int n_pairs;           /* rotary: d_head / 2 */
-    double *theta;         /* theta form: [n_pairs] */
-    float *ta, *tb;        /* rotary: cos, sin [tab_len][n_pairs];
-                            * table: ta [tab_len][d]; bias: ta [H][tab_len][tab_len] */
-    int tab_len;
-} lua_enc_state;
 
 static const lua_enc_type *type_of(const pb_encoding *e) {
     return (const lua_enc_type *)e->type;
@@ -79,50 +43,43 @@ static const lua_enc_type *type_of(const pb_encoding *e) {
 
 /* ---- calling the Lua function ------------------------------------------- */
 
-/* One batch of evaluations, run under lua_pcall on the callback thread. */
-typedef struct eval_job {
+/* What one call needs: the thread (fn at stack index 3, opts at 4), the
+ * encoding and where errors go. */
+typedef struct call_ctx {
+    lua_State *co;
     const pb_encoding *e;
-    int old_len, new_len;  /* positions [0, old_len) are already in the table */
-    double *theta;         /* theta: [n_pairs] out */
-    double *angles;        /* angle: [new_len][n_pairs] out, rows >= old_len */
-    float *tab;            /* table: [new_len][d]; bias: [H][new_len][new_len] */
     pb_error *err;
-    int rc;
-} eval_job;
-
-/* A position as the encoding reads it (rounded at the `positions` site),
- * handed to Lua as an integer when it is one. */
-static double read_position(const pb_encoding *e, int p) {
-    return pb_rot_position(e->prec, p);
-}
+} call_ctx;
 
 static void push_arg(lua_State *co, double v) {
     if (v == floor(v) && fabs(v) < 9007199254740992.0) lua_pushinteger(co, (lua_Integer)v);
     else lua_pushnumber(co, v);
 }
 
-static void format_call(char *buf, size_t len, lua_form f, const double *args) {
-    int w = snprintf(buf, len, "%s(", form_names[f]);
-    for (int i = 0; i < form_nargs[f] && w >= 0 && (size_t)w < len; i++)
+static void format_call(char *buf, size_t len, pb_cb_form f, const double *args) {
+    int w = snprintf(buf, len, "%s(", pb_cb_form_names[f]);
+    for (int i = 0; i < pb_cb_form_nargs[f] && w >= 0 && (size_t)w < len; i++)
         w += snprintf(buf + w, len - (size_t)w, "%s%s=%.17g", i ? ", " : "",
-                      form_args[f][i], args[i]);
+                      pb_cb_form_args[f][i], args[i]);
     if (w >= 0 && (size_t)w < len) snprintf(buf + w, len - (size_t)w, ")");
 }
 
 /* fn(args..., opts) with fn at stack index 3 and opts at 4 of the callback
  * thread; the result must be a finite number. */
-static int call_fn(lua_State *co, eval_job *j, const double *args, double *out) {
-    const lua_enc_type *lt = type_of(j->e);
-    int nargs = form_nargs[lt->form];
+static int call_fn(void *ctx, const double *args, double *out) {
+    call_ctx *c = ctx;
+    lua_State *co = c->co;
+    const lua_enc_type *lt = type_of(c->e);
+    int nargs = pb_cb_form_nargs[lt->cb.form];
     lua_pushvalue(co, 3);
     for (int i = 0; i < nargs; i++) push_arg(co, args[i]);
     lua_pushvalue(co, 4);
     int status = lua_pcall(co, nargs + 1, 1, 0);
     char call[160];
     if (status != LUA_OK) {
-        format_call(call, sizeof call, lt->form, args);
+        format_call(call, sizeof call, lt->cb.form, args);
         const char *msg = lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1) : NULL;
-        pb_fail(j->err, "encoding '%s': %s raised an error: %s", lt->name, call,
+        pb_fail(c->err, "encoding '%s': %s raised an error: %s", lt->name, call,
                 msg ? msg : lua_typename(co, lua_type(co, -1)));
         lua_pop(co, 1);
         return -1;
@@ -130,13 +87,13 @@ static int call_fn(lua_State *co, eval_job *j, const double *args, double *out) 
     int type = lua_type(co, -1);
     double v = type == LUA_TNUMBER ? lua_tonumber(co, -1) : 0.0;
     if (type != LUA_TNUMBER || !isfinite(v)) {
-        format_call(call, sizeof call, lt->form, args);
+        format_call(call, sizeof call, lt->cb.form, args);
         char got[96];
         if (type == LUA_TNUMBER) snprintf(got, sizeof got, "%s", isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
         else if (type == LUA_TSTRING) snprintf(got, sizeof got, "the string \"%.60s\"", lua_tostring(co, -1));
         else if (type == LUA_TBOOLEAN) snprintf(got, sizeof got, "%s", lua_toboolean(co, -1) ? "true" : "false");
         else snprintf(got, sizeof got, "a %s", lua_typename(co, type));
-        pb_fail(j->err, "encoding '%s': %s returned %s; it must return a finite number",
+        pb_fail(c->err, "encoding '%s': %s returned %s; it must return a finite number",
                 lt->name, call, got);
         lua_pop(co, 1);
         return -1;
@@ -177,78 +134,46 @@ static void push_opts(lua_State *co, const pb_encoding *e, const pb_opts *o) {
     lua_pushinteger(co, e->g.max_len); lua_setfield(co, t, "max_len");
 }
 
-static int eval_rows(lua_State *co, eval_job *j) {
-    const pb_encoding *e = j->e;
-    const lua_enc_state *s = e->state;
-    double args[3], v;
-    switch (type_of(e)->form) {
-    case FORM_THETA:
-        for (int k = 0; k < s->n_pairs; k++) {
-            args[0] = k;
-            args[1] = e->g.d_head;
-            if (call_fn(co, j, args, &j->theta[k])) return -1;
-        }
-        return 0;
-    case FORM_ANGLE:
-        for (int p = j->old_len; p < j->new_len; p++)
-            for (int k = 0; k < s->n_pairs; k++) {
-                args[0] = read_position(e, p);
-                args[1] = k;
-                args[2] = e->g.d_head;
-                if (call_fn(co, j, args, &j->angles[(size_t)p * s->n_pairs + k])) return -1;
-            }
-        return 0;
-    case FORM_TABLE: {
-        int d = e->g.d;
-        for (int p = j->old_len; p < j->new_len; p++)
-            for (int i = 0; i < d; i++) {
-                args[0] = read_position(e, p);
-                args[1] = i;
-                args[2] = d;
-                if (call_fn(co, j, args, &v)) return -1;
-                j->tab[(size_t)p * d + i] = pb_rot_table(e->prec, v);
-            }
-        return 0;
-    }
-    case FORM_BIAS: {
-        size_t P = (size_t)j->new_len;
-        for (int h = 0; h < e->g.heads; h++)
-            for (int a = 0; a < j->new_len; a++)
-                for (int b = a < j->old_len ? j->old_len : 0; b < j->new_len; b++) {
-                    args[0] = h + 1;
-                    args[1] = read_position(e, a);
-                    args[2] = read_position(e, b);
-                    if (call_fn(co, j, args, &v)) return -1;
-                    j->tab[((size_t)h * P + a) * P + b] = pb_rot_table(e->prec, v);
-                }
-        return 0;
-    }
-    default: return 0;
-    }
-}
+/* The host's run job: fn and opts on the thread, then the encoding's fill. */
+typedef struct host_job {
+    const pb_encoding *e;
+    pb_cb_fill fill;
+    void *job;
+    pb_error *err;
+    int rc;
+} host_job;
 
 static int eval_protected(lua_State *co) {
-    eval_job *j = lua_touserdata(co, 1);
+    host_job *j = lua_touserdata(co, 1);
     lua_settop(co, 1);
     lua_rawgeti(co, LUA_REGISTRYINDEX, type_of(j->e)->ref); /* 2: spec */
     lua_getfield(co, 2, "fn");                               /* 3 */
-    push_opts(co, j->e, &((const lua_enc_state *)j->e->state)->opts); /* 4 */
-    j->rc = eval_rows(co, j);
+    push_opts(co, j->e, pb_cb_options(j->e));                /* 4 */
+    call_ctx c = {.co = co, .e = j->e, .err = j->err};
+    j->rc = j->fill(j->job, call_fn, &c);
     return 0;
 }
 
-/* Run the job; memory errors of the interpreter also end up in err. */
-static int run_job(eval_job *j, pb_error *err) {
-    const lua_enc_type *lt = type_of(j->e);
+static int callbacks_running;
+
+int pb_lua_encoding_callbacks_running(void) { return callbacks_running; }
+
+/* Run the job (pb_cb_host.run); memory errors of the interpreter also end
+ * up in err. */
+static int run_job(const pb_encoding *e, pb_cb_fill fill, void *job, pb_error *err) {
+    const lua_enc_type *lt = type_of(e);
     lua_State *co = lt->co;
-    j->err = err;
-    j->rc = 0;
+    host_job hj = {.e = e, .fill = fill, .job = job, .err = err, .rc = 0};
+    host_job *j = &hj;
     if (!lua_checkstack(co, 16))
         return pb_fail(err, "encoding '%s': Lua stack overflow", lt->name);
     int top = lua_gettop(co);
     lua_pushcfunction(co, eval_protected);
     lua_pushlightuserdata(co, j);
-    if (lua_pcall(co, 1, 0, 0) != LUA_OK) {
+    callbacks_running++;  /* balanced: lua_pcall always returns */
+    int status = lua_pcall(co, 1, 0, 0);
+    callbacks_running--;
+    if (status != LUA_OK) {
         const char *msg = lua_tostring(co, -1);
         pb_fail(err, "encoding '%s': %s", lt->name, msg ? msg : "error in the Lua interpreter");
         j->rc = -1;
@@ -257,238 +182,10 @@ static int run_job(eval_job *j, pb_error *err) {
     return j->rc;
 }
 
-/* ---- the encoding type's hooks ------------------------------------------ */
-
-static void lua_enc_destroy(pb_encoding *e) {
-    lua_enc_state *s = e->state;
-    if (!s) return;
-    free(s->theta);
-    free(s->ta);
-    free(s->tb);
-    free(s);
-    e->state = NULL;
-}
-
-static int lua_enc_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
-    const lua_enc_type *lt = type_of(e);
-    lua_enc_state *s = calloc(1, sizeof *s);
-    if (!s) return pb_fail(err, "encoding '%s': out of memory", lt->name);
-    e->state = s;
-    if (o) s->opts = *o;
-    else pb_opts_init(&s->opts);
-    s->opts.user = NULL;
-    int dh = e->g.d_head;
-    switch (lt->form) {
-    case FORM_THETA:
-    case FORM_ANGLE:
-        if (dh <= 0 || dh % 2)
-            return pb_fail(err, "encoding '%s': d_head must be even for rotary pairs, got %d",
-                           lt->name, dh);
-        if (dh / 2 > PB_ROT_MAX_PAIRS)
-            return pb_fail(err, "encoding '%s': d_head %d exceeds the rotary maximum %d",
-                           lt->name, dh, 2 * PB_ROT_MAX_PAIRS);
-        s->n_pairs = dh / 2;
-        break;
-    case FORM_TABLE:
-        if (e->g.d <= 0)
-            return pb_fail(err, "encoding '%s': needs a positive width d, got %d", lt->name,
-                           e->g.d);
-        break;
-    default:
-        if (e->g.heads < 1)
-            return pb_fail(err, "encoding '%s': needs at least one head (heads=%d)",
-                           lt->name, e->g.heads);
-        break;
-    }
-    if (lt->form != FORM_THETA) return 0;
-    /* The schedule does not depend on positions: evaluate it once, now. */
-    s->theta = malloc(sizeof(double) * (size_t)s->n_pairs);
-    if (!s->theta) return pb_fail(err, "encoding '%s': out of memory", lt->name);
-    eval_job j = {.e = e, .theta = s->theta};
-    return run_job(&j, err);
-}
-
-/* cos/sin of the angles of one position, rounded as encoding "rope" does. */
-static void rot_row(const pb_encoding *e, const double *angles, int n, float *c, float *sn) {
-    for (int k = 0; k < n; k++) pb_rot_cos_sin(e->prec, angles[k], c + k, sn + k);
-}
-
-static void theta_angles(const pb_encoding *e, int pos, double *angles) {
-    const lua_enc_state *s = e->state;
-    double p = pb_rot_position(e->prec, pos);
-    for (int k = 0; k < s->n_pairs; k++) angles[k] = p * s->theta[k];
-}
-
-static int too_large(const pb_encoding *e, double floats, int max_pos, pb_error *err) {
-    if (floats <= (double)MAX_TABLE_FLOATS) return 0;
-    return pb_fail(err,
-                   "encoding '%s': a %s table for %d positions needs %.0f floats, more "
-                   "than the limit %ld; evaluate shorter lengths",
-                   type_of(e)->name, form_names[type_of(e)->form], max_pos, floats,
-                   MAX_TABLE_FLOATS);
-}
-
-static int lua_enc_prepare(pb_encoding *e, int max_pos, pb_error *err) {
-    lua_enc_state *s = e->state;
-    const lua_enc_type *lt = type_of(e);
-    int old = s->tab_len < max_pos ? s->tab_len : 0;
-    size_t P = (size_t)max_pos, n = (size_t)s->n_pairs;
-    eval_job j = {.e = e, .old_len = old, .new_len = max_pos};
-    if (lt->form == FORM_THETA || lt->form == FORM_ANGLE) {
-        if (too_large(e, 2.0 * P * n, max_pos, err)) return -1;
-        size_t cells = P * n > 0 ? P * n : 1;
-        float *c = malloc(sizeof(float) * cells);
-        float *sn = malloc(sizeof(float) * cells);
-        double *angles = malloc(sizeof(double) * cells);
-        int rc = 0;
-        if (!c || !sn || !angles) {
-            rc = pb_fail(err, "encoding '%s': out of memory for a %d-position table",
-                         lt->name, max_pos);
-        } else if (lt->form == FORM_THETA) {
-            j.old_len = 0; /* cheap: rebuild every row */
-            for (int p = 0; p < max_pos; p++) theta_angles(e, p, angles + (size_t)p * n);
-        } else {
-            j.angles = angles;
-            rc = run_job(&j, err);
-        }
-        if (rc == 0) {
-            if (j.old_len) {
-                memcpy(c, s->ta, sizeof(float) * (size_t)old * n);
-                memcpy(sn, s->tb, sizeof(float) * (size_t)old * n);
-            }
-            for (int p = j.old_len; p < max_pos; p++)
-                rot_row(e, angles + (size_t)p * n, (int)n, c + (size_t)p * n, sn + (size_t)p * n);
-            free(s->ta);
-            free(s->tb);
-            s->ta = c;
-            s->tb = sn;
-            s->tab_len = max_pos;
-        } else {
-            free(c);
-            free(sn);
-        }
-        free(angles);
-        return rc;
-    }
-    size_t d = (size_t)e->g.d, H = (size_t)e->g.heads;
-    double floats = lt->form == FORM_TABLE ? (double)P * d : (double)H * P * P;
-    if (too_large(e, floats, max_pos, err)) return -1;
-    float *tab = malloc(sizeof(float) * (size_t)(floats > 0 ? floats : 1));
-    if (!tab)
-        return pb_fail(err, "encoding '%s': out of memory for a %d-position table",
-                       lt->name, max_pos);
-    if (old && lt->form == FORM_TABLE) {
-        memcpy(tab, s->ta, sizeof(float) * (size_t)old * d);
-    } else if (old) {
-        for (size_t h = 0; h < H; h++)
-            for (size_t a = 0; a < (size_t)old; a++)
-                memcpy(tab + (h * P + a) * P, s->ta + (h * old + a) * old,
-                       sizeof(float) * (size_t)old);
-    }
-    j.tab = tab;
-    if (run_job(&j, err)) {
-        free(tab);
-        return -1;
-    }
-    free(s->ta);
-    s->ta = tab;
-    s->tab_len = max_pos;
-    return 0;
-}
-
-/* Rotate every head of every token by +phi (sgn = 1) or -phi (sgn = -1).
- * Positions outside the prepared table: the theta form computes them, the
- * angle form cannot call Lua here and writes NaN, so a missing prepare()
- * shows instead of passing silently. */
-static void rot_apply(const pb_encoding *e, const int *pos, int T, float *x, int stride,
-                      float sgn) {
-    const lua_enc_state *s = e->state;
-    int H = e->g.heads, dh = e->g.d_head, n = s->n_pairs;
-    float cbuf[PB_ROT_MAX_PAIRS], sbuf[PB_ROT_MAX_PAIRS];
-    double abuf[PB_ROT_MAX_PAIRS];
-    for (int t = 0; t < T; t++) {
-        const float *c = cbuf, *sn = sbuf;
-        int p = pos[t];
-        if (p >= 0 && p < s->tab_len) {
-            c = s->ta + (size_t)p * n;
-            sn = s->tb + (size_t)p * n;
-        } else if (s->theta) {
-            theta_angles(e, p, abuf);
-            rot_row(e, abuf, n, cbuf, sbuf);
-        } else {
-            for (int k = 0; k < n; k++) cbuf[k] = sbuf[k] = NAN;
-        }
-        float *xt = x + (size_t)t * stride;
-        for (int h = 0; h < H; h++) pb_rot_interleaved(xt + h * dh, c, sn, n, sgn);
-    }
-}
-
-static void lua_enc_qk_forward(const pb_encoding *e, const float *params, const int *pos,
-                               int T, int is_key, float *x, int stride) {
-    (void)params;
-    (void)is_key;
-    rot_apply(e, pos, T, x, stride, 1.0f);
-}
-
-/* A rotation: d(input) = R^T d(output). */
-static void lua_enc_qk_backward(const pb_encoding *e, const float *params, const int *pos,
-                                int T, int is_key, const float *x_in, int in_stride,
-                                float *dx, int dstride, float *dparams) {
-    (void)params, (void)is_key, (void)x_in, (void)in_stride, (void)dparams;
-    rot_apply(e, pos, T, dx, dstride, -1.0f);
-}
-
-/* x[T, d] += table[pos]. */
-static void lua_enc_input_forward(const pb_encoding *e, const float *params, const int *pos,
-                                  int T, float *x) {
-    (void)params;
-    const lua_enc_state *s = e->state;
-    int d = e->g.d;
-    for (int t = 0; t < T; t++) {
-        float *xt = x + (size_t)t * d;
-        int p = pos[t];
-        if (p >= 0 && p < s->tab_len) {
-            const float *row = s->ta + (size_t)p * d;
-            for (int i = 0; i < d; i++) xt[i] += row[i];
-        } else {
-            for (int i = 0; i < d; i++) xt[i] = NAN;
-        }
-    }
-}
-
-static void lua_enc_input_backward(const pb_encoding *e, const float *params,
-                                   const int *pos, int T, const float *dx, float *dparams) {
-    (void)e, (void)params, (void)pos, (void)T, (void)dx, (void)dparams;
-}
-
-/* bias[H][nq][nk] from the table [H][tab_len][tab_len]. */
-static void lua_enc_bias_forward(const pb_encoding *e, const float *params,
-                                 const int *qpos, int nq, const int *kpos, int nk,
-                                 float *bias) {
-    (void)params;
-    const lua_enc_state *s = e->state;
-    size_t P = (size_t)s->tab_len, plane = (size_t)nq * nk;
-    for (int h = 0; h < e->g.heads; h++)
-        for (int a = 0; a < nq; a++) {
-            float *out = bias + h * plane + (size_t)a * nk;
-            int i = qpos[a];
-            for (int b = 0; b < nk; b++) {
-                int j = kpos[b];
-                int inside = i >= 0 && j >= 0 && (size_t)i < P && (size_t)j < P;
-                out[b] = inside ? s->ta[((size_t)h * P + i) * P + j] : NAN;
-            }
-        }
-}
-
-static void lua_enc_bias_backward(const pb_encoding *e, const float *params,
-                                  const int *qpos, int nq, const int *kpos, int nk,
-                                  const float *dbias, float *dparams) {
-    (void)e, (void)params, (void)qpos, (void)nq, (void)kpos, (void)nk, (void)dbias,
-        (void)dparams;
-}
+static const pb_cb_host lua_host = {.run = run_job};
 
 int pb_lua_encoding_is_lua(const pb_encoding_type *t) {
-    return t && t->create == lua_enc_create;
+    return pb_encoding_is_callback(t) && ((const pb_cb_type *)t)->host == &lua_host;
 }
 
 /* ---- registration ---------------------------------------------------------- */
@@ -516,7 +213,7 @@ static void free_type(lua_enc_type *lt) {
 static int holder_gc(lua_State *L) {
     holder *h = luaL_checkudata(L, 1, HOLDER_MT);
     for (int i = 0; i < h->n; i++) {
-        pb_encoding_unregister(&h->types[i]->type);
+        pb_encoding_unregister(&h->types[i]->cb.type);
         free_type(h->types[i]);
     }
     free(h->types);
@@ -662,17 +359,6 @@ static void push_options_doc(lua_State *L, int defaults, int names) {
     luaL_pushresult(&b);
 }
 
-static const pb_encoding_type form_types[N_FORMS] = {
-    [FORM_THETA] = {.sites = PB_ENC_QK, .qk_forward = lua_enc_qk_forward,
-                    .qk_backward = lua_enc_qk_backward},
-    [FORM_ANGLE] = {.sites = PB_ENC_QK, .qk_forward = lua_enc_qk_forward,
-                    .qk_backward = lua_enc_qk_backward},
-    [FORM_TABLE] = {.sites = PB_ENC_INPUT, .input_forward = lua_enc_input_forward,
-                    .input_backward = lua_enc_input_backward},
-    [FORM_BIAS] = {.sites = PB_ENC_BIAS, .bias_forward = lua_enc_bias_forward,
-                   .bias_backward = lua_enc_bias_backward},
-};
-
 /* pb.register_encoding(name, {theta= | angle= | table= | bias= function,
  * summary=, reference=, options=}) -> name */
 static int l_register_encoding(lua_State *L) {
@@ -696,16 +382,16 @@ static int l_register_encoding(lua_State *L) {
         return pb_lua_raise(L, &err);
     }
     int form = -1;
-    for (int f = 0; f < N_FORMS; f++) {
-        int t = lua_getfield(L, 2, form_names[f]);
+    for (int f = 0; f < PB_CB_N_FORMS; f++) {
+        int t = lua_getfield(L, 2, pb_cb_form_names[f]);
         lua_pop(L, 1);
         if (t == LUA_TNIL) continue;
         if (t != LUA_TFUNCTION)
             return luaL_error(L, "%s: '%s' must be a function, not a %s", what,
-                              form_names[f], lua_typename(L, t));
+                              pb_cb_form_names[f], lua_typename(L, t));
         if (form >= 0)
             return luaL_error(L, "%s: give one of theta=, angle=, table=, bias=, not both "
-                                 "%s= and %s=", what, form_names[form], form_names[f]);
+                                 "%s= and %s=", what, pb_cb_form_names[form], pb_cb_form_names[f]);
         form = f;
     }
     if (form < 0)
@@ -723,7 +409,7 @@ static int l_register_encoding(lua_State *L) {
     /* The Lua side, {fn =, defaults =, thread =}, kept by a registry ref;
      * calls run on the thread. */
     lua_createtable(L, 0, 3);
-    lua_getfield(L, 2, form_names[form]);
+    lua_getfield(L, 2, pb_cb_form_names[form]);
     lua_setfield(L, -2, "fn");
     lua_pushvalue(L, 4);
     lua_setfield(L, -2, "defaults");
@@ -742,7 +428,8 @@ static int l_register_encoding(lua_State *L) {
         lua_pop(L, 1);
     }
     char dflt_summary[64];
-    snprintf(dflt_summary, sizeof dflt_summary, "defined in Lua (%s form)", form_names[form]);
+    snprintf(dflt_summary, sizeof dflt_summary, "defined in Lua (%s form)",
+             pb_cb_form_names[form]);
     if (ok) {
         lt->name = strdup(name);
         lt->summary = strdup(summary ? summary : dflt_summary);
@@ -753,20 +440,15 @@ static int l_register_encoding(lua_State *L) {
     pb_error err;
     if (!ok) pb_fail(&err, "%s: out of memory", what);
     if (ok) {
-        lt->form = (lua_form)form;
         lt->co = co;
         lt->ref = ref;
-        lt->type = form_types[form];
-        lt->type.name = lt->name;
-        lt->type.summary = lt->summary;
-        lt->type.reference = lt->reference;
-        lt->type.options_doc = lt->options_doc;
-        lt->type.options = (const char *const *)lt->options;
-        lt->type.pos_dims = 1;
-        lt->type.create = lua_enc_create;
-        lt->type.destroy = lua_enc_destroy;
-        lt->type.prepare = lua_enc_prepare;
-        ok = pb_encoding_register(&lt->type, &err) == 0;
+        pb_cb_type_init(&lt->cb, (pb_cb_form)form, &lua_host);
+        lt->cb.type.name = lt->name;
+        lt->cb.type.summary = lt->summary;
+        lt->cb.type.reference = lt->reference;
+        lt->cb.type.options_doc = lt->options_doc;
+        lt->cb.type.options = (const char *const *)lt->options;
+        ok = pb_encoding_register(&lt->cb.type, &err) == 0;
     }
     if (!ok) {
         free_type(lt);

@@ -15,4 +15,8 @@ void pb_lua_open_probe(lua_State *L);
 /* 1 when t was registered from Lua (for `posbench list encodings`). */
 int pb_lua_encoding_is_lua(const pb_encoding_type *t);
 
+/* Non-zero while a Lua encoding function is running (inside a forward pass
+ * or table build): closing a model or task then is refused. */
+int pb_lua_encoding_callbacks_running(void);
+
 #endif

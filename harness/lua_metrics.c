@@ -57,6 +57,7 @@
 
 #include "lua_geometry.h"
 #include "lua_internal.h"
+#include "lua_util.h"
 #include "metrics_2d.h"
 #include "metrics_attention.h"
 #include "metrics_decay.h"
@@ -68,6 +69,7 @@
 #include "metrics_rope_precision.h"
 #include "metrics_snr.h"
 #include "metrics_table.h"
+#include "train.h"
 
 #define METRIC_ENC_MT "posbench.metric_encoding"
 #define MAX_METRIC_POS (1 << 20)
@@ -149,7 +151,7 @@ static enc_arg check_enc(lua_State *L, const char *what, const char *const *keys
     lua_settop(L, 3);
     pb_lua_push_enc_options(L, 2); /* 4 */
     pb_geometry g = pb_lua_to_geometry(L, 2, MAX_METRIC_POS, what);
-    unsigned long seed = (unsigned long)pb_lua_field_num(L, 2, "seed", 1, what);
+    unsigned long seed = pb_lua_field_seed(L, 2, "seed", 1, what);
     pb_opts opts;
     pb_lua_to_opts(L, 4, &opts, what);
     pb_precision prec;
@@ -342,7 +344,7 @@ static int l_shift_invariance(lua_State *L) {
     int n = read_length(L, &a, what, 1);
     int S = pb_lua_field_int(L, a.opts, "shift", n, what);
     int samples = pb_lua_field_int(L, a.opts, "samples", 200, what);
-    unsigned long seed = (unsigned long)pb_lua_field_num(L, a.opts, "seed", 1, what);
+    unsigned long seed = pb_lua_field_seed(L, a.opts, "seed", 1, what);
     if (S < 1 || S > MAX_METRIC_POS || samples < 1)
         luaL_error(L, "%s: shift must be in [1, %d] and samples >= 1", what, MAX_METRIC_POS);
     gsl_rng *rng = new_rng(L, seed);
@@ -393,15 +395,9 @@ static float *probe_embeddings(lua_State *L, int opts, int d, int *vocab, double
             lua_pop(L, 1);
         }
     } else {
-        gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-        if (!rng) luaL_error(L, "%s: out of memory", what);
-        gsl_rng_set(rng, seed ^ 0x9e3779b9UL);
-        for (size_t i = 0; i < (size_t)*vocab * d; i++) {
-            /* Box-Muller keeps this free of gsl_randist in the binding */
-            double u1 = gsl_rng_uniform_pos(rng), u2 = gsl_rng_uniform(rng);
-            e[i] = (float)(sd * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
-        }
-        gsl_rng_free(rng);
+        pb_error err;
+        if (pb_metric_probe_embeddings(e, (size_t)*vocab * d, sd, seed, &err))
+            luaL_error(L, "%s: %s", what, err.msg);
     }
     lua_pop(L, 1);
     return e;
@@ -416,7 +412,7 @@ static int l_noise_probe(lua_State *L) {
     int n_pos = pb_lua_field_int(L, a.opts, "positions", 64, what);
     int vocab = pb_lua_field_int(L, a.opts, "vocab", 32, what);
     double sd = pb_lua_field_num(L, a.opts, "emb_sd", 0.02, what);
-    unsigned long seed = (unsigned long)pb_lua_field_num(L, a.opts, "seed", 1, what);
+    unsigned long seed = pb_lua_field_seed(L, a.opts, "seed", 1, what);
     pb_probe_opts o = {
         .n_train = pb_lua_field_int(L, a.opts, "train", 20000, what),
         .n_test = pb_lua_field_int(L, a.opts, "test", 4000, what),
@@ -452,7 +448,7 @@ static int l_separability(lua_State *L) {
     int grid = pb_lua_field_int(L, a.opts, "grid", 16, what);
     int max_d = pb_lua_field_int(L, a.opts, "max_d", 4, what);
     int bases = pb_lua_field_int(L, a.opts, "bases", 16, what);
-    unsigned long seed = (unsigned long)pb_lua_field_num(L, a.opts, "seed", 1, what);
+    unsigned long seed = pb_lua_field_seed(L, a.opts, "seed", 1, what);
     if (grid < 2 || grid > 4096) luaL_error(L, "%s: grid must be in [2, 4096]", what);
     gsl_rng *rng = new_rng(L, seed);
     pb_sep_result r;
@@ -558,7 +554,7 @@ static int l_rope_drift(lua_State *L) {
     int samples = pb_lua_field_int(L, 1, "samples", 16, what);
     if (samples < 1 || samples > 100000) luaL_error(L, "%s: samples must be in [1, 100000]", what);
     int stride = pb_lua_field_int(L, 1, "stride", 1, what);
-    unsigned long seed = (unsigned long)pb_lua_field_num(L, 1, "seed", 1, what);
+    unsigned long seed = pb_lua_field_seed(L, 1, "seed", 1, what);
     if (stride < 1) luaL_error(L, "%s: stride must be >= 1", what);
     if (offset < 0 || offset > (1 << 24)) luaL_error(L, "%s: offset must be in [0, 2^24]", what);
     int np;
@@ -627,25 +623,9 @@ static int l_decay_bound(lua_State *L) {
 
 /* ---- trained models ------------------------------------------------------------ */
 
-/* Temporary precision for one metric: the encoding is rebuilt so its caches
- * (angle and cos/sin tables) see the new sites. */
-typedef struct prec_override {
-    pb_precision prec;
-    pb_encoding enc;
-    int active, swapped;
-} prec_override;
-
-static void restore_precision(pb_model *m, prec_override *s) {
-    if (!s->active) return;
-    if (s->swapped) {
-        pb_encoding_destroy(&m->enc);
-        m->enc = s->enc;
-    }
-    m->prec = s->prec;
-    s->active = 0;
-}
-
-static void override_precision(lua_State *L, int idx, pb_model *m, prec_override *s) {
+/* precision= of the table at idx (if given) for one metric, until
+ * pb_model_restore (the engine rebuilds the encoding for it). */
+static void override_precision(lua_State *L, int idx, pb_model *m, pb_model_saved *s) {
     memset(s, 0, sizeof *s);
     lua_getfield(L, idx, "precision");
     if (lua_isnil(L, -1)) {
@@ -655,15 +635,9 @@ static void override_precision(lua_State *L, int idx, pb_model *m, prec_override
     pb_precision prec;
     pb_lua_to_precision(L, -1, &prec);
     lua_pop(L, 1);
-    s->prec = m->prec;
-    s->active = 1;
-    m->prec = prec;
+    pb_model_override o = {.prec = &prec};
     pb_error err;
-    if (pb_model_set_encoding(m, m->cfg.encoding, &m->cfg.enc_opts, &s->enc, &err)) {
-        restore_precision(m, s);
-        pb_lua_raise(L, &err);
-    }
-    s->swapped = 1;
+    if (pb_model_apply_override(m, &o, s, &err)) pb_lua_raise(L, &err);
 }
 
 /* A batch of B problems of size n (positions from the model's scheme,
@@ -682,7 +656,7 @@ static pb_batch *task_batch(lua_State *L, pb_model *m, pb_task *t, int opts,
                             const char *what) {
     int n = pb_lua_field_int(L, opts, "length", t->max_len, what);
     int B = pb_lua_field_int(L, opts, "batch", 8, what);
-    unsigned long seed = (unsigned long)pb_lua_field_num(L, opts, "seed", 1, what);
+    unsigned long seed = pb_lua_field_seed(L, opts, "seed", 1, what);
     if (B < 1 || B > 4096) luaL_error(L, "%s: batch must be in [1, 4096]", what);
     batch_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
     memset(u, 0, sizeof *u);
@@ -693,13 +667,8 @@ static pb_batch *task_batch(lua_State *L, pb_model *m, pb_task *t, int opts,
     pb_error err;
     int T = pb_task_model_len(t, n, m->cfg.causal, &err);
     if (T < 0 || pb_batch_alloc(&u->b, B, T, t->pos_dims, &err)) pb_lua_raise(L, &err);
-    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    if (!rng) luaL_error(L, "%s: out of memory", what);
-    gsl_rng_set(rng, seed);
-    int rc = pb_task_fill_batch(t, rng, n, m->cfg.causal, B, &u->b, &err);
-    if (!rc) rc = pb_positions_fill(&m->positions, &u->b, rng, 0, &err);
-    gsl_rng_free(rng);
-    if (rc) luaL_error(L, "%s: %s", what, err.msg);
+    if (pb_draw_batch_seeded(m, t, seed, n, B, 0, &u->b, &err))
+        luaL_error(L, "%s: %s", what, err.msg);
     return &u->b;
 }
 
@@ -736,12 +705,12 @@ static int l_relative_deviation(lua_State *L) {
     pb_batch *b = task_batch(L, m, t, 3, what);
     int layers = m->cfg.layers;
     double *per = scratch(L, sizeof(double) * 2 * (size_t)layers);
-    prec_override s;
+    pb_model_saved s;
     override_precision(L, 3, m, &s);
     double D, Dl;
     pb_error err;
     int rc = pb_metric_relative_deviation(m, b, d1, d2, &D, &Dl, per, per + layers, &err);
-    restore_precision(m, &s);
+    pb_model_restore(m, &s);
     if (rc) luaL_error(L, "%s: %s", what, err.msg);
     lua_newtable(L);
     set_num(L, "D", D);
@@ -794,12 +763,12 @@ static int l_position_share(lua_State *L) {
     pb_batch *b = task_batch(L, m, t, 3, what);
     int layers = m->cfg.layers, H = m->cfg.heads;
     double *share = scratch(L, sizeof(double) * (size_t)layers * H);
-    prec_override s;
+    pb_model_saved s;
     if (!lua_isnil(L, 3)) override_precision(L, 3, m, &s);
     else memset(&s, 0, sizeof s);
     pb_error err;
     int rc = pb_metric_position_share(m, b, share, &err);
-    restore_precision(m, &s);
+    pb_model_restore(m, &s);
     if (rc) luaL_error(L, "%s: %s", what, err.msg);
     push_layer_heads(L, share, layers, H);
     return 1;

@@ -1,8 +1,11 @@
 /* Lua binding: models, tasks and the lists of encodings and tasks. */
+#include <limits.h>
+#include <math.h>
 #include <string.h>
 
 #include "lua_encoding.h"
 #include "lua_internal.h"
+#include "lua_util.h"
 #include "positions.h"
 #include "tensorfile.h"
 
@@ -34,11 +37,14 @@ static int l_model(lua_State *L) {
     c.d = pb_lua_field_int(L, 1, "d", c.d, what);
     c.heads = pb_lua_field_int(L, 1, "heads", c.heads, what);
     c.layers = pb_lua_field_int(L, 1, "layers", c.layers, what);
-    c.ff = pb_lua_field_int(L, 1, "ff", 4 * c.d, what);
+    /* 4d by default, computed only when it fits (a checkpoint may claim
+     * any d; the size checks in pb_model_create then reject it). */
+    c.ff = pb_lua_field_int(L, 1, "ff", c.d > 0 && c.d <= INT_MAX / 4 ? 4 * c.d : INT_MAX, what);
+    if (c.ff == 0) luaL_error(L, "pb.model: 'ff' must be positive (leave it out for 4*d)");
     c.max_len = pb_lua_field_int(L, 1, "max_len", c.max_len, what);
     c.causal = pb_lua_field_bool(L, 1, "causal", c.causal, what);
     c.tied = pb_lua_field_bool(L, 1, "tied", c.tied, what);
-    c.seed = (unsigned long)pb_lua_field_num(L, 1, "seed", (double)c.seed, what);
+    c.seed = pb_lua_field_seed(L, 1, "seed", c.seed, what);
     const char *norm = pb_lua_field_str(L, 1, "norm", "layernorm", what);
     if (strcmp(norm, "layernorm") == 0) c.norm = PB_NORM_LAYER;
     else if (strcmp(norm, "rmsnorm") == 0) c.norm = PB_NORM_RMS;
@@ -52,9 +58,8 @@ static int l_model(lua_State *L) {
     lua_getfield(L, 1, "positions");
     pb_lua_to_opts(L, -1, &c.pos_opts, "pb.model positions");
     lua_pop(L, 1);
-    pb_precision prec;
     lua_getfield(L, 1, "precision");
-    pb_lua_to_precision(L, -1, &prec);
+    pb_lua_to_precision(L, -1, &c.prec);
     lua_pop(L, 1);
 
     pb_lua_model *u = lua_newuserdatauv(L, sizeof *u, 1);
@@ -63,8 +68,6 @@ static int l_model(lua_State *L) {
     pb_error err;
     if (pb_model_create(&u->m, &c, &err)) return pb_lua_raise(L, &err);
     u->alive = 1;
-    /* The encoding keeps a pointer to m->prec: set it in place. */
-    u->m.prec = prec;
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
     return 1;
@@ -143,7 +146,14 @@ static int l_model_param(lua_State *L) {
     return luaL_argerror(L, 2, "unknown parameter name");
 }
 
+/* model:close() and <close>. Refused while an encoding callback runs: the
+ * forward pass that called it may be using this very model (the finalizer,
+ * __gc, never runs on a model in use, which is still referenced). */
 static int l_model_close(lua_State *L) {
+    luaL_checkudata(L, 1, PB_MODEL_MT);
+    if (pb_lua_encoding_callbacks_running())
+        return luaL_error(L, "model:close: cannot close a model inside an encoding callback "
+                             "(it may be in use); close it after pb.train/pb.eval returns");
     return l_model_gc(L);
 }
 
@@ -184,6 +194,14 @@ static int l_task_info(lua_State *L) {
     return 1;
 }
 
+static int l_task_close(lua_State *L) {
+    luaL_checkudata(L, 1, PB_TASK_MT);
+    if (pb_lua_encoding_callbacks_running())
+        return luaL_error(L, "task:close: cannot close a task inside an encoding callback "
+                             "(it may be in use)");
+    return l_task_gc(L);
+}
+
 static int l_task_tostring(lua_State *L) {
     pb_lua_task *u = luaL_checkudata(L, 1, PB_TASK_MT);
     if (!u->alive) lua_pushstring(L, "posbench task (closed)");
@@ -209,7 +227,7 @@ static int l_task_sample(lua_State *L) {
     int n = (int)luaL_checkinteger(L, 2);
     static const char *const keys[] = {"seed", "causal", NULL};
     pb_lua_check_keys(L, 3, keys, "task:sample");
-    unsigned long seed = (unsigned long)pb_lua_field_num(L, 3, "seed", 1, "task:sample");
+    unsigned long seed = pb_lua_field_seed(L, 3, "seed", 1, "task:sample");
     int causal = pb_lua_field_bool(L, 3, "causal", 1, "task:sample");
     pb_error err;
     int T = pb_task_model_len(t, n, causal, &err);
@@ -284,7 +302,7 @@ static int l_list_tasks(lua_State *L) {
 /* core._save(model, path, meta_json): parameters by name, atomically. */
 static int l_model_save(lua_State *L) {
     pb_model *m = pb_lua_check_model(L, 1);
-    const char *path = luaL_checkstring(L, 2);
+    const char *path = pb_lua_check_path(L, 2, "model:save");
     const char *meta = luaL_checkstring(L, 3);
     pb_tf_entry e[PB_N_PARAM_TENSORS];
     int n = 0;
@@ -307,43 +325,99 @@ static int l_model_save(lua_State *L) {
     return 0;
 }
 
-/* core._read_meta(path) -> the checkpoint's meta JSON text. */
-static int l_read_meta(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+/* A checkpoint read once by core._read_checkpoint: the meta goes to Lua,
+ * the tensors stay here until core._load_params copies them. */
+#define PB_CHECKPOINT_MT "posbench.checkpoint"
+
+typedef struct lua_checkpoint {
     pb_tf_file f;
-    pb_error err;
-    if (pb_tf_read(path, &f, &err)) return pb_lua_raise(L, &err);
-    lua_pushstring(L, f.meta_json);
-    pb_tf_free(&f);
-    return 1;
+    int alive;
+} lua_checkpoint;
+
+static int l_checkpoint_gc(lua_State *L) {
+    lua_checkpoint *u = luaL_checkudata(L, 1, PB_CHECKPOINT_MT);
+    if (u->alive) pb_tf_free(&u->f);
+    u->alive = 0;
+    return 0;
 }
 
-/* core._load_params(model, path): every parameter must be present with the
- * model's shape; nothing is changed unless all are. */
+/* core._read_checkpoint(path) -> meta JSON text, checkpoint */
+static int l_read_checkpoint(lua_State *L) {
+    const char *path = pb_lua_check_path(L, 1, "pb.load");
+    lua_checkpoint *u = lua_newuserdatauv(L, sizeof *u, 0);
+    memset(u, 0, sizeof *u);
+    if (luaL_newmetatable(L, PB_CHECKPOINT_MT)) {
+        lua_pushcfunction(L, l_checkpoint_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    pb_error err;
+    if (pb_tf_read(path, &u->f, &err)) return pb_lua_raise(L, &err);
+    u->alive = 1;
+    lua_pushstring(L, u->f.meta_json);
+    lua_insert(L, -2);
+    return 2;
+}
+
+static void shape_text(char *buf, size_t len, int ndim, const int64_t *shape) {
+    int w = snprintf(buf, len, "[");
+    for (int k = 0; k < ndim && w >= 0 && (size_t)w < len; k++)
+        w += snprintf(buf + w, len - (size_t)w, k ? ",%lld" : "%lld", (long long)shape[k]);
+    if (w >= 0 && (size_t)w < len) snprintf(buf + w, len - (size_t)w, "]");
+}
+
+/* core._load_params(model, checkpoint, path, allow_nonfinite): every
+ * parameter present with exactly the model's shape, no other tensors, and
+ * (unless allowed) only finite values; nothing is changed unless all pass. */
 static int l_model_load_params(lua_State *L) {
     pb_model *m = pb_lua_check_model(L, 1);
-    const char *path = luaL_checkstring(L, 2);
-    pb_tf_file f;
-    pb_error err;
-    if (pb_tf_read(path, &f, &err)) return pb_lua_raise(L, &err);
+    lua_checkpoint *u = luaL_checkudata(L, 2, PB_CHECKPOINT_MT);
+    const char *path = luaL_checkstring(L, 3);
+    int allow_nonfinite = lua_toboolean(L, 4);
+    if (!u->alive) return luaL_error(L, "%s: checkpoint already released", path);
+    const pb_tf_file *f = &u->f;
     const pb_tf_entry *found[PB_N_PARAM_TENSORS] = {0};
+    char want[64], got[64];
     for (int i = 0; i < PB_N_PARAM_TENSORS; i++) {
         const pb_param_shape *s = &m->shapes[i];
         if (!s->size) continue;
-        const pb_tf_entry *x = pb_tf_find(&f, pb_param_names[i]);
-        if (!x || x->dtype != PB_TF_F32 || pb_tf_numel(x) != (int64_t)s->size) {
-            pb_tf_free(&f);
-            return luaL_error(L, "%s: parameter '%s' is missing or has the wrong size",
-                              path, pb_param_names[i]);
+        const char *name = pb_param_names[i];
+        const pb_tf_entry *x = pb_tf_find(f, name);
+        if (!x) return luaL_error(L, "%s: parameter '%s' is missing", path, name);
+        if (x->dtype != PB_TF_F32)
+            return luaL_error(L, "%s: parameter '%s' is not float32", path, name);
+        int64_t shape[PB_TF_MAX_DIMS];
+        for (int k = 0; k < s->ndim; k++) shape[k] = s->shape[k];
+        int same = x->ndim == s->ndim;
+        for (int k = 0; same && k < s->ndim; k++) same = x->shape[k] == shape[k];
+        if (!same) {
+            shape_text(want, sizeof want, s->ndim, shape);
+            shape_text(got, sizeof got, x->ndim, x->shape);
+            return luaL_error(L, "%s: parameter '%s' has shape %s, but the model's config "
+                                 "gives %s", path, name, got, want);
         }
+        const float *v = x->data;
+        for (size_t k = 0; !allow_nonfinite && k < s->size; k++)
+            if (!isfinite(v[k]))
+                return luaL_error(L, "%s: parameter '%s' holds %s at element %d; pass "
+                                     "{allow_nonfinite = true} to load it anyway", path, name,
+                                  isnan(v[k]) ? "nan" : v[k] > 0 ? "inf" : "-inf", (int)k);
         found[i] = x;
+    }
+    for (int j = 0; j < f->n; j++) {
+        int known = 0;
+        for (int i = 0; i < PB_N_PARAM_TENSORS; i++) known |= found[i] == &f->entries[j];
+        if (!known)
+            return luaL_error(L, "%s: tensor '%s' is not a parameter of the model its config "
+                                 "builds", path, f->entries[j].name);
     }
     float *mem = m->param_mem;
     for (int i = 0; i < PB_N_PARAM_TENSORS; i++) {
         if (found[i]) memcpy(mem, found[i]->data, m->shapes[i].size * sizeof(float));
         mem += m->shapes[i].size;
     }
-    pb_tf_free(&f);
+    pb_tf_free(&u->f);  /* now, not at the next collection */
+    u->alive = 0;
     return 0;
 }
 
@@ -366,7 +440,7 @@ static const luaL_Reg model_methods[] = {
 
 static const luaL_Reg model_meta[] = {
     {"__gc", l_model_gc},
-    {"__close", l_model_gc},
+    {"__close", l_model_close},
     {"__tostring", l_model_tostring},
     {NULL, NULL}};
 
@@ -377,7 +451,7 @@ static const luaL_Reg task_methods[] = {
 
 static const luaL_Reg task_meta[] = {
     {"__gc", l_task_gc},
-    {"__close", l_task_gc},
+    {"__close", l_task_close},
     {"__tostring", l_task_tostring},
     {NULL, NULL}};
 
@@ -388,7 +462,7 @@ static const luaL_Reg module_funcs[] = {
     {"list_tasks", l_list_tasks},
     {"precision_sites", l_precision_sites},
     {"_save", l_model_save},
-    {"_read_meta", l_read_meta},
+    {"_read_checkpoint", l_read_checkpoint},
     {"_load_params", l_model_load_params},
     {NULL, NULL}};
 

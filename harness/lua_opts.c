@@ -76,7 +76,8 @@ int pb_lua_field_int(lua_State *L, int idx, const char *key, int dflt, const cha
         luaL_error(L, "%s: '%s' must be an integer, got %s", what, key,
                    luaL_tolstring(L, -1, NULL));
     if (v < -2147483647 || v > 2147483647)
-        luaL_error(L, "%s: '%s' = %d is out of range", what, key, (int)v);
+        luaL_error(L, "%s: '%s' = %s is out of range (|value| <= 2147483647)", what, key,
+                   luaL_tolstring(L, -1, NULL));
     lua_pop(L, 1);
     return (int)v;
 }

@@ -4,7 +4,8 @@
  *
  *   enc:table(positions)                 additive code, one row per position
  *   enc:transform(vec, pos, {key=, head=}) q/k transform of one head vector
- *   enc:score(q, k, i, j, {causal=, head=}) logit q.k after the transforms, scaled,
+ *   enc:score(q, k, i, j, {causal=, head=, length=})
+ *                                        logit q.k after the transforms, scaled,
  *                                        plus the bias; -inf when masked
  *   enc:bias(i, j, {head=})              the logit bias
  *   enc:info(), enc:params(), enc:set_params(array)
@@ -22,6 +23,7 @@
 #include "lua_encoding.h"
 #include "lua_geometry.h"
 #include "lua_internal.h"
+#include "lua_util.h"
 
 #define PB_ENCODER_MT "posbench.encoding"
 /* Probe positions stay below this (the model's max_len bound). */
@@ -50,7 +52,7 @@ static int l_encoding(lua_State *L) {
     /* Split the table: probe settings stay, the rest are encoding options. */
     pb_lua_push_enc_options(L, 2); /* 3 */
     pb_geometry g = pb_lua_to_geometry(L, 2, MAX_PROBE_POS, "pb.encoding");
-    unsigned long seed = (unsigned long)pb_lua_field_num(L, 2, "seed", 1, "pb.encoding");
+    unsigned long seed = pb_lua_field_seed(L, 2, "seed", 1, "pb.encoding");
 
     encoder *u = lua_newuserdatauv(L, sizeof *u, 0); /* 4 */
     memset(u, 0, sizeof *u);
@@ -59,24 +61,14 @@ static int l_encoding(lua_State *L) {
     pb_lua_geometry_precision(L, 2, &u->prec);
 
     pb_error err;
-    if (pb_encoding_create_named(&u->e, name, &g, &u->opts, &u->prec, &err)) {
+    /* the same object as pb_metric_enc (metrics_table.h): pb_encoding_open */
+    if (pb_encoding_open(&u->e, &u->params, name, &g, &u->opts, &u->prec, seed, &err)) {
         if (strstr(err.msg, "unknown option"))
             return luaL_error(L, "pb.encoding: %s; pb.encoding itself also takes d, d_head, "
                                  "heads, causal, max_len, precision, seed", err.msg);
         return luaL_error(L, "pb.encoding: %s", err.msg);
     }
     u->alive = 1;
-    if (u->e.n_params > 0) {
-        u->params = calloc((size_t)u->e.n_params, sizeof(float));
-        if (!u->params) return luaL_error(L, "pb.encoding: out of memory for parameters");
-        if (u->e.type->init_params) {
-            gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-            if (!rng) return luaL_error(L, "pb.encoding: out of memory");
-            gsl_rng_set(rng, seed);
-            u->e.type->init_params(&u->e, u->params, rng);
-            gsl_rng_free(rng);
-        }
-    }
     return 1;
 }
 
@@ -87,6 +79,16 @@ static int l_encoder_gc(lua_State *L) {
     u->params = NULL;
     u->alive = 0;
     return 0;
+}
+
+/* E:close() and <close>: refused inside an encoding callback, which may be
+ * running for this very encoder (as model:close is). */
+static int l_encoder_close(lua_State *L) {
+    luaL_checkudata(L, 1, PB_ENCODER_MT);
+    if (pb_lua_encoding_callbacks_running())
+        return luaL_error(L, "encoding:close: cannot close an encoding inside an encoding "
+                             "callback (it may be in use)");
+    return l_encoder_gc(L);
 }
 
 static int l_encoder_tostring(lua_State *L) {
@@ -212,12 +214,13 @@ static int l_encoder_table(lua_State *L) {
 }
 
 /* The transform of one head vector v (d_head floats) at position pos, in
- * place; the identity for encodings without a q/k site. */
+ * place; the identity for encodings without a q/k site. Prepares for pos
+ * unless `prepared` (the caller prepared for the whole sequence). */
 static void transform_head(lua_State *L, encoder *u, float *v, const int *pos, int is_key,
-                           int head, const char *what) {
+                           int head, int prepared, const char *what) {
     if (!(u->e.type->sites & PB_ENC_QK)) return;
     int d = u->e.g.d, dh = u->e.g.d_head;
-    prepare_for(L, u, pos, u->e.type->pos_dims, what);
+    if (!prepared) prepare_for(L, u, pos, u->e.type->pos_dims, what);
     float *buf = lua_newuserdatauv(L, sizeof(float) * (size_t)d, 0);
     memset(buf, 0, sizeof(float) * (size_t)d);
     memcpy(buf + (size_t)head * dh, v, sizeof(float) * (size_t)dh);
@@ -238,19 +241,20 @@ static int l_encoder_transform(lua_State *L) {
     check_vec(L, 2, v, dh, what, "vec");
     check_pos(L, 3, u, pos, what);
     int is_key = pb_lua_field_bool(L, 4, "key", 0, what);
-    transform_head(L, u, v, pos, is_key, read_head(L, 4, u, what), what);
+    transform_head(L, u, v, pos, is_key, read_head(L, 4, u, what), 0, what);
     push_vec(L, v, dh);
     return 1;
 }
 
-/* bias(head, i, j) of the encoding (0 without a bias site). */
+/* bias(head, i, j) of the encoding (0 without a bias site); prepares for
+ * i and j unless `prepared`. */
 static double bias_at(lua_State *L, encoder *u, const int *pi, const int *pj, int head,
-                      const char *what) {
+                      int prepared, const char *what) {
     if (!(u->e.type->sites & PB_ENC_BIAS)) return 0.0;
     int pd = u->e.type->pos_dims, both[4];
     memcpy(both, pi, sizeof(int) * pd);
     memcpy(both + pd, pj, sizeof(int) * pd);
-    prepare_for(L, u, both, 2 * pd, what);
+    if (!prepared) prepare_for(L, u, both, 2 * pd, what);
     float *out = lua_newuserdatauv(L, sizeof(float) * (size_t)u->e.g.heads, 0);
     u->e.type->bias_forward(&u->e, u->params, pi, 1, pj, 1, out);
     double b = out[head];
@@ -258,12 +262,16 @@ static double bias_at(lua_State *L, encoder *u, const int *pi, const int *pj, in
     return b;
 }
 
-/* enc:score(q, k, i, j, {causal=, head=}) -> logit */
+/* enc:score(q, k, i, j, {causal=, head=, length=}) -> logit. Like a model,
+ * the encoding is prepared once for the sequence, before both transforms:
+ * for length = largest coordinate of i and j + 1 unless given (a model
+ * prepares for its largest position + 1; length-dependent encodings such as
+ * dynamic NTK read it). */
 static int l_encoder_score(lua_State *L) {
     encoder *u = check_encoder(L, 1);
     lua_settop(L, 6);
     const char *what = "encoding:score";
-    static const char *const keys[] = {"causal", "head", NULL};
+    static const char *const keys[] = {"causal", "head", "length", NULL};
     pb_lua_check_keys(L, 6, keys, what);
     int dh = u->e.g.d_head, pi[2], pj[2];
     float *q = lua_newuserdatauv(L, sizeof(float) * 2 * (size_t)dh, 0), *k = q + dh;
@@ -273,17 +281,28 @@ static int l_encoder_score(lua_State *L) {
     check_pos(L, 5, u, pj, what);
     int causal = pb_lua_field_bool(L, 6, "causal", u->e.g.causal, what);
     int head = read_head(L, 6, u, what);
+    int pd = u->e.type->pos_dims, mx = 0;
+    for (int c = 0; c < pd; c++) {
+        mx = pi[c] > mx ? pi[c] : mx;
+        mx = pj[c] > mx ? pj[c] : mx;
+    }
+    int length = pb_lua_field_int(L, 6, "length", mx + 1, what);
+    if (length <= mx || length > MAX_PROBE_POS)
+        return luaL_error(L, "%s: length=%d must exceed every position (largest %d) and be "
+                             "at most %d", what, length, mx, MAX_PROBE_POS);
     /* The model masks by token order; with 1D positions that is j > i. */
-    if (causal && u->e.type->pos_dims == 1 && pj[0] > pi[0]) {
+    if (causal && pd == 1 && pj[0] > pi[0]) {
         lua_pushnumber(L, -HUGE_VAL);
         return 1;
     }
-    transform_head(L, u, q, pi, 0, head, what);
-    transform_head(L, u, k, pj, 1, head, what);
+    pb_error err;
+    if (pb_encoding_prepare(&u->e, length, &err)) return luaL_error(L, "%s: %s", what, err.msg);
+    transform_head(L, u, q, pi, 0, head, 1, what);
+    transform_head(L, u, k, pj, 1, head, 1, what);
     double dot = 0.0;
     for (int c = 0; c < dh; c++) dot += (double)q[c] * (double)k[c];
     double s = dot / sqrt((double)dh) * (double)u->e.logit_scale;
-    lua_pushnumber(L, s + bias_at(L, u, pi, pj, head, what));
+    lua_pushnumber(L, s + bias_at(L, u, pi, pj, head, 1, what));
     return 1;
 }
 
@@ -300,7 +319,7 @@ static int l_encoder_bias(lua_State *L) {
     int pi[2], pj[2];
     check_pos(L, 2, u, pi, what);
     check_pos(L, 3, u, pj, what);
-    lua_pushnumber(L, bias_at(L, u, pi, pj, read_head(L, 4, u, what), what));
+    lua_pushnumber(L, bias_at(L, u, pi, pj, read_head(L, 4, u, what), 0, what));
     return 1;
 }
 
@@ -377,12 +396,12 @@ static const luaL_Reg encoder_methods[] = {
     {"info", l_encoder_info},
     {"params", l_encoder_params},
     {"set_params", l_encoder_set_params},
-    {"close", l_encoder_gc},
+    {"close", l_encoder_close},
     {NULL, NULL}};
 
 static const luaL_Reg encoder_meta[] = {
     {"__gc", l_encoder_gc},
-    {"__close", l_encoder_gc},
+    {"__close", l_encoder_close},
     {"__tostring", l_encoder_tostring},
     {NULL, NULL}};
 

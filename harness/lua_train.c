@@ -7,6 +7,8 @@
 #include "blas.h"
 #include "lua_diag.h"
 #include "lua_internal.h"
+#include "lua_util.h"
+#include "parallel.h"
 #include "positions.h"
 #include "tensorfile.h"
 #include "train.h"
@@ -17,14 +19,17 @@ static const char *const optim_keys[] = {"lr", "wd", "warmup", "clip", "b1", "b2
 static void read_adamw(lua_State *L, int idx, pb_adamw *o, int steps, const char *what) {
     pb_adamw_defaults(o);
     o->steps = steps;
-    o->lr = (float)pb_lua_field_num(L, idx, "lr", o->lr, what);
-    o->wd = (float)pb_lua_field_num(L, idx, "wd", o->wd, what);
     o->warmup = pb_lua_field_int(L, idx, "warmup", steps >= 20 ? steps / 20 : 0, what);
-    o->clip = (float)pb_lua_field_num(L, idx, "clip", o->clip, what);
-    o->b1 = (float)pb_lua_field_num(L, idx, "b1", o->b1, what);
-    o->b2 = (float)pb_lua_field_num(L, idx, "b2", o->b2, what);
-    o->eps = (float)pb_lua_field_num(L, idx, "eps", o->eps, what);
-    o->min_lr_ratio = (float)pb_lua_field_num(L, idx, "min_lr_ratio", o->min_lr_ratio, what);
+    /* Checked as doubles, before the narrowing to float. */
+    for (const char *const *k = optim_keys; *k; k++) {
+        if (!strcmp(*k, "warmup") || lua_isnoneornil(L, idx)) continue;
+        lua_getfield(L, idx, *k);
+        int given = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        pb_error err;
+        if (given && pb_adamw_set(o, *k, pb_lua_field_num(L, idx, *k, 0, what), &err))
+            luaL_error(L, "%s: %s", what, err.msg);
+    }
 }
 
 static int key_allowed(const char *k, const char *const *a, const char *const *b) {
@@ -72,7 +77,7 @@ static int l_train(lua_State *L) {
     memset(&o, 0, sizeof o);
     o.steps = pb_lua_field_int(L, 3, "steps", 1000, what);
     o.batch = pb_lua_field_int(L, 3, "batch", 32, what);
-    o.seed = (unsigned long)pb_lua_field_num(L, 3, "seed", 1, what);
+    o.seed = pb_lua_field_seed(L, 3, "seed", 1, what);
     o.progress = pb_lua_field_bool(L, 3, "progress", 1, what);
     o.label = pb_lua_field_str(L, 3, "label", "train", what);
     if (o.steps <= 0 || o.batch <= 0)
@@ -93,28 +98,9 @@ static int l_train(lua_State *L) {
     return 1;
 }
 
-/* Temporary evaluation settings, undone by restore_eval whatever happens. */
-typedef struct eval_override {
-    pb_precision prec;
-    pb_positions positions;
-    pb_encoding enc;
-    int swapped;
-} eval_override;
-
-static void restore_eval(pb_model *m, eval_override *s) {
-    if (s->swapped) {
-        pb_encoding_destroy(&m->enc);
-        m->enc = s->enc;
-    }
-    m->prec = s->prec;
-    m->positions = s->positions;
-}
-
-/* Apply enc=, scaling=, positions= and precision= from the table at idx. */
-static void apply_eval(lua_State *L, int idx, pb_model *m, eval_override *s) {
-    s->prec = m->prec;
-    s->positions = m->positions;
-    s->swapped = 0;
+/* enc=, scaling=, positions= and precision= of the table at idx, applied to
+ * the model until pb_model_restore (the engine does the swapping). */
+static void apply_eval(lua_State *L, int idx, pb_model *m, pb_model_saved *s) {
     lua_getfield(L, idx, "enc");
     int has_enc = !lua_isnil(L, -1);
     pb_opts enc, scaling;
@@ -133,34 +119,17 @@ static void apply_eval(lua_State *L, int idx, pb_model *m, eval_override *s) {
     lua_pop(L, 4);
 
     pb_error err;
-    pb_opts merged = m->cfg.enc_opts;
-    if (pb_opts_merge(&merged, &enc, &err)) pb_lua_raise(L, &err);
-    for (int i = 0; i < scaling.n; i++) {
-        char key[PB_OPT_KEY_LEN + 16];
-        snprintf(key, sizeof key, "scaling.%s", scaling.items[i].key);
-        int rc = scaling.items[i].kind == PB_OPT_NUM
-                     ? pb_opts_set_num(&merged, key, scaling.items[i].num, &err)
-                     : pb_opts_set_str(&merged, key, scaling.items[i].str, &err);
-        if (rc) pb_lua_raise(L, &err);
-    }
-    if (has_pos) {
-        pb_positions p;
-        if (pb_positions_create(&p, &pos, m->enc.type->pos_dims, &err)) pb_lua_raise(L, &err);
-        m->positions = p;
-    }
-    if (has_prec) m->prec = prec;
-    if (has_enc || has_scaling || has_prec) {
-        if (pb_model_set_encoding(m, m->cfg.encoding, &merged, &s->enc, &err)) {
-            restore_eval(m, s);
-            pb_lua_raise(L, &err);
-        }
-        s->swapped = 1;
-    }
+    /* scaling={...} is the encoding's option group "scaling." */
+    if (pb_opts_merge_prefixed(&enc, &scaling, "scaling.", &err)) pb_lua_raise(L, &err);
+    pb_model_override o = {.enc = has_enc || has_scaling ? &enc : NULL,
+                           .positions = has_pos ? &pos : NULL,
+                           .prec = has_prec ? &prec : NULL};
+    if (pb_model_apply_override(m, &o, s, &err)) pb_lua_raise(L, &err);
 }
 
 /* Evaluate every length; on error, restore and raise. */
 static int eval_lengths(lua_State *L, pb_model *m, pb_task *t, int samples,
-                        unsigned long seed, eval_override *s) {
+                        unsigned long seed, pb_model_saved *s) {
     int n_len = (int)luaL_len(L, 4);
     lua_newtable(L);
     for (int i = 1; i <= n_len; i++) {
@@ -171,11 +140,11 @@ static int eval_lengths(lua_State *L, pb_model *m, pb_task *t, int samples,
         pb_eval_result r;
         pb_error err;
         if (!ok || n <= 0) {
-            restore_eval(m, s);
+            pb_model_restore(m, s);
             return luaL_error(L, "pb.eval: lengths[%d] must be a positive integer", i);
         }
         if (pb_eval_length(m, t, (int)n, samples, seed + (unsigned long)n, &r, &err)) {
-            restore_eval(m, s);
+            pb_model_restore(m, s);
             return luaL_error(L, "pb.eval at length %d: %s", (int)n, err.msg);
         }
         lua_newtable(L);
@@ -204,22 +173,25 @@ static int l_eval(lua_State *L) {
                                        "max_tokens", NULL};
     pb_lua_check_keys(L, 3, keys, "pb.eval");
     int samples = pb_lua_field_int(L, 3, "samples", 100, "pb.eval");
-    unsigned long seed = (unsigned long)pb_lua_field_num(L, 3, "seed", 12345, "pb.eval");
+    unsigned long seed = pb_lua_field_seed(L, 3, "seed", 12345, "pb.eval");
     lua_getfield(L, 3, "lengths");   /* index 4 */
-    if (!lua_istable(L, 4)) return luaL_error(L, "pb.eval: lengths={...} is required");
+    if (lua_isnil(L, 4)) return luaL_error(L, "pb.eval: lengths={...} is required");
+    if (!lua_istable(L, 4))
+        return luaL_error(L, "pb.eval: lengths must be a table such as {8, 16}, not the %s '%s'",
+                          luaL_typename(L, 4), luaL_tolstring(L, 4, NULL));
     pb_lm_eval_opts lm; /* window=: perplexity over the 'lm' corpus (lua_diag.c) */
     int perplexity = pb_lua_lm_eval_opts(L, 3, &lm);
-    eval_override s;
+    pb_model_saved s;
     apply_eval(L, 3, m, &s);
     if (perplexity) {
         pb_error err;
         int rc = pb_lua_eval_lm(L, m, t, &lm, 4, &err);
-        restore_eval(m, &s);
+        pb_model_restore(m, &s);
         if (rc) return pb_lua_raise(L, &err);
         return 1;
     }
     eval_lengths(L, m, t, samples, seed, &s);
-    restore_eval(m, &s);
+    pb_model_restore(m, &s);
     return 1;
 }
 
@@ -228,11 +200,7 @@ static int fixed_batch(pb_model *m, pb_task *t, int B, int n, unsigned long seed
                        pb_batch *b, pb_error *err) {
     int T = pb_task_model_len(t, n, m->cfg.causal, err);
     if (T < 0 || pb_batch_alloc(b, B, T, t->pos_dims, err)) return -1;
-    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(rng, seed);
-    int rc = pb_task_fill_batch(t, rng, n, m->cfg.causal, B, b, err);
-    if (!rc) rc = pb_positions_fill(&m->positions, b, rng, 1, err);
-    gsl_rng_free(rng);
+    int rc = pb_draw_batch_seeded(m, t, seed, n, B, 1, b, err);
     if (rc) pb_batch_free(b);
     return rc;
 }
@@ -276,7 +244,7 @@ static int l_check_step(lua_State *L) {
     int B = pb_lua_field_int(L, 3, "batch", 4, what);
     int n = pb_lua_field_int(L, 3, "length", t->max_len, what);
     int steps = pb_lua_field_int(L, 3, "steps", 10, what);
-    unsigned long seed = (unsigned long)pb_lua_field_num(L, 3, "seed", 1, what);
+    unsigned long seed = pb_lua_field_seed(L, 3, "seed", 1, what);
     const char *path = pb_lua_field_str(L, 3, "path", NULL, what);
     if (!path) return luaL_error(L, "pb.check_step: path= is required");
     if (B <= 0 || steps <= 0) return luaL_error(L, "pb.check_step: batch and steps must be positive");
@@ -344,7 +312,7 @@ static int l_check_step(lua_State *L) {
 static int l_threads(lua_State *L) {
     if (!lua_isnoneornil(L, 1)) {
         lua_Integer n = luaL_checkinteger(L, 1);
-        luaL_argcheck(L, n >= 1 && n <= 256, 1, "thread count must be 1..256");
+        luaL_argcheck(L, pb_threads_ok(n), 1, "threads must be in " PB_THREADS_RANGE);
         omp_set_num_threads((int)n);
     }
     lua_pushinteger(L, omp_get_max_threads());

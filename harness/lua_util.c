@@ -16,6 +16,7 @@
 #include <gsl/gsl_cdf.h>
 #include <lauxlib.h>
 
+#include "blas_info.h"
 #include "pb_error.h"
 #include "tensorfile.h"
 
@@ -23,9 +24,16 @@
 #define PB_SOURCE_ROOT "."
 #endif
 
+const char *pb_lua_check_path(lua_State *L, int idx, const char *what) {
+    size_t len;
+    const char *path = luaL_checklstring(L, idx, &len);
+    if (strlen(path) != len) luaL_error(L, "%s: path contains a NUL byte", what);
+    return path;
+}
+
 /* write_atomic(path, data) */
 static int l_write_atomic(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = pb_lua_check_path(L, 1, "write_atomic");
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
     pb_error err = {{0}};
@@ -51,7 +59,8 @@ static int make_dir(lua_State *L, const char *dir) {
 /* mkdir_p(path): every missing component of path, like `mkdir -p`. */
 static int l_mkdir_p(lua_State *L) {
     size_t len;
-    const char *path = luaL_checklstring(L, 1, &len);
+    const char *path = pb_lua_check_path(L, 1, "mkdir_p");
+    len = strlen(path);
     luaL_argcheck(L, len > 0, 1, "empty path");
     char *buf = lua_newuserdatauv(L, len + 1, 0);  /* freed by the GC, even on error */
     memcpy(buf, path, len + 1);
@@ -67,13 +76,13 @@ static int l_mkdir_p(lua_State *L) {
 
 static int l_file_exists(lua_State *L) {
     struct stat st;
-    lua_pushboolean(L, stat(luaL_checkstring(L, 1), &st) == 0);
+    lua_pushboolean(L, stat(pb_lua_check_path(L, 1, "file_exists"), &st) == 0);
     return 1;
 }
 
 /* realpath(path) -> absolute path, or nil and a message naming the path. */
 static int l_realpath(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = pb_lua_check_path(L, 1, "realpath");
     char *r = realpath(path, NULL);
     if (!r) {
         luaL_pushfail(L);
@@ -138,8 +147,9 @@ static void set_str(lua_State *L, const char *k, const char *v) {
     lua_setfield(L, -2, k);
 }
 
-/* machine() -> {cpu=, cores=, memory=bytes, os=, kernel=, arch=}: recorded
- * with every run so timings can be compared across machines. */
+/* machine() -> {cpu=, cores=, memory=bytes, os=, kernel=, arch=, blas=,
+ * blas_kernel=, blas_selection=, cpu_best_kernel=, cpu_features=}: recorded
+ * with every run so timings can be compared (and explained) across machines. */
 static int l_machine(lua_State *L) {
     char buf[256];
     lua_createtable(L, 0, 6);
@@ -162,6 +172,13 @@ static int l_machine(lua_State *L) {
         set_str(L, "kernel", buf);
         set_str(L, "arch", u.machine);
     }
+    pb_blas_info blas;
+    pb_blas_info_get(&blas);
+    set_str(L, "blas", blas.library);
+    set_str(L, "blas_kernel", blas.kernel);
+    set_str(L, "blas_selection", blas.selection);
+    set_str(L, "cpu_best_kernel", blas.best_kernel);
+    set_str(L, "cpu_features", blas.cpu_features);
     return 1;
 }
 
@@ -210,6 +227,24 @@ static int l_base64(lua_State *L) {
 static int l_source_root(lua_State *L) {
     lua_pushstring(L, PB_SOURCE_ROOT);
     return 1;
+}
+
+unsigned long pb_lua_field_seed(lua_State *L, int idx, const char *key, unsigned long dflt,
+                                const char *what) {
+    if (lua_isnoneornil(L, idx)) return dflt;
+    if (lua_getfield(L, idx, key) == LUA_TNIL) {
+        lua_pop(L, 1);
+        return dflt;
+    }
+    /* Compared as a double, before any conversion: NaN, inf, -1 and 1.5
+     * all fail here instead of wrapping or truncating. */
+    int ok = lua_type(L, -1) == LUA_TNUMBER;
+    double v = ok ? lua_tonumber(L, -1) : 0.0;
+    if (!ok || !(v >= 0.0 && v <= PB_SEED_MAX) || v != floor(v))
+        luaL_error(L, "%s: '%s' must be an integer in [0, " PB_SEED_MAX_TEXT "], got %s", what,
+                   key, luaL_tolstring(L, -1, NULL));
+    lua_pop(L, 1);
+    return (unsigned long)v;
 }
 
 static const luaL_Reg util_funcs[] = {

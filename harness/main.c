@@ -10,7 +10,11 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "blas_info.h"
+#include "blas_select.h"
 #include "lua_api.h"
+#include "version.h"
+#include "lua_args.h"
 
 static const char *usage =
     "usage: posbench COMMAND [ARGS]\n"
@@ -23,9 +27,18 @@ static const char *usage =
     "                                   what is available, with options and sources;\n"
     "                                   FILE.lua scripts run first (to list the\n"
     "                                   encodings they register)\n"
+    "  info                             posbench, BLAS library and kernel (and how it\n"
+    "                                   was chosen), CPU model and SIMD features\n"
+    "  sweep STUDY [key=value ...] [--plan|--local [N]|--slurm ...|--commands]\n"
+    "                                   a study's grid of runs: plan it, run what is\n"
+    "                                   not done (N workers, Slurm job arrays, or one\n"
+    "                                   command per run), then collect (docs/sweeps.md)\n"
+    "  collect STUDY [key=value ...] [--allow-partial]\n"
+    "                                   tables and reports from the run directories;\n"
+    "                                   exit 3 naming the runs not done\n"
     "  bench [key=value ...]            training throughput on random tokens:\n"
     "                                   d= layers= heads= T= batch= vocab= encoding=\n"
-    "                                   steps= warmup= threads=\n"
+    "                                   steps= warmup= threads= (1..256)\n"
     "                                   precision=site:format,... (emulated rounding)\n"
     "                                   eval=1 (forward only, no gradients);\n"
     "                                   prints tokens_per_s=N last\n"
@@ -61,17 +74,11 @@ static int traceback(lua_State *L) {
     return 1;
 }
 
-/* Push value of a key=value string: number, boolean, or the string. */
-static void push_arg_value(lua_State *L, const char *v) {
-    if (strcmp(v, "true") == 0) lua_pushboolean(L, 1);
-    else if (strcmp(v, "false") == 0) lua_pushboolean(L, 0);
-    else if (!lua_stringtonumber(L, v)) lua_pushstring(L, v);
-}
-
 typedef struct run_args {
     int argc;
     char **argv;
-    const char *mode;  /* "run", "list" */
+    const char *mode;  /* "run", "list", "sweep", "collect" */
+    int code;          /* exit status the sweep engine chose */
 } run_args;
 
 static int pmain(lua_State *L) {
@@ -95,6 +102,21 @@ static int pmain(lua_State *L) {
     lua_setglobal(L, "pb");
     int pb = lua_gettop(L);
 
+    if (strcmp(a->mode, "sweep") == 0 || strcmp(a->mode, "collect") == 0) {
+        lua_getglobal(L, "require");
+        lua_pushstring(L, "posbench.sweep");
+        lua_call(L, 1, 1);
+        lua_getfield(L, -1, "main");
+        lua_pushstring(L, a->mode);
+        lua_createtable(L, a->argc, 0);
+        for (int i = 0; i < a->argc; i++) {
+            lua_pushstring(L, a->argv[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_call(L, 2, 1);
+        a->code = (int)lua_tointeger(L, -1);
+        return 0;
+    }
     if (strcmp(a->mode, "list") == 0) {
         lua_getfield(L, pb, "cli_list");
         for (int i = 0; i < a->argc; i++) lua_pushstring(L, a->argv[i]);
@@ -103,15 +125,7 @@ static int pmain(lua_State *L) {
     }
     /* run SCRIPT key=value... */
     const char *script = a->argv[0];
-    lua_newtable(L);
-    for (int i = 1; i < a->argc; i++) {
-        const char *eq = strchr(a->argv[i], '=');
-        if (!eq || eq == a->argv[i])
-            return luaL_error(L, "argument '%s' is not of the form key=value", a->argv[i]);
-        lua_pushlstring(L, a->argv[i], (size_t)(eq - a->argv[i]));
-        push_arg_value(L, eq + 1);
-        lua_settable(L, -3);
-    }
+    pb_lua_push_args(L, a->argc - 1, a->argv + 1);
     lua_setfield(L, pb, "args");
     lua_newtable(L); /* global arg, as the lua interpreter sets it */
     for (int i = 0; i < a->argc; i++) {
@@ -130,7 +144,7 @@ static int run_lua(const char *mode, int argc, char **argv) {
         fprintf(stderr, "posbench: cannot create the Lua state (out of memory)\n");
         return 1;
     }
-    run_args a = {argc, argv, mode};
+    run_args a = {argc, argv, mode, 0};
     lua_pushcfunction(L, traceback);
     lua_pushcfunction(L, pmain);
     lua_pushlightuserdata(L, &a);
@@ -140,17 +154,30 @@ static int run_lua(const char *mode, int argc, char **argv) {
         fprintf(stderr, "posbench: error: %s\n", msg ? msg : "(error object is not a string)");
     }
     lua_close(L);
-    return status == LUA_OK ? 0 : 1;
+    return status == LUA_OK ? a.code : 1;
+}
+
+/* `posbench info`: what a slow or odd result needs explained. */
+static int print_info(void) {
+    pb_blas_info info;
+    pb_blas_info_get(&info);
+    printf("posbench=%s\n", PB_VERSION);
+    printf("cores=%ld\n", sysconf(_SC_NPROCESSORS_ONLN));
+    pb_blas_info_print(stdout, &info);
+    return 0;
 }
 
 int main(int argc, char **argv) {
+    /* First of all: OpenBLAS's kernel can only change before it starts,
+     * which means in a fresh process image. */
+    pb_blas_select_at_startup(argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        puts("posbench 0.1.0");
+        puts("posbench " PB_VERSION);
         return 0;
     }
     if (strcmp(argv[1], "run") == 0) {
@@ -161,7 +188,17 @@ int main(int argc, char **argv) {
         return run_lua("run", argc - 2, argv + 2);
     }
     if (strcmp(argv[1], "list") == 0) return run_lua("list", argc - 2, argv + 2);
+    if (strcmp(argv[1], "sweep") == 0 || strcmp(argv[1], "collect") == 0) {
+        if (argc < 3) {
+            fprintf(stderr, "posbench: %s needs a study: posbench %s STUDY [key=value ...]\n",
+                    argv[1], argv[1]);
+            return 2;
+        }
+        return run_lua(argv[1], argc - 2, argv + 2);
+    }
     if (strcmp(argv[1], "bench") == 0) return pb_bench_main(argc - 2, argv + 2);
+    if (strcmp(argv[1], "info") == 0) return print_info();
+    if (strcmp(argv[1], "blas-peak") == 0) return pb_bench_blas_peak_main(argc - 2, argv + 2);
     fprintf(stderr, "posbench: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

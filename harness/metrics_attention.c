@@ -183,30 +183,6 @@ done:
     return rc;
 }
 
-/* Dims (a, b) of pair k of a head of width dh, following the model's RoPE
- * layout. */
-static void pair_dims(const pb_model *m, int dh, int *a, int *b) {
-    const char *pairing = "interleaved";
-    double fraction = 1.0;
-    if (strcmp(m->enc.type->name, "rope") == 0) {
-        const pb_opt *o = pb_opts_find(&m->cfg.enc_opts, "pairing");
-        if (o && o->kind == PB_OPT_STR) pairing = o->str;
-        o = pb_opts_find(&m->cfg.enc_opts, "fraction");
-        if (o && o->kind == PB_OPT_NUM) fraction = o->num;
-    }
-    int n_rot = (int)floor(fraction * dh / 2.0);
-    int half = strcmp(pairing, "half") == 0;
-    for (int k = 0; k < dh / 2; k++) {
-        if (k < n_rot && half) {
-            a[k] = k;
-            b[k] = k + n_rot;
-        } else {
-            a[k] = 2 * k;
-            b[k] = 2 * k + 1;
-        }
-    }
-}
-
 int pb_metric_frequency_usage(pb_model *m, const pb_batch *b, int which, double *U,
                               pb_error *err) {
     if (which != 0 && which != 1)
@@ -218,7 +194,7 @@ int pb_metric_frequency_usage(pb_model *m, const pb_batch *b, int which, double 
     int *pa = malloc(sizeof(int) * (size_t)np * 2);
     if (!pa) return pb_fail(err, "frequency usage: out of memory");
     int *pb = pa + np;
-    pair_dims(m, dh, pa, pb);
+    pb_encoding_pair_dims(&m->enc, pa, pb); /* the encoding's own rotary layout */
     memset(U, 0, sizeof(double) * (size_t)L * H * np);
     for (int l = 0; l < L; l++)
         for (int r = 0; r < B; r++) {

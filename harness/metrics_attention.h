@@ -24,9 +24,10 @@
  *                     ||q^(k)||, the norm of q's k-th rotary pair (k = 0 the
  *                     highest frequency), per layer and head; rotation keeps
  *                     pair norms, so the rotated q of acts.qkv serves. Pairs
- *                     follow the model's RoPE pairing (interleaved or half);
- *                     dims a partial RoPE leaves alone follow as consecutive
- *                     pairs. Other encodings use interleaved pairs. */
+ *                     follow the encoding's own layout (its pair_dims hook,
+ *                     e.g. RoPE's interleaved or half pairing, with the dims
+ *                     a partial RoPE leaves alone as consecutive pairs);
+ *                     encodings without one use interleaved pairs. */
 #ifndef PB_METRICS_ATTENTION_H
 #define PB_METRICS_ATTENTION_H
 

@@ -71,6 +71,19 @@ static int argmax_score(const double *W, int D, int C, const double *f) {
     return best;
 }
 
+int pb_metric_probe_embeddings(float *emb, size_t n, double sd, unsigned long seed,
+                               pb_error *err) {
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    if (!rng) return pb_fail(err, "noise probe: out of memory for a generator");
+    gsl_rng_set(rng, seed ^ 0x9e3779b9UL);
+    for (size_t i = 0; i < n; i++) {
+        double u1 = gsl_rng_uniform_pos(rng), u2 = gsl_rng_uniform(rng);
+        emb[i] = (float)(sd * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+    }
+    gsl_rng_free(rng);
+    return 0;
+}
+
 int pb_metric_noise_probe(const float *table, int n_pos, const float *emb, int vocab,
                           int d, const pb_probe_opts *o, gsl_rng *rng,
                           pb_probe_result *r, pb_error *err) {

@@ -35,6 +35,13 @@ typedef struct pb_probe_result {
     double signal_power;         /* E||x_clean||^2 / d */
 } pb_probe_result;
 
+/* emb[n] ~ N(0, sd) from a generator seeded with seed ^ 0x9e3779b9: the
+ * probe's default token embeddings. Box-Muller on gsl_rng_uniform_pos /
+ * gsl_rng_uniform, which earlier results were drawn with (gsl_ran_gaussian
+ * would give other bits). */
+int pb_metric_probe_embeddings(float *emb, size_t n, double sd, unsigned long seed,
+                               pb_error *err);
+
 /* table[n_pos, d] (PE rows), emb[vocab, d] (token embeddings). */
 int pb_metric_noise_probe(const float *table, int n_pos, const float *emb, int vocab,
                           int d, const pb_probe_opts *o, gsl_rng *rng,

@@ -14,25 +14,8 @@ int pb_metric_enc_open(pb_metric_enc *me, const char *name, const pb_opts *opts,
     else pb_precision_init(&me->prec);
     pb_opts empty;
     pb_opts_init(&empty);
-    if (pb_encoding_create_named(&me->enc, name, g, opts ? opts : &empty, &me->prec, err))
-        return -1;
-    int n = me->enc.n_params;
-    me->params = calloc(n > 0 ? (size_t)n : 1, sizeof(float));
-    if (!me->params) {
-        pb_encoding_destroy(&me->enc);
-        return pb_fail(err, "encoding '%s': out of memory for %d parameters", name, n);
-    }
-    if (n > 0 && me->enc.type->init_params) {
-        gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-        if (!rng) {
-            pb_metric_enc_close(me);
-            return pb_fail(err, "encoding '%s': out of memory for a generator", name);
-        }
-        gsl_rng_set(rng, seed);
-        me->enc.type->init_params(&me->enc, me->params, rng);
-        gsl_rng_free(rng);
-    }
-    return 0;
+    return pb_encoding_open(&me->enc, &me->params, name, g, opts ? opts : &empty, &me->prec,
+                            seed, err);
 }
 
 void pb_metric_enc_close(pb_metric_enc *me) {

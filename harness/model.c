@@ -29,7 +29,8 @@ void pb_model_config_defaults(pb_model_config *c) {
     c->causal = 1;
     c->tied = 1;
     c->norm = PB_NORM_LAYER;
-    strcpy(c->encoding, "rope");
+    strcpy(c->encoding, pb_encoding_default);
+    pb_precision_init(&c->prec);
     c->seed = 1;
 }
 
@@ -128,7 +129,7 @@ int pb_model_create(pb_model *m, const pb_model_config *cfg, pb_error *err) {
     m->cfg = *cfg;
     if (m->cfg.ff == 0) m->cfg.ff = 4 * m->cfg.d;
     if (check_config(&m->cfg, err)) return -1;
-    pb_precision_init(&m->prec);
+    m->prec = m->cfg.prec;
     pb_geometry g = {.d = m->cfg.d,
                      .heads = m->cfg.heads,
                      .d_head = m->cfg.d / m->cfg.heads,
@@ -147,8 +148,9 @@ int pb_model_create(pb_model *m, const pb_model_config *cfg, pb_error *err) {
     m->param_mem = calloc(m->n_params, sizeof(float));
     m->grad_mem = calloc(m->n_params, sizeof(float));
     if (!m->param_mem || !m->grad_mem) {
+        size_t n = m->n_params;  /* destroy clears it */
         pb_model_destroy(m);
-        return pb_fail(err, "model: out of memory for %zu parameters", m->n_params);
+        return pb_fail(err, "model: out of memory for %zu parameters", n);
     }
     pb_model_point_params(&m->params, m->param_mem, m->shapes);
     pb_model_point_params(&m->grads, m->grad_mem, m->shapes);

@@ -28,6 +28,7 @@ typedef struct pb_model_config {
     char encoding[64];
     pb_opts enc_opts;      /* options of the encoding (flattened) */
     pb_opts pos_opts;      /* position scheme options */
+    pb_precision prec;     /* rounding sites (every site fp32 by default) */
     unsigned long seed;
 } pb_model_config;
 
@@ -104,7 +105,8 @@ typedef struct pb_model {
     pb_model_config cfg;
     pb_encoding enc;
     pb_positions positions;
-    pb_precision prec;
+    pb_precision prec;          /* in use: cfg.prec, or an evaluation's override
+                                 * (the encoding points here) */
 
     pb_param_shape shapes[PB_N_PARAM_TENSORS];
     size_t n_params;
@@ -149,5 +151,31 @@ void pb_model_zero_grad(pb_model *m);
  * different options (RoPE scaling) or precision. Returns the old one. */
 int pb_model_set_encoding(pb_model *m, const char *name, const pb_opts *opts,
                           pb_encoding *old, pb_error *err);
+
+/* The model's rounding sites (cfg.prec and the ones in use); the encoding is
+ * rebuilt so its caches see them. (model_settings.c) */
+int pb_model_set_precision(pb_model *m, const pb_precision *prec, pb_error *err);
+
+/* Settings for some evaluations only; NULL fields keep the model's own. */
+typedef struct pb_model_override {
+    const pb_opts *enc;         /* encoding options, merged over cfg.enc_opts */
+    const pb_opts *positions;   /* another position scheme */
+    const pb_precision *prec;   /* other rounding sites */
+} pb_model_override;
+
+/* What pb_model_restore puts back. */
+typedef struct pb_model_saved {
+    pb_precision prec;
+    pb_positions positions;
+    pb_encoding enc;
+    int active, swapped;
+} pb_model_saved;
+
+/* Apply o until pb_model_restore(m, s); the encoding is rebuilt when its
+ * options or the precision change. On failure the model is as before and
+ * restoring is a no-op. (model_settings.c) */
+int pb_model_apply_override(pb_model *m, const pb_model_override *o, pb_model_saved *s,
+                            pb_error *err);
+void pb_model_restore(pb_model *m, pb_model_saved *s);
 
 #endif

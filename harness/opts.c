@@ -56,6 +56,19 @@ int pb_opts_merge(pb_opts *dst, const pb_opts *src, pb_error *err) {
     return 0;
 }
 
+int pb_opts_merge_prefixed(pb_opts *dst, const pb_opts *src, const char *prefix,
+                           pb_error *err) {
+    for (int i = 0; i < src->n; i++) {
+        const pb_opt *it = &src->items[i];
+        char key[PB_OPT_KEY_LEN + 16];
+        snprintf(key, sizeof key, "%s%s", prefix, it->key);
+        int rc = it->kind == PB_OPT_NUM ? pb_opts_set_num(dst, key, it->num, err)
+                                        : pb_opts_set_str(dst, key, it->str, err);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 const pb_opt *pb_opts_find(const pb_opts *o, const char *key) {
     if (!o) return NULL;
     for (int i = 0; i < o->n; i++)

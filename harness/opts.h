@@ -38,6 +38,10 @@ int pb_opts_set_num(pb_opts *o, const char *key, double v, pb_error *err);
 int pb_opts_set_str(pb_opts *o, const char *key, const char *v, pb_error *err);
 /* Copy every item of src into dst, replacing keys dst already has. */
 int pb_opts_merge(pb_opts *dst, const pb_opts *src, pb_error *err);
+/* The same with every key of src prefixed (e.g. "scaling."): a group of
+ * options given as its own table. */
+int pb_opts_merge_prefixed(pb_opts *dst, const pb_opts *src, const char *prefix,
+                           pb_error *err);
 
 const pb_opt *pb_opts_find(const pb_opts *o, const char *key);
 int pb_opts_has(const pb_opts *o, const char *key);

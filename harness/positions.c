@@ -16,7 +16,7 @@ const char *const pb_position_scheme_names[] = {"linear", "shift", "random", "ab
 static const char *const linear_options[] = {"scheme", "offset", NULL};
 static const char *const shift_options[] = {"scheme", "shift", "shift_max", NULL};
 static const char *const random_options[] = {"scheme", "max_pos", NULL};
-static const char *const abacus_options[] = {"scheme", "max_offset", NULL};
+static const char *const abacus_options[] = {"scheme", "max_offset", "offset", NULL};
 static const char *const grid_options[] = {"scheme", "width", NULL};
 static const char *const *const scheme_options[] = {
     linear_options, shift_options, random_options, abacus_options, grid_options,
@@ -53,9 +53,17 @@ int pb_positions_create(pb_positions *p, const pb_opts *o, int pos_dims, pb_erro
              parse_int(o, what, "shift_max", 0, 0, &p->shift_max, err);
         break;
     case PB_POS_RANDOM: rc = parse_int(o, what, "max_pos", 2048, 1, &p->max_pos, err); break;
-    case PB_POS_ABACUS:
-        rc = parse_int(o, what, "max_offset", 100, 1, &p->max_offset, err);
+    case PB_POS_ABACUS: {
+        const char *per;
+        rc = parse_int(o, what, "max_offset", 100, 1, &p->max_offset, err) ||
+             pb_opts_str(o, "offset", "batch", &per, what, err);
+        if (rc) break;
+        if (strcmp(per, "sequence") == 0) p->offset_per_sequence = 1;
+        else if (strcmp(per, "batch") != 0)
+            rc = pb_fail(err, "%s: option offset='%s' must be 'batch' (one offset per "
+                              "batch, as the authors' code) or 'sequence'", what, per);
         break;
+    }
     case PB_POS_GRID:
         rc = parse_int(o, what, "width", 0, 0, &p->width, err);
         if (!rc && pb_opts_has(o, "width") && p->width < 1)
@@ -127,9 +135,11 @@ int pb_positions_fill(const pb_positions *p, pb_batch *b, gsl_rng *rng, int trai
     }
     case PB_POS_ABACUS:
         /* Digits count from 1 so that 0 stays free for non-digits (McLeish
-         * et al. 2024): pos = place + 1 + k, k per sequence. */
-        for (int r = 0; r < B; r++) {
-            int k = training ? (int)gsl_rng_uniform_int(rng, (unsigned long)p->max_offset) : 0;
+         * et al. 2024): pos = place + 1 + k, one k per batch as the authors'
+         * code draws it, or per sequence with offset="sequence". */
+        for (int r = 0, k = 0; r < B; r++) {
+            if (training && (r == 0 || p->offset_per_sequence))
+                k = (int)gsl_rng_uniform_int(rng, (unsigned long)p->max_offset);
             for (int t = 0; t < T; t++) {
                 int place = b->place[(size_t)r * T + t];
                 b->pos[(size_t)r * T + t] = place >= 0 ? place + 1 + k : 0;

@@ -6,8 +6,10 @@
  *   random  per sequence a sorted random subset of [0, max_pos) (Ruoss et
  *           al. 2023), at training and test time
  *   abacus  pos[t] = digit place (batch->place) + offset, offset random in
- *           [0, max_offset) while training and 0 at evaluation; 0 for
- *           non-digits (McLeish et al. 2024)
+ *           [0, max_offset) while training, one per batch (offset="batch",
+ *           default, as the authors' code) or per sequence
+ *           (offset="sequence"), and 0 at evaluation; 0 for non-digits
+ *           (McLeish et al. 2024)
  *   grid    2D: (t mod w, t div w), w from the option `width` or the task */
 #ifndef PB_POSITIONS_H
 #define PB_POSITIONS_H
@@ -29,6 +31,7 @@ typedef struct pb_positions {
     int shift_max;   /* shift: random shift range while training */
     int max_pos;     /* random: L_max */
     int max_offset;  /* abacus */
+    int offset_per_sequence; /* abacus: 1 = a new offset per sequence */
     int width;       /* grid: 0 = take from the batch */
 } pb_positions;
 

@@ -3,7 +3,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "train.h"
+#include "progress.h"
 
 double pb_now(void) {
     struct timespec ts;

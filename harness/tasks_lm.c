@@ -6,7 +6,9 @@
  * (0 stays BLANK), so vocab = K + 1. A problem of size n is a window of
  * n + 1 characters at a uniform offset; every token after the first is an
  * answer. chance is the frequency of the most common character (the best
- * constant guess). */
+ * constant guess). from/to keep a slice of the corpus (fractions of its
+ * length) after the ids are assigned on the whole of it, so a training and
+ * a held-out slice of one file share their token ids. */
 #include "tasks_lm.h"
 
 #include <errno.h>
@@ -27,8 +29,8 @@ typedef struct {
     char source[PB_OPT_STR_LEN + 48]; /* for messages: the path or the generator */
 } lm_state;
 
-static const char *const lm_options[] = {"min_len",    "max_len",     "path",
-                                         "corpus_len", "corpus_seed", NULL};
+static const char *const lm_options[] = {"min_len",     "max_len", "path", "corpus_len",
+                                         "corpus_seed", "from",    "to",   NULL};
 
 /* ---- generated corpus ----
  * Sentences from a tiny grammar, e.g. "the old cat sees a fish, and a dog
@@ -156,6 +158,16 @@ static int lm_create(pb_task *t, const pb_opts *o, pb_error *err) {
     int rc = tokenize(t, s, text, err);
     free(text);
     if (rc) return -1;
+    double from, to;
+    if (pb_opts_num(o, "from", 0.0, &from, "task 'lm'", err) ||
+        pb_opts_num(o, "to", 1.0, &to, "task 'lm'", err))
+        return -1;
+    if (!(from >= 0.0 && from < to && to <= 1.0))
+        return pb_fail(err, "task 'lm': from=%g and to=%g must satisfy 0 <= from < to <= 1",
+                       from, to);
+    long a = (long)(from * (double)s->len), b = (long)(to * (double)s->len);
+    memmove(s->ids, s->ids + a, (size_t)(b - a) * sizeof *s->ids);
+    s->len = b - a;
     if (s->len < (long)t->max_len + 1)
         return pb_fail(err, "task 'lm': corpus %s has %ld characters, too short for one "
                             "window of max_len=%d (needs %ld)",
@@ -223,8 +235,9 @@ const pb_task_type pb_task_lm = {
                "token after the first is an answer (S = n+1, decoder only)",
     .options_doc = "min_len=64 max_len=64 (n = window = predictions per sequence), "
                    "path (text file; without it a corpus is generated from a small "
-                   "grammar), corpus_len=100000 corpus_seed=1 (generated corpus only); "
-                   "ids 1..K = the corpus's distinct bytes in byte order",
+                   "grammar), corpus_len=100000 corpus_seed=1 (generated corpus only), "
+                   "from=0 to=1 (the slice used, as fractions of the corpus); "
+                   "ids 1..K = the whole corpus's distinct bytes in byte order",
     .options = lm_options,
     .create = lm_create,
     .destroy = lm_destroy,

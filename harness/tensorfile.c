@@ -622,15 +622,133 @@ static int read_exact(FILE *fp, void *buf, size_t len) {
     return len == 0 || fread(buf, 1, len, fp) == len ? 0 : -1;
 }
 
+/* Everything after the preamble: parses the J-byte header (NUL-terminated
+ * at header[J]), checks every tensor against the data_len bytes of data
+ * that follow it and fills f except for the data pointers (set by
+ * attach_data once the data is in f->blob). */
+static int parse_checked(const char *path, const char *header, uint64_t J, uint64_t data_len,
+                         pb_tf_file *f, int64_t **offsets_out, pb_error *err) {
+    pb_tf_entry *entries = NULL;
+    int64_t *offsets = NULL;
+    int n = 0;
+    if (J == 0) return pb_fail(err, "%s: empty JSON header", path);
+    if (memchr(header, '\0', (size_t)J)) return pb_fail(err, "%s: NUL byte in the JSON header", path);
+
+    jparser p = {header, (size_t)J, 0, path, err};
+    size_t meta_at, meta_len;
+    if (parse_header(&p, &meta_at, &meta_len, &entries, &offsets, &n)) goto fail;
+
+    /* Every tensor inside the data, aligned for its element type, named
+     * once. */
+    for (int i = 0; i < n; i++) {
+        pb_tf_entry *e = &entries[i];
+        int64_t bytes = entry_bytes(e);
+        if (bytes < 0) {
+            pb_fail(err, "%s: tensor '%s': shape too large (size overflows)", path, e->name);
+            goto fail;
+        }
+        if ((uint64_t)bytes > data_len || (uint64_t)offsets[i] > data_len - (uint64_t)bytes) {
+            pb_fail(err, "%s: tensor '%s': offset %lld + %lld bytes is out of range (data is %llu bytes; "
+                    "file truncated?)", path, e->name, (long long)offsets[i], (long long)bytes,
+                    (unsigned long long)data_len);
+            goto fail;
+        }
+        if (offsets[i] % 4 != 0) {
+            pb_fail(err, "%s: tensor '%s': offset %lld is not a multiple of 4", path, e->name,
+                    (long long)offsets[i]);
+            goto fail;
+        }
+        for (int j = 0; j < i; j++)
+            if (!strcmp(entries[j].name, e->name)) {
+                pb_fail(err, "%s: tensor name '%s' appears twice", path, e->name);
+                goto fail;
+            }
+    }
+    if (data_len > SIZE_MAX - 1) {
+        pb_fail(err, "%s: file too large", path);
+        goto fail;
+    }
+    f->meta_json = meta_len ? malloc(meta_len + 1) : strdup("{}");
+    if (!f->meta_json) {
+        pb_fail(err, "%s: out of memory", path);
+        goto fail;
+    }
+    if (meta_len) {
+        memcpy(f->meta_json, header + meta_at, meta_len);
+        f->meta_json[meta_len] = '\0';
+    }
+    f->blob = malloc(data_len ? (size_t)data_len : 1);
+    if (!f->blob) {
+        pb_fail(err, "%s: out of memory for %llu bytes of data", path, (unsigned long long)data_len);
+        goto fail;
+    }
+    f->n = n;
+    f->entries = entries;
+    *offsets_out = offsets;
+    return 0;
+fail:
+    free(offsets);
+    free(entries);
+    pb_tf_free(f);
+    return -1;
+}
+
+static void attach_data(pb_tf_file *f, int64_t *offsets) {
+    for (int i = 0; i < f->n; i++) f->entries[i].data = (const unsigned char *)f->blob + offsets[i];
+    free(offsets);
+}
+
+/* The preamble: magic and header length J, checked against the size. */
+static int read_preamble(const char *path, const unsigned char *lead, uint64_t size,
+                         uint64_t *J, pb_error *err) {
+    if (memcmp(lead, PB_TF_MAGIC, 8) != 0)
+        return pb_fail(err, "%s: bad magic (not a posbench tensor file; expected \"%s\")", path,
+                       PB_TF_MAGIC);
+    *J = 0;
+    for (int k = 0; k < 8; k++) *J |= (uint64_t)lead[8 + k] << (8 * k);
+    if (*J > size - 16)
+        return pb_fail(err, "%s: header length %llu exceeds the file size (%llu bytes after the "
+                            "preamble)", path, (unsigned long long)*J,
+                       (unsigned long long)(size - 16));
+    return 0;
+}
+
+static int truncated(const char *path, uint64_t size, pb_error *err) {
+    return pb_fail(err, "%s: truncated: %llu bytes, shorter than the 16-byte preamble", path,
+                   (unsigned long long)size);
+}
+
+int pb_tf_read_mem(const void *data, size_t size, const char *name, pb_tf_file *f,
+                   pb_error *err) {
+    memset(f, 0, sizeof *f);
+    const unsigned char *buf = data;
+    uint64_t J = 0;
+    if (size < 16) return truncated(name, size, err);
+    if (read_preamble(name, buf, size, &J, err)) return -1;
+    /* The parser wants a NUL-terminated header: copy it. */
+    char *header = malloc((size_t)J + 1);
+    if (!header) return pb_fail(err, "%s: out of memory for a %llu-byte header", name,
+                                (unsigned long long)J);
+    memcpy(header, buf + 16, (size_t)J);
+    header[J] = '\0';
+    int64_t *offsets;
+    uint64_t data_len = size - 16 - J;
+    int rc = parse_checked(name, header, J, data_len, f, &offsets, err);
+    free(header);
+    if (rc) return -1;
+    if (data_len) memcpy(f->blob, buf + 16 + J, (size_t)data_len);
+    attach_data(f, offsets);
+    return 0;
+}
+
 int pb_tf_read(const char *path, pb_tf_file *f, pb_error *err) {
     memset(f, 0, sizeof *f);
     FILE *fp = fopen(path, "rb");
     if (!fp) return pb_fail(err, "%s: cannot open: %s", path, strerror(errno));
 
     char *header = NULL;
-    pb_tf_entry *entries = NULL;
     int64_t *offsets = NULL;
-    int n = 0, rc = -1;
+    int rc = -1;
     unsigned char lead[16];
     struct stat st;
 
@@ -642,31 +760,16 @@ int pb_tf_read(const char *path, pb_tf_file *f, pb_error *err) {
         pb_fail(err, "%s: not a regular file", path);
         goto done;
     }
-    uint64_t size = (uint64_t)st.st_size;
+    uint64_t size = (uint64_t)st.st_size, J = 0;
     if (size < 16) {
-        pb_fail(err, "%s: truncated: %llu bytes, shorter than the 16-byte preamble", path,
-                (unsigned long long)size);
+        truncated(path, size, err);
         goto done;
     }
     if (read_exact(fp, lead, 16)) {
         pb_fail(err, "%s: read failed: %s", path, ferror(fp) ? strerror(errno) : "unexpected end of file");
         goto done;
     }
-    if (memcmp(lead, PB_TF_MAGIC, 8) != 0) {
-        pb_fail(err, "%s: bad magic (not a posbench tensor file; expected \"%s\")", path, PB_TF_MAGIC);
-        goto done;
-    }
-    uint64_t J = 0;
-    for (int k = 0; k < 8; k++) J |= (uint64_t)lead[8 + k] << (8 * k);
-    if (J > size - 16) {
-        pb_fail(err, "%s: header length %llu exceeds the file size (%llu bytes after the preamble)",
-                path, (unsigned long long)J, (unsigned long long)(size - 16));
-        goto done;
-    }
-    if (J == 0) {
-        pb_fail(err, "%s: empty JSON header", path);
-        goto done;
-    }
+    if (read_preamble(path, lead, size, &J, err)) goto done;
     header = malloc((size_t)J + 1);
     if (!header) {
         pb_fail(err, "%s: out of memory for a %llu-byte header", path, (unsigned long long)J);
@@ -677,80 +780,19 @@ int pb_tf_read(const char *path, pb_tf_file *f, pb_error *err) {
         goto done;
     }
     header[J] = '\0';
-    if (memchr(header, '\0', (size_t)J)) {
-        pb_fail(err, "%s: NUL byte in the JSON header", path);
-        goto done;
-    }
-
-    jparser p = {header, (size_t)J, 0, path, err};
-    size_t meta_at, meta_len;
-    if (parse_header(&p, &meta_at, &meta_len, &entries, &offsets, &n)) goto done;
-
-    /* Every tensor inside the data, aligned for its element type, named
-     * once. */
     uint64_t data_len = size - 16 - J;
-    for (int i = 0; i < n; i++) {
-        pb_tf_entry *e = &entries[i];
-        int64_t bytes = entry_bytes(e);
-        if (bytes < 0) {
-            pb_fail(err, "%s: tensor '%s': shape too large (size overflows)", path, e->name);
-            goto done;
-        }
-        if ((uint64_t)bytes > data_len || (uint64_t)offsets[i] > data_len - (uint64_t)bytes) {
-            pb_fail(err, "%s: tensor '%s': offset %lld + %lld bytes is out of range (data is %llu bytes; "
-                    "file truncated?)", path, e->name, (long long)offsets[i], (long long)bytes,
-                    (unsigned long long)data_len);
-            goto done;
-        }
-        if (offsets[i] % 4 != 0) {
-            pb_fail(err, "%s: tensor '%s': offset %lld is not a multiple of 4", path, e->name,
-                    (long long)offsets[i]);
-            goto done;
-        }
-        for (int j = 0; j < i; j++)
-            if (!strcmp(entries[j].name, e->name)) {
-                pb_fail(err, "%s: tensor name '%s' appears twice", path, e->name);
-                goto done;
-            }
-    }
-    if (data_len > SIZE_MAX - 1) {
-        pb_fail(err, "%s: file too large", path);
-        goto done;
-    }
-    f->blob = malloc(data_len ? (size_t)data_len : 1);
-    if (!f->blob) {
-        pb_fail(err, "%s: out of memory for %llu bytes of data", path, (unsigned long long)data_len);
-        goto done;
-    }
+    if (parse_checked(path, header, J, data_len, f, &offsets, err)) goto done;
     if (read_exact(fp, f->blob, (size_t)data_len)) {
+        free(offsets);
+        pb_tf_free(f);
         pb_fail(err, "%s: truncated while reading the data (file changed while reading?)", path);
         goto done;
     }
-    for (int i = 0; i < n; i++) entries[i].data = (const unsigned char *)f->blob + offsets[i];
-
-    if (meta_len == 0) {
-        f->meta_json = strdup("{}");
-    } else {
-        f->meta_json = malloc(meta_len + 1);
-        if (f->meta_json) {
-            memcpy(f->meta_json, header + meta_at, meta_len);
-            f->meta_json[meta_len] = '\0';
-        }
-    }
-    if (!f->meta_json) {
-        pb_fail(err, "%s: out of memory", path);
-        goto done;
-    }
-    f->n = n;
-    f->entries = entries;
-    entries = NULL;
+    attach_data(f, offsets);
     rc = 0;
 
 done:
     fclose(fp);
     free(header);
-    free(offsets);
-    free(entries);
-    if (rc != 0) pb_tf_free(f);
     return rc;
 }

@@ -40,6 +40,10 @@ typedef struct pb_tf_file {
 /* Read and validate a whole file: bad magic, truncated data, offsets or
  * shapes out of range -> -1 with a message naming the file and the problem. */
 int pb_tf_read(const char *path, pb_tf_file *f, pb_error *err);
+/* The same from a whole file's bytes in memory (name stands for the path
+ * in messages); the data is copied, so buf may be freed afterwards. */
+int pb_tf_read_mem(const void *buf, size_t size, const char *name, pb_tf_file *f,
+                   pb_error *err);
 const pb_tf_entry *pb_tf_find(const pb_tf_file *f, const char *name);
 int64_t pb_tf_numel(const pb_tf_entry *e);
 void pb_tf_free(pb_tf_file *f);

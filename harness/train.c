@@ -6,11 +6,20 @@
 
 #include "positions.h"
 
-/* Draw a batch of problems of size n and give it positions. */
-static int make_batch(pb_model *m, const pb_task *task, gsl_rng *rng, int n, int B,
-                      int training, pb_batch *batch, pb_error *err) {
+int pb_draw_batch(const pb_model *m, const pb_task *task, gsl_rng *rng, int n, int B,
+                  int training, pb_batch *batch, pb_error *err) {
     if (pb_task_fill_batch(task, rng, n, m->cfg.causal, B, batch, err)) return -1;
     return pb_positions_fill(&m->positions, batch, rng, training, err);
+}
+
+int pb_draw_batch_seeded(const pb_model *m, const pb_task *task, unsigned long seed, int n,
+                         int B, int training, pb_batch *batch, pb_error *err) {
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    if (!rng) return pb_fail(err, "out of memory for a generator");
+    gsl_rng_set(rng, seed);
+    int rc = pb_draw_batch(m, task, rng, n, B, training, batch, err);
+    gsl_rng_free(rng);
+    return rc;
 }
 
 static int check_task_fits(const pb_model *m, const pb_task *task, pb_error *err) {
@@ -46,7 +55,7 @@ int pb_train(pb_model *m, const pb_task *task, const pb_train_opts *o,
     for (int s = 0; s < o->steps; s++) {
         int span = task->max_len - task->min_len + 1;
         int n = task->min_len + (int)gsl_rng_uniform_int(rng, (unsigned long)span);
-        if (make_batch(m, task, rng, n, o->batch, 1, &batch, err)) goto done;
+        if (pb_draw_batch(m, task, rng, n, o->batch, 1, &batch, err)) goto done;
         pb_model_zero_grad(m);
         if (pb_model_forward(m, &batch, 1, err) || pb_model_backward(m, &batch, err))
             goto done;
@@ -94,7 +103,7 @@ int pb_eval_length(pb_model *m, const pb_task *task, int n, int samples,
     int rc = -1;
     for (int done = 0; done < samples; done += B) {
         int rows = samples - done < B ? samples - done : B;
-        if (make_batch(m, task, rng, n, rows, 0, &batch, err) ||
+        if (pb_draw_batch(m, task, rng, n, rows, 0, &batch, err) ||
             pb_model_forward(m, &batch, 0, err))
             goto out;
         int V = m->cfg.vocab;

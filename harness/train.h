@@ -2,9 +2,22 @@
 #ifndef PB_TRAIN_H
 #define PB_TRAIN_H
 
+#include <gsl/gsl_rng.h>
+
 #include "adamw.h"
 #include "model.h"
+#include "progress.h"
 #include "task.h"
+
+/* Rows [0, B) of batch: problems of size n drawn from task, with positions
+ * from the model's scheme (training: its training-time randomisation, e.g.
+ * random shifts). The one way anything draws a batch for a model. */
+int pb_draw_batch(const pb_model *m, const pb_task *task, gsl_rng *rng, int n, int B,
+                  int training, pb_batch *batch, pb_error *err);
+/* The same from a fresh generator seeded with seed (batch allocated by the
+ * caller for B x T). */
+int pb_draw_batch_seeded(const pb_model *m, const pb_task *task, unsigned long seed, int n,
+                         int B, int training, pb_batch *batch, pb_error *err);
 
 typedef struct pb_train_opts {
     int steps, batch;
@@ -41,20 +54,5 @@ typedef struct pb_eval_result {
  * right iff every argmax given the true prefix is right. */
 int pb_eval_length(pb_model *m, const pb_task *task, int n, int samples,
                    unsigned long seed, pb_eval_result *r, pb_error *err);
-
-/* Progress output shared by long loops: a rewriting line on a terminal,
- * periodic plain lines otherwise. */
-typedef struct pb_progress {
-    const char *label;
-    int total, enabled, tty;
-    double start, last;
-    int last_logged;
-} pb_progress;
-
-void pb_progress_start(pb_progress *p, const char *label, int total, int enabled);
-void pb_progress_update(pb_progress *p, int done, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void pb_progress_end(pb_progress *p);
-double pb_now(void);
 
 #endif

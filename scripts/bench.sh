@@ -10,6 +10,7 @@
 #
 #   BUILD=build scripts/bench.sh            both configs
 #   BENCH_STEPS=5 scripts/bench.sh          fewer timed steps (quick look)
+#   BENCH_SWEEP=1 scripts/bench.sh          also the sweep speed-up (--local 2)
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -31,17 +32,22 @@ if ! $PYTHON -c 'import torch' 2>/dev/null; then
     echo "bench: PyTorch is missing (Debian package python3-torch): posbench only"
 fi
 
+# value KEY < output: the last KEY=value line's value.
+value() { sed -n "s/^$1=//p" | tail -n1; }
+
 cpu=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n1)
 [ -n "$cpu" ] || cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
 cores=$(nproc)
 date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 machine="$cpu, $cores cores"
 echo "bench: $machine, $date"
+# The BLAS kernel explains most of a speed difference between machines.
+info=$("$POSBENCH" info 2>&1)
+blas_kernel=$(value blas_kernel <<<"$info" 2>/dev/null)
+sed -n 's/^\(blas\|blas_kernel\|blas_selection\|cpu_best_kernel\|cpu_features\)=/  \1: /p' <<<"$info"
 
-# value KEY < output: the last KEY=value line's value.
-value() { sed -n "s/^$1=//p" | tail -n1; }
 
-header="date,machine,config,d,layers,heads,T,batch,vocab,encoding,steps,posbench_tokens_per_s,posbench_threads,torch_tokens_per_s,torch_threads,ratio,mfu,sgemm_gflops,peak_rss_mb,torch_peak_rss_mb,torch_version"
+header="date,machine,config,d,layers,heads,T,batch,vocab,encoding,steps,posbench_tokens_per_s,posbench_threads,torch_tokens_per_s,torch_threads,ratio,mfu,sgemm_gflops,peak_rss_mb,torch_peak_rss_mb,torch_version,blas_kernel,peak_kernel,peak_gflops"
 rows=()
 table=()
 status=0
@@ -52,7 +58,7 @@ for cfg in "${CONFIGS[@]}"; do
 
     # posbench with 2 threads and with 1 (on a busy 2-core machine the
     # threaded run can lose badly to thread contention): best kept.
-    pb_tps="" pb_threads="" mfu="" gflops="" rss=""
+    pb_tps="" pb_threads="" mfu="" gflops="" rss="" peak_kernel="" peak=""
     for th in 2 1; do
         pb_out=$("$POSBENCH" bench d="$d" layers="$layers" heads="$heads" T="$T" batch="$batch" \
                  vocab="$vocab" encoding="$enc" steps="$steps" threads="$th" 2>&1)
@@ -64,13 +70,17 @@ for cfg in "${CONFIGS[@]}"; do
             status=1
             continue
         fi
-        echo "  posbench, $th thread(s): tokens_per_s=$tps mfu=$(value mfu <<<"$pb_out")" \
-             "sgemm_gflops=$(value sgemm_gflops <<<"$pb_out") peak_rss_mb=$(value peak_rss_mb <<<"$pb_out")"
+        echo "  posbench, $th thread(s): tokens_per_s=$tps model_gflops=$(value model_gflops <<<"$pb_out")" \
+             "sgemm_gflops=$(value sgemm_gflops <<<"$pb_out") ($(value blas_kernel <<<"$pb_out"))" \
+             "peak_gflops=$(value peak_gflops <<<"$pb_out") ($(value peak_kernel <<<"$pb_out"))" \
+             "mfu=$(value mfu <<<"$pb_out") mfu_in_use=$(value mfu_in_use <<<"$pb_out") peak_rss_mb=$(value peak_rss_mb <<<"$pb_out")"
         if [ -z "$pb_tps" ] || awk -v a="$tps" -v b="$pb_tps" 'BEGIN{exit !(a > b)}'; then
             pb_tps=$tps pb_threads=$th
             mfu=$(value mfu <<<"$pb_out")
             gflops=$(value sgemm_gflops <<<"$pb_out")
             rss=$(value peak_rss_mb <<<"$pb_out")
+            peak_kernel=$(value peak_kernel <<<"$pb_out")
+            peak=$(value peak_gflops <<<"$pb_out")
         fi
     done
 
@@ -99,8 +109,8 @@ for cfg in "${CONFIGS[@]}"; do
     if [ -n "$pb_tps" ] && [ -n "$torch_tps" ]; then
         ratio=$(awk -v a="$pb_tps" -v b="$torch_tps" 'BEGIN{ if (b > 0) printf "%.2f", a / b }')
     fi
-    rows+=("$date,\"$machine\",$name,$d,$layers,$heads,$T,$batch,$vocab,$enc,$steps,$pb_tps,$pb_threads,$torch_tps,$torch_threads,$ratio,$mfu,$gflops,$rss,$torch_rss,$torch_version")
-    table+=("$name (d=$d L=$layers T=$T B=$batch)|${pb_tps:--}${pb_threads:+ ($pb_threads thr)}|${torch_tps:--}${torch_threads:+ ($torch_threads thr)}|${ratio:--}|${mfu:--}|${rss:+$rss MB}")
+    rows+=("$date,\"$machine\",$name,$d,$layers,$heads,$T,$batch,$vocab,$enc,$steps,$pb_tps,$pb_threads,$torch_tps,$torch_threads,$ratio,$mfu,$gflops,$rss,$torch_rss,$torch_version,$blas_kernel,$peak_kernel,$peak")
+    table+=("$name (d=$d L=$layers T=$T B=$batch)|${pb_tps:--}${pb_threads:+ ($pb_threads thr)}|${torch_tps:--}${torch_threads:+ ($torch_threads thr)}|${ratio:--}|${mfu:--}${peak_kernel:+ (vs $peak_kernel $peak)}|${rss:+$rss MB}")
 done
 
 echo
@@ -111,7 +121,9 @@ echo
       END { for (r = 1; r <= n; r++) { line = ""
                 for (i = 1; i <= nf; i++) line = line sprintf(i == 1 ? "%-*s" : "  %*s", w[i], cell[r, i])
                 print line } }'
-echo "(ratio = posbench / PyTorch, each the best of 1 and 2 threads; MFU and RSS are posbench's)"
+echo "(ratio = posbench / PyTorch, each the best of 1 and 2 threads; MFU and RSS are posbench's;"
+echo " MFU = model FLOP rate / sgemm peak of the best kernel the CPU supports, measured now)"
+echo "targets: ratio A >= 3.0, B >= 4.0; MFU on A >= 0.5 (BLAS kernel in use: ${blas_kernel:-?})"
 
 # Append to the history: keep earlier rows when the header matches.
 mkdir -p "$(dirname "$OUT")"
@@ -177,6 +189,26 @@ for T in 1024 2048 4096 8192; do
     lines+=("$date,\"$machine\",eval_peak_rss_mb,T=$T,$mb,1024,")
     prev=$ms
 done
+
+# Optional (BENCH_SWEEP=1; about 15 minutes on 2 cores): the default
+# extrapolation study in one process and as a sweep with --local 2 (both at
+# one thread per run): the ratio of wall times, target <= 0.6 on 2 cores.
+if [ "${BENCH_SWEEP:-0}" = 1 ]; then
+    echo
+    echo "sweep: extrapolation (default scale), one process vs --local 2:"
+    sroot=$(mktemp -d /tmp/posbench-bench-sweep.XXXXXX)
+    t0=$(date +%s.%N)
+    "$POSBENCH" run experiments/extrapolation.lua root="$sroot/seq" >"$sroot/seq.log" 2>&1 || status=1
+    t1=$(date +%s.%N)
+    "$POSBENCH" sweep experiments/extrapolation.lua root="$sroot/local" --local 2 >"$sroot/local.log" 2>&1 || status=1
+    t2=$(date +%s.%N)
+    seq_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b - a}')
+    loc_s=$(awk -v a="$t1" -v b="$t2" 'BEGIN{printf "%.1f", b - a}')
+    r=$(awk -v a="$loc_s" -v b="$seq_s" 'BEGIN{printf "%.2f", a / b}')
+    printf '  one process %7.1f s   --local 2 %7.1f s   ratio %s (target <= 0.6)\n' "$seq_s" "$loc_s" "$r"
+    lines+=("$date,\"$machine\",sweep_local2_wall_s,extrapolation default,$loc_s,$seq_s,$r")
+    rm -rf "$sroot"
+fi
 
 tmp=$(mktemp "$extra.tmp.XXXXXX") || exit 1
 printf '%s\n' "${lines[@]}" >"$tmp" && chmod 644 "$tmp" && mv -f "$tmp" "$extra" || { rm -f "$tmp"; exit 1; }

@@ -52,6 +52,31 @@ if [ "$mode" != --unit ]; then
     done
 fi
 
+# Fuzzers (tests/fuzz/): a few seconds each on the seed corpus; longer
+# campaigns with `make fuzz FUZZ_SECONDS=600`.
+if [ "$mode" = all ]; then
+    echo "Fuzz targets (tests/fuzz, ${FUZZ_TEST_SECONDS:-5}s each)"
+    export FUZZ_BUILD=${FUZZ_BUILD:-$BUILD-fuzz}
+    if tests/fuzz/fuzz.sh --check >/dev/null 2>&1; then
+        for t in tensorfile json args; do
+            run_one "fuzz_$t" tests/fuzz/fuzz.sh "${FUZZ_TEST_SECONDS:-5}" "$t"
+        done
+    else
+        printf '  skip  %-40s (clang with libFuzzer is not available)\n' "fuzz_*"
+        skipped=$((skipped + 3))
+    fi
+fi
+
+# Sweeps: local workers, GNU parallel, and a real local Slurm cluster that
+# test_slurm.sh starts and stops itself (scripts/slurm-local.sh).
+if [ "$mode" = all ]; then
+    echo "Sweep tests (tests/sweep)"
+    for t in tests/sweep/test_*.sh; do
+        [ -f "$t" ] || continue
+        run_one "$(basename "$t" .sh)" env BUILD="$BUILD" bash "$t"
+    done
+fi
+
 if [ "$mode" = all ]; then
     echo "PyTorch reference tests (tests/torch)"
     if /usr/bin/python3 -c 'import torch' 2>/dev/null; then

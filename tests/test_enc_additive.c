@@ -98,8 +98,8 @@ static void test_binary(void) {
     pb_encoding e;
     pb_error err;
     float row[8];
-    CHECK(enc_make(&e, "binary", enc_geom(8, 2, 1, 64), "bits=4", NULL, &err) == 0, "%s",
-          err.msg);
+    CHECK(enc_make(&e, "binary", enc_geom(8, 2, 1, 64), "bits=4,scale=1", NULL, &err) == 0,
+          "%s", err.msg);
     int p = 5;
     pe_rows(&e, NULL, &p, 1, row);
     float want5[8] = {1, 0, 1, 0, 1, 0, 1, 0};
@@ -114,7 +114,7 @@ static void test_binary(void) {
           "position 16 needs 5 bits: %s", err.msg);
     pb_encoding_destroy(&e);
 
-    CHECK(enc_make(&e, "binary", enc_geom(8, 2, 1, 64), "bits=3,signed=1", NULL, &err) == 0,
+    CHECK(enc_make(&e, "binary", enc_geom(8, 2, 1, 64), "bits=3,signed=1,scale=1", NULL, &err) == 0,
           "%s", err.msg);
     p = 6; /* 110b */
     pe_rows(&e, NULL, &p, 1, row);
@@ -122,7 +122,7 @@ static void test_binary(void) {
     CHECK(memcmp(row, want6, sizeof row) == 0, "binary signed p=6 bits=3");
     pb_encoding_destroy(&e);
 
-    /* Default bits = min(16, d); general layout on shifted positions. */
+    /* Default bits = min(16, d), scale 1/sqrt(d); general layout on shifted positions. */
     int d = 40;
     CHECK(enc_make(&e, "binary", enc_geom(d, 4, 1, 64), "", NULL, &err) == 0, "%s", err.msg);
     int pos[] = {1000, 1001, 65535, 12345};
@@ -130,8 +130,9 @@ static void test_binary(void) {
     pe_rows(&e, NULL, pos, 4, x);
     int ok = 1;
     for (int t = 0; t < 4; t++)
-        for (int c = 0; c < d; c++) ok &= x[t * d + c] == (float)((pos[t] >> (c % 16)) & 1);
-    CHECK(ok, "binary default: component c = bit (c mod 16)");
+        for (int c = 0; c < d; c++)
+            ok &= x[t * d + c] == ((pos[t] >> (c % 16)) & 1 ? (float)(1 / sqrt(40.0)) : 0.0f);
+    CHECK(ok, "binary default: component c = bit (c mod 16) / sqrt(d)");
     CHECK(pb_encoding_prepare(&e, 65536, &err) == 0, "65536 positions fit 16 bits");
     pb_encoding_destroy(&e);
 
@@ -144,13 +145,16 @@ static void test_binary(void) {
     CHECK(enc_make(&e, "binary", enc_geom(8, 2, 1, 64), "signed=2", NULL, &err) == -1 &&
               contains(err.msg, "signed=2"),
           "signed=2 rejected: %s", err.msg);
+    CHECK(enc_make(&e, "binary", enc_geom(8, 2, 1, 64), "scale=0", NULL, &err) == -1 &&
+              contains(err.msg, "scale=0"),
+          "scale=0 rejected: %s", err.msg);
 }
 
 static void test_sinusoidal(void) {
     pb_encoding e;
     pb_error err;
     int d = 8;
-    CHECK(enc_make(&e, "sinusoidal", enc_geom(d, 2, 1, 64), "", NULL, &err) == 0, "%s",
+    CHECK(enc_make(&e, "sinusoidal", enc_geom(d, 2, 1, 64), "scale=1", NULL, &err) == 0, "%s",
           err.msg);
     float row[8];
     int p = 0;
@@ -190,9 +194,20 @@ static void test_sinusoidal(void) {
     }
     CHECK(maxn < 1e-6, "||sinusoidal PE(p)|| = sqrt(d/2) (max err %g)", maxn);
     CHECK(maxdot < 1e-5, "PE(p).PE(p+5) does not depend on p (max err %g)", maxdot);
+    /* the default amplitude is 1/sqrt(d): the paper's table over sqrt(d) */
+    pb_encoding dflt;
+    CHECK(enc_make(&dflt, "sinusoidal", enc_geom(d, 2, 1, 64), "", NULL, &err) == 0, "%s",
+          err.msg);
+    float a[4 * 8];
+    pe_rows(&dflt, NULL, pos, 4, a);
+    pe_rows(&e, NULL, pos, 4, x);
+    double worst = 0;
+    for (int i = 0; i < 4 * d; i++) worst = fmax(worst, fabs(a[i] - x[i] / sqrt((double)d)));
+    CHECK(worst < 1e-7, "sinusoidal default scale = 1/sqrt(d) (max err %g)", worst);
+    pb_encoding_destroy(&dflt);
     pb_encoding_destroy(&e);
 
-    CHECK(enc_make(&e, "sinusoidal", enc_geom(4, 2, 1, 64), "base=100", NULL, &err) == 0,
+    CHECK(enc_make(&e, "sinusoidal", enc_geom(4, 2, 1, 64), "base=100,scale=1", NULL, &err) == 0,
           "%s", err.msg);
     p = 3;
     pe_rows(&e, NULL, &p, 1, row);
@@ -219,7 +234,7 @@ static void test_sinusoidal2d(void) {
     int d = 8;
     CHECK(enc_make(&e, "sinusoidal2d", enc_geom(d, 2, 0, 64), "", NULL, &err) == 0, "%s",
           err.msg);
-    int pos[] = {3, 5, 1000, 2}; /* (x, y) pairs */
+    int pos[] = {3, 5, 1000, 2}; /* (x, y) pairs; default amplitude 1/sqrt(d) */
     float x[2 * 8];
     pe_rows(&e, NULL, pos, 2, x);
     /* width 4: w = 1, 10000^(-2/4) = 0.01 */
@@ -229,8 +244,8 @@ static void test_sinusoidal2d(void) {
             double v = pos[2 * t + axis];
             double w[2] = {1.0, 0.01};
             for (int k = 0; k < 2; k++) {
-                want[t][axis * 4 + 2 * k] = sin(v * w[k]);
-                want[t][axis * 4 + 2 * k + 1] = cos(v * w[k]);
+                want[t][axis * 4 + 2 * k] = sin(v * w[k]) / sqrt((double)d);
+                want[t][axis * 4 + 2 * k + 1] = cos(v * w[k]) / sqrt((double)d);
             }
         }
     double maxerr = 0;
@@ -407,7 +422,7 @@ static void test_precision(void) {
 
     pb_precision_init(&prec);
     CHECK(pb_precision_set(&prec, "tables", &bf16, &err) == 0, "%s", err.msg);
-    CHECK(enc_make(&e, "sinusoidal", enc_geom(8, 2, 1, 64), "", &prec, &err) == 0, "%s",
+    CHECK(enc_make(&e, "sinusoidal", enc_geom(8, 2, 1, 64), "scale=1", &prec, &err) == 0, "%s",
           err.msg);
     float y[8];
     int p = 3;

@@ -424,14 +424,17 @@ static double theta_of(const pb_encoding *e, int k) {
     return atan2(x[2 * k + 1], x[2 * k]);
 }
 
-/* YaRN: high frequencies (r >= beta_fast) unchanged, low ones (r <= beta_slow)
- * divided by s, the ramp between; logits scaled by (0.1 ln s + 1)^2. */
+/* YaRN with ramp=paper: high frequencies (r >= beta_fast) unchanged, low
+ * ones (r <= beta_slow) divided by s, the ramp in r between; logits scaled
+ * by (0.1 ln s + 1)^2. The default ramp (the authors' code) is checked
+ * against their formula in tests/torch/test_yarn.py; here its shape. */
 static void test_yarn(void) {
     int dh = 32, L = 4096;
     double s = 8;
     pb_encoding e, plain;
     if (make(&e, "rope", 1, dh,
-             "scaling.type=yarn scaling.factor=8 scaling.original_len=4096") ||
+             "scaling.type=yarn scaling.factor=8 scaling.original_len=4096 "
+             "scaling.ramp=paper") ||
         make(&plain, "rope", 1, dh, ""))
         return;
     int n_high = 0, n_low = 0, n_mid = 0;
@@ -460,6 +463,22 @@ static void test_yarn(void) {
     double ms = 0.1 * log(s) + 1;
     CHECK_CLOSE(e.logit_scale, ms * ms, 1e-6, "YaRN logit_scale");
     CHECK(plain.logit_scale == 1.0f, "plain logit_scale %g", plain.logit_scale);
+    pb_encoding_destroy(&e);
+    /* default ramp: pairs below floor(c(32)) keep theta, above ceil(c(1))
+     * get theta/s, linear in k between; c(beta) = d ln(L/(2 pi beta))/(2 ln base) */
+    if (make(&e, "rope", 1, dh, "scaling.type=yarn scaling.factor=8 scaling.original_len=4096"))
+        return;
+    double c_fast = dh * log(L / (2 * M_PI * 32)) / (2 * log(10000.0));
+    double c_slow = dh * log(L / (2 * M_PI * 1)) / (2 * log(10000.0));
+    double lo = floor(c_fast), hi = ceil(c_slow);
+    for (int k = 0; k < dh / 2; k++) {
+        double th = pow(10000.0, -2.0 * k / dh), up = (k - lo) / (hi - lo);
+        up = up < 0 ? 0 : up > 1 ? 1 : up;
+        double want = up * th / s + (1 - up) * th;
+        CHECK(fabs(theta_of(&e, k) - want) <= 1e-6 * th, "YaRN code ramp k=%d: %g vs %g", k,
+              theta_of(&e, k), want);
+    }
+    CHECK_CLOSE(e.logit_scale, pow(0.1 * log(s) + 1, 2), 1e-6, "YaRN logit_scale (code ramp)");
     pb_encoding_destroy(&e);
     if (make(&e, "rope", 1, dh, "scaling.type=yarn scaling.factor=8 scaling.attn_factor=1.5"))
         return;
@@ -735,6 +754,8 @@ static void test_errors(void) {
     expect_error("rope", 8, "scaling.factor=2", "scaling.factor", "scaling.type");
     expect_error("rope", 8, "scaling.type=pi scaling.beta_fast=8", "scaling.beta_fast", "yarn");
     expect_error("rope", 8, "scaling.type=yarn scaling.beta_fast=1", "beta_fast", "beta_slow");
+    expect_error("rope", 8, "scaling.type=yarn scaling.ramp=exact", "scaling.ramp", "code, paper");
+    expect_error("rope", 8, "scaling.type=ntk scaling.ramp=paper", "scaling.ramp", "yarn");
     expect_error("rope", 8, "scaling.type=ntk scaling.factor=2 fraction=0.25", "ntk", "d_rot = 2");
     expect_error("rope", 8, "scaling.tpye=pi", "scaling.tpye", "scaling.type");
     expect_error("xpos", 8, "scale_base=0", "scale_base", "0");

@@ -58,6 +58,17 @@ static void open_enc(pb_metric_enc *me, const char *name, int d, int heads) {
     CHECK(rc == 0, "open %s: %s", name, err.msg);
 }
 
+/* The paper's unit-amplitude table (option scale=1; the default is 1/sqrt(d)). */
+static void open_enc_unit(pb_metric_enc *me, const char *name, int d, int heads) {
+    pb_geometry g = {.d = d, .heads = heads, .d_head = d / heads, .causal = 1, .max_len = 64};
+    pb_error err = {{0}};
+    pb_opts o;
+    pb_opts_init(&o);
+    pb_opts_set_num(&o, "scale", 1.0, NULL);
+    int rc = pb_metric_enc_open(me, name, &o, &g, NULL, 1, &err);
+    CHECK(rc == 0, "open %s: %s", name, err.msg);
+}
+
 static float *table(pb_metric_enc *me, int n) {
     float *x = malloc(sizeof(float) * (size_t)n * me->enc.g.d);
     pb_error err = {{0}};
@@ -142,8 +153,8 @@ static void test_drift(void) {
 
 static void test_table_metrics(void) {
     pb_metric_enc sin, bin, in, intn, rope;
-    open_enc(&sin, "sinusoidal", 32, 4);
-    open_enc(&bin, "binary", 32, 4);
+    open_enc_unit(&sin, "sinusoidal", 32, 4);
+    open_enc_unit(&bin, "binary", 32, 4);
     open_enc(&in, "integer", 16, 4);
     open_enc(&intn, "integer_norm", 16, 4);
     open_enc(&rope, "rope", 32, 4);
@@ -341,23 +352,19 @@ static void fill_batch(pb_batch *b, int B, int T, int V, unsigned long seed) {
 }
 
 static double rel_dev(pb_model *m, pb_batch *b, int d2, const char *qk_fmt, const char *site) {
-    pb_precision saved = m->prec;
-    pb_encoding old;
     pb_error err = {{0}};
-    if (qk_fmt) {
+    pb_model_saved saved = {0};
+    if (qk_fmt) { /* the site for this measurement only */
+        pb_precision prec = m->prec;
         pb_format f = format(qk_fmt);
-        pb_precision_set(&m->prec, site, &f, &err);
-        /* rebuild the encoding so its tables see the site */
-        pb_model_set_encoding(m, m->cfg.encoding, &m->cfg.enc_opts, &old, &err);
+        pb_precision_set(&prec, site, &f, &err);
+        pb_model_override o = {.prec = &prec};
+        CHECK(pb_model_apply_override(m, &o, &saved, &err) == 0, "override: %s", err.msg);
     }
     double D = NAN, Dl = NAN;
     int rc = pb_metric_relative_deviation(m, b, 0, d2, &D, &Dl, NULL, NULL, &err);
     CHECK(rc == 0, "relative deviation: %s", err.msg);
-    if (qk_fmt) {
-        pb_encoding_destroy(&m->enc);
-        m->enc = old;
-        m->prec = saved;
-    }
+    pb_model_restore(m, &saved);
     return D;
 }
 
@@ -376,6 +383,22 @@ static void test_relative_deviation(void) {
         CHECK(d32 < 1e-3, "RoPE fp32 shifted by 5000: D = %g (float error only)", d32);
         CHECK(dbf > 10 * d32 && dbf > 1e-3, "RoPE with bf16 q/k: D = %g > fp32 %g", dbf, d32);
         CHECK(dang > dbf, "RoPE with bf16 angles: D = %g (> q/k %g)", dang, dbf);
+        CHECK(rel_dev(&rope, &b, 5000, NULL, NULL) == d32, "the overrides were undone");
+        /* The same sites as the model's own precision (its config). */
+        pb_error perr = {{0}};
+        pb_precision p = rope.cfg.prec;
+        pb_format bf = format("bf16");
+        pb_precision_set(&p, "angles", &bf, &perr);
+        CHECK(pb_model_set_precision(&rope, &p, &perr) == 0 &&
+                  rope.cfg.prec.active[PB_SITE_ANGLES] && rope.enc.prec == &rope.prec,
+              "set_precision: in the config, seen by the encoding (%s)", perr.msg);
+        double dset = rel_dev(&rope, &b, 5000, NULL, NULL);
+        CHECK(dset == dang, "bf16 angles set on the model = as an override: %g vs %g", dset,
+              dang);
+        pb_precision_init(&p);
+        CHECK(pb_model_set_precision(&rope, &p, &perr) == 0 &&
+                  rel_dev(&rope, &b, 5000, NULL, NULL) == d32,
+              "back to fp32");
         /* recomputed logits reproduce attention's probabilities */
         pb_error err = {{0}};
         pb_model_forward(&rope, &b, 1, &err);

@@ -167,8 +167,29 @@ static void check_abacus(void) {
     int ok = 1;
     for (int i = 0; i < R * T; i++) ok &= b.pos[i] == expect[i % T];
     CHECK(ok, "abacus at evaluation: digits place+1, others 0");
-    pb_positions_fill(&p, &b, r, 1, &err);
+    /* default offset="batch": one k for every row of a batch, new per batch */
     int seen[20] = {0}, distinct = 0;
+    ok = 1;
+    for (int batch = 0; batch < 40; batch++) {
+        pb_positions_fill(&p, &b, r, 1, &err);
+        int k = b.pos[0] - 1;
+        ok &= k >= 0 && k < 20;
+        if (k >= 0 && k < 20) distinct += !seen[k]++;
+        for (int row = 0; row < R; row++)
+            for (int i = 0; i < T; i++)
+                ok &= b.pos[row * T + i] == (expect[i] ? expect[i] + k : 0);
+    }
+    CHECK(ok, "abacus training: one offset k in [0, max_offset) per batch on digits only");
+    CHECK(distinct >= 12, "abacus per-batch offsets vary across batches: %d distinct of 20",
+          distinct);
+    /* offset="sequence": one k per row */
+    o = opts("abacus", "max_offset", 20, NULL, 0);
+    pb_opts_set_str(&o, "offset", "sequence", NULL);
+    CHECK(pb_positions_create(&p, &o, 1, &err) == 0, "%s", err.msg);
+    CHECK(p.offset_per_sequence == 1, "offset=sequence parsed");
+    pb_positions_fill(&p, &b, r, 1, &err);
+    memset(seen, 0, sizeof seen);
+    distinct = 0;
     ok = 1;
     for (int row = 0; row < R; row++) {
         int k = b.pos[row * T] - 1;
@@ -177,11 +198,30 @@ static void check_abacus(void) {
         for (int i = 0; i < T; i++)
             ok &= b.pos[row * T + i] == (expect[i] ? expect[i] + k : 0);
     }
-    CHECK(ok, "abacus training: one offset k in [0, max_offset) per row on digits only");
-    CHECK(distinct >= 15, "abacus training offsets vary: %d distinct of 20", distinct);
+    CHECK(ok, "abacus offset=sequence: one offset k in [0, max_offset) per row");
+    CHECK(distinct >= 15, "abacus per-sequence offsets vary: %d distinct of 20", distinct);
+    /* both seeded: the same seed gives the same offsets */
+    for (int per_seq = 0; per_seq <= 1; per_seq++) {
+        pb_opts oo = opts("abacus", "max_offset", 20, NULL, 0);
+        if (per_seq) pb_opts_set_str(&oo, "offset", "sequence", NULL);
+        pb_positions pp;
+        pb_positions_create(&pp, &oo, 1, &err);
+        pb_batch b2;
+        pb_batch_alloc(&b2, R, T, 1, &err);
+        memcpy(b2.place, b.place, sizeof(int) * (size_t)R * T);
+        b2.B = R, b2.T = T;
+        gsl_rng *r1 = rng_seeded(9), *r2 = rng_seeded(9);
+        pb_positions_fill(&pp, &b, r1, 1, &err);
+        pb_positions_fill(&pp, &b2, r2, 1, &err);
+        CHECK(memcmp(b.pos, b2.pos, sizeof(int) * (size_t)R * T) == 0,
+              "abacus offset=%s: same seed, same offsets", per_seq ? "sequence" : "batch");
+        gsl_rng_free(r1), gsl_rng_free(r2);
+        pb_batch_free(&b2);
+    }
     o = opts("abacus", NULL, 0, NULL, 0);
     pb_positions_create(&p, &o, 1, &err);
-    CHECK(p.max_offset == 100, "abacus default max_offset %d", p.max_offset);
+    CHECK(p.max_offset == 100 && p.offset_per_sequence == 0,
+          "abacus defaults max_offset %d, offset=batch", p.max_offset);
     pb_batch_free(&b);
     pb_task_destroy(&t);
     gsl_rng_free(r);
@@ -251,6 +291,11 @@ static void check_errors(void) {
     expect_error(opts("shift", "shift_max", -1, NULL, 0), 1, "'shift_max'", "got -1");
     expect_error(opts("random", "max_pos", 0, NULL, 0), 1, "'max_pos'", "got 0");
     expect_error(opts("abacus", "max_offset", 0, NULL, 0), 1, "'max_offset'", "got 0");
+    {
+        pb_opts bad = opts("abacus", NULL, 0, NULL, 0);
+        pb_opts_set_str(&bad, "offset", "step", NULL);
+        expect_error(bad, 1, "offset='step'", "'sequence'");
+    }
     expect_error(opts("grid", "width", 0, NULL, 0), 2, "'width'", "got 0");
     pb_opts o;
     pb_opts_init(&o);

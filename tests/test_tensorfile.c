@@ -83,6 +83,12 @@ static void expect_error(const char *label, const void *image, size_t len, const
     CHECK(f.n == 0 && f.entries == NULL && f.blob == NULL && f.meta_json == NULL,
           "%s: failed read leaves an empty file struct", label);
     pb_tf_free(&f);
+    /* The in-memory reader (what the fuzzer drives) refuses it the same way. */
+    rc = pb_tf_read_mem(image, len, "mem.pbt", &f, &err);
+    CHECK(rc == -1 && strstr(err.msg, "mem.pbt") && strstr(err.msg, expect),
+          "%s: pb_tf_read_mem should fail saying '%s': %s", label, expect, rc ? err.msg : "ok");
+    CHECK(f.n == 0 && f.entries == NULL && f.blob == NULL && f.meta_json == NULL,
+          "%s: failed pb_tf_read_mem leaves an empty file struct", label);
 }
 
 static void test_round_trip(void) {
@@ -120,6 +126,16 @@ static void test_round_trip(void) {
     CHECK(e && e->ndim == 0 && pb_tf_numel(e) == 1 && ((const float *)e->data)[0] == 42.0f,
           "scalar with an escaped name");
     CHECK(pb_tf_find(&f, "missing") == NULL, "find of an absent name");
+    pb_tf_free(&f);
+
+    /* The same bytes from memory read the same. */
+    size_t len;
+    unsigned char *bytes = slurp(path, &len);
+    CHECK(pb_tf_read_mem(bytes, len, "mem.pbt", &f, &err) == 0, "read_mem: %s", err.msg);
+    free(bytes);  /* the reader copied what it keeps */
+    e = pb_tf_find(&f, "wte");
+    CHECK(f.n == 4 && !strcmp(f.meta_json, meta) && e && !memcmp(e->data, w, sizeof w) &&
+          ((uintptr_t)e->data % 4) == 0, "read_mem gives the same tensors and meta");
     pb_tf_free(&f);
     CHECK(f.blob == NULL && f.n == 0, "free clears");
     pb_tf_free(&f);  /* twice is harmless */

@@ -25,18 +25,27 @@ function Model:save(path)
   core._save(self, path, pb.json.encode(meta))
 end
 
---- pb.load(path [, {enc = {...}}]) -> model with the saved config and
---- parameters. enc= overrides encoding options (e.g. RoPE scaling for a
---- scaled fine-tune); the parameter layout must stay the same.
+--- pb.load(path [, {enc = {...}, allow_nonfinite = false}]) -> model with
+--- the saved config and parameters. enc= overrides encoding options (e.g.
+--- RoPE scaling for a scaled fine-tune); the parameter layout must stay the
+--- same. Every tensor must have the shape the config gives, and NaN or inf
+--- parameters are refused unless allow_nonfinite = true. The file is read
+--- once.
 function pb.load(path, opts)
   assert(type(path) == "string", "pb.load(path): path must be a string")
-  local ok, meta = pcall(pb.json.decode, core._read_meta(path))
+  for k in pairs(opts or {}) do
+    if k ~= "enc" and k ~= "allow_nonfinite" then
+      error("pb.load: unknown option '" .. tostring(k) .. "' (valid: enc, allow_nonfinite)", 2)
+    end
+  end
+  local text, checkpoint = core._read_checkpoint(path)
+  local ok, meta = pcall(pb.json.decode, text)
   if not ok or type(meta) ~= "table" or meta.format ~= "posbench-checkpoint" then
     error(path .. ": not a posbench checkpoint", 2)
   end
   local config = meta.config
-  for k in pairs(opts or {}) do
-    if k ~= "enc" then error("pb.load: unknown option '" .. tostring(k) .. "' (valid: enc)", 2) end
+  if type(config) ~= "table" then
+    error(path .. ": checkpoint has no config object", 2)
   end
   if opts and opts.enc then
     local enc = {}
@@ -44,8 +53,9 @@ function pb.load(path, opts)
     for k, v in pairs(opts.enc) do enc[k] = v end
     config.enc = enc
   end
-  local m = pb.model(config)
-  core._load_params(m, path)
+  local made, m = pcall(pb.model, config)
+  if not made then error(path .. ": " .. tostring(m), 2) end
+  core._load_params(m, checkpoint, path, opts and opts.allow_nonfinite)
   return m
 end
 

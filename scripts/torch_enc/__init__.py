@@ -60,11 +60,25 @@ for _module in ("additive", "bias", "rotary"):
         SOURCES[_name] = _mod.__name__
 
 
+class MissingTwin(KeyError):
+    """posbench has an encoding that no module here reimplements."""
+
+    def __init__(self, name):
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self):
+        return (f"encoding '{self.name}' has no PyTorch twin: write a class with the "
+                f"interface of scripts/torch_enc/__init__.py in additive.py, bias.py or rotary.py "
+                f"and add it to that module's ENCODINGS (twins exist for: "
+                f"{', '.join(sorted(ENCODINGS))})")
+
+
 def make(name, cfg, opts):
     """Instantiates encoding `name`; tolerates classes whose constructor takes
-    an extra argument after (cfg, opts)."""
+    an extra argument after (cfg, opts). MissingTwin when there is none."""
     if name not in ENCODINGS:
-        raise KeyError(f"no PyTorch encoding '{name}' (have: {', '.join(sorted(ENCODINGS))})")
+        raise MissingTwin(name)
     cls = ENCODINGS[name]
     try:
         enc = cls(cfg, opts)

@@ -204,6 +204,10 @@ def compare_with_c(binary):
     cases = read_dump(binary)
     failed = 0
     for c in cases:
+        if c["name"] not in ENCODINGS:  # the C test dumps it, nothing here reimplements it
+            print(f"  FAIL {c['name']}: encoding '{c['name']}' has no PyTorch twin in {__file__}")
+            failed += 1
+            continue
         out_n = []
         mod = ENCODINGS[c["name"]](c["cfg"], c["opts"], out_n)
         assert mod.n_params == c["n_params"] == out_n[0], (c["name"], mod.n_params)

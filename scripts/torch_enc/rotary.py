@@ -10,9 +10,9 @@ rope2d.c (see those files for the formulas and the papers):
   (k, k + d_rot/2); the first d_rot = floor(fraction*d_head/2)*2 dims rotate;
 - p-RoPE keeps round(p * d_rot/2) (half rounded up) highest frequencies;
 - dynamic_ntk uses l = (largest position in the batch) + 1, the length the
-  C model hands to prepare() for that batch. The C side only ever grows its
-  table, so after a longer batch it keeps the longer l; evaluate a model
-  with one length per encoding object to compare the two;
+  C model hands to prepare() for that batch; the C side follows l in both
+  directions (a shorter batch after a longer one gets its own, smaller l),
+  where HF's cache keeps the longest length seen while above L;
 - rope2d_mixed's parameters are laid out [2][H][d_head/2] (fx, then fy).
 
 No precision emulation here: this is the fp32 reference.
@@ -60,6 +60,18 @@ def yarn_ramp(r, beta_slow, beta_fast):
     return min(1.0, max(0.0, (r - beta_slow) / (beta_fast - beta_slow)))
 
 
+def yarn_code_keep(k, d_rot, base, L, beta_slow, beta_fast):
+    """Weight of the unscaled theta of pair k in the authors' YaRN code: the
+    pair index where a frequency turns beta times over L, rounded outwards,
+    and a ramp linear in k between."""
+    def at(beta):
+        return d_rot * math.log(L / (beta * 2.0 * math.pi)) / (2.0 * math.log(base))
+    lo, hi = max(math.floor(at(beta_fast)), 0.0), min(math.ceil(at(beta_slow)), d_rot - 1.0)
+    if lo == hi:
+        hi += 0.001
+    return 1.0 - min(1.0, max(0.0, (k - lo) / (hi - lo)))
+
+
 def rope_thetas(base, d_rot, scaling, l=0):
     """theta_k for k < d_rot/2 after scaling (rope_scaling.c), float64 list."""
     kind, s, L = scaling["type"], scaling["factor"], scaling["original_len"]
@@ -75,7 +87,10 @@ def rope_thetas(base, d_rot, scaling, l=0):
         if kind == "pi":
             t /= s
         if kind == "yarn":
-            g = yarn_ramp(L * t / (2.0 * math.pi), scaling["beta_slow"], scaling["beta_fast"])
+            if scaling["ramp"] == "paper":
+                g = yarn_ramp(L * t / (2.0 * math.pi), scaling["beta_slow"], scaling["beta_fast"])
+            else:
+                g = yarn_code_keep(k, d_rot, base, L, scaling["beta_slow"], scaling["beta_fast"])
             t = (1.0 - g) * t / s + g * t
         out.append(t)
     return out
@@ -112,6 +127,7 @@ class Rope(torch.nn.Module):
             "beta_fast": float(o.get("scaling.beta_fast", 32.0)),
             "beta_slow": float(o.get("scaling.beta_slow", 1.0)),
             "attn_factor": float(o.get("scaling.attn_factor", mscale)),
+            "ramp": o.get("scaling.ramp", "code"),
         }
         af = self.scaling["attn_factor"]
         self.logit_scale = _f32(af * af) if kind == "yarn" else 1.0

@@ -41,4 +41,13 @@ function checks.close(name, note)
   end
 end
 
+-- The whole file, or nil when it cannot be read.
+function checks.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 return checks

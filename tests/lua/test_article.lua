@@ -12,13 +12,7 @@ local ok = os.execute(string.format("%s/posbench run experiments/article.lua sca
                                     build, root, log))
 check(ok, "article.lua scale=tiny exits 0 (log: " .. log .. ")")
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = checks.read
 
 local md = read(root .. "/article/report.md") or ""
 local html = read(root .. "/article/report.html") or ""

@@ -9,13 +9,7 @@ os.execute("mkdir -p " .. tmp)
 local checks = dofile("tests/lua/checks.lua")
 local check = checks.check
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = checks.read
 
 -- Run a script (text) through the binary; returns exit code and stderr.
 local n = 0

@@ -63,6 +63,25 @@ do
   check(bi:score(q, k, 3, 9) ~= -math.huge, "a bidirectional probe does not mask")
 end
 
+-- dynamic NTK: one length for q and k, max(i, j) + 1 unless length= is given
+do
+  local function base_at(l, s, L)
+    local s_eff = math.max(1, s * l / L - (s - 1))
+    return 10000 * s_eff ^ (dh / (dh - 2))
+  end
+  local dyn = pb.encoding("rope", { d_head = dh, heads = 2,
+                                    scaling = { type = "dynamic_ntk", factor = 4, original_len = 8 } })
+  local q, k = vec(dh), vec(dh)
+  for _, ij in ipairs { { 30, 3 }, { 12, 11 }, { 40, 0 } } do
+    local i, j = ij[1], ij[2]
+    close(dyn:score(q, k, i, j), rope_closed(q, k, i, j, base_at(i + 1, 4, 8)), 2e-5,
+      string.format("dynamic_ntk score(%d, %d) = closed form at length max(i, j) + 1", i, j))
+    close(dyn:score(q, k, i, j, { length = 64 }), rope_closed(q, k, i, j, base_at(64, 4, 8)), 2e-5,
+      string.format("dynamic_ntk score(%d, %d, {length = 64}) = closed form at 64", i, j))
+  end
+  errors_with({ "length=5 must exceed every position" }, dyn.score, dyn, q, k, 9, 2, { length = 5 })
+end
+
 -- invariance to a common shift, up to 4096
 do
   local worst = 0
@@ -171,7 +190,7 @@ end
 -- sinusoidal table = formula ------------------------------------------------------------
 do
   local d = 16
-  local s = pb.encoding("sinusoidal", { d = d, heads = 2 })
+  local s = pb.encoding("sinusoidal", { d = d, heads = 2, scale = 1 }) -- the paper's amplitude
   local pos = { 0, 1, 2, 7, 100, 5000 }
   local t = s:table(pos)
   local worst = 0
@@ -183,7 +202,13 @@ do
     end
   end
   check(#t == #pos and #t[1] == d and worst < 1e-6, "sinusoidal :table = formula (worst " .. worst .. ")")
-  local s2 = pb.encoding("sinusoidal2d", { d = d, heads = 2 })
+  local dflt = pb.encoding("sinusoidal", { d = d, heads = 2 }):table(pos)
+  local ratio = 0
+  for r = 1, #pos do
+    for c = 1, d do ratio = math.max(ratio, math.abs(dflt[r][c] * math.sqrt(d) - t[r][c])) end
+  end
+  check(ratio < 1e-6, "sinusoidal's default amplitude is 1/sqrt(d) (worst " .. ratio .. ")")
+  local s2 = pb.encoding("sinusoidal2d", { d = d, heads = 2, scale = 1 })
   local t2 = s2:table { { 3, 5 } }
   close(t2[1][1], math.sin(3), 1e-6, "sinusoidal2d: x in the first half")
   close(t2[1][d / 2 + 1], math.sin(5), 1e-6, "sinusoidal2d: y in the second half")

@@ -73,7 +73,7 @@ pb.register_encoding("lua_sinusoidal", {
 })
 do
   local a = pb.encoding("lua_sinusoidal", { d = 32 })
-  local b = pb.encoding("sinusoidal", { d = 32 })
+  local b = pb.encoding("sinusoidal", { d = 32, scale = 1 }) -- the paper's amplitude
   local pos = { 0, 1, 2, 9, 63, 200 }
   local ta, tb = a:table(pos), b:table(pos)
   local ok = #ta == #pos
@@ -82,7 +82,7 @@ do
   end
   check(ok, "table form :table equals sinusoidal's")
 end
-same_losses(losses("lua_sinusoidal"), losses("sinusoidal"), "table form = sinusoidal")
+same_losses(losses("lua_sinusoidal"), losses("sinusoidal", { scale = 1 }), "table form = sinusoidal")
 
 -- bias form = ALiBi ----------------------------------------------------------
 -- ALiBi's slopes are stored as floats: f32 makes the Lua product round the same.

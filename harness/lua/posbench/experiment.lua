@@ -56,9 +56,87 @@ end
 --- not loaded with dofile/require by another script such as article.lua):
 ---   if experiment.is_main(...) then M.run(pb.args) end
 function experiment.is_main(...)
+  if experiment.library_mode then return false end  -- loaded by the sweep engine
   local this = debug.getinfo(2, "S").source:match("([^/@]+)$")
   return select("#", ...) == 0 and type(arg) == "table" and type(arg[0]) == "string"
     and arg[0]:match("([^/]+)$") == this
+end
+
+-- Copies every file under src to dst (same relative paths), except the
+-- names in skip (at the top level); atomic per file.
+local function copy_tree(src, dst, skip)
+  local core, util = require "posbench.core", require "posbench.util"
+  local proc = core._proc
+  for _, f in ipairs(proc.listdir(src) or {}) do
+    local from, to = util.join(src, f), util.join(dst, f)
+    local st = proc.stat(from)
+    if st and st.dir then
+      copy_tree(from, to, {})
+    elseif st and not (skip and skip[f]) and not f:find("%.tmp%.%d+%.%d+$") then
+      util.ensure_parent(to)
+      core.write_atomic(to, util.read_file(from, "copy"))
+    end
+  end
+end
+
+local RUN_FILES = { ["config.json"] = true, ["summary.json"] = true, ["metrics.jsonl"] = true,
+                    ["lock"] = true, ["failed.json"] = true, ["report.json"] = true,
+                    ["report.md"] = true }
+
+--- A study whose parts share what they train, run as one unit:
+---   experiment.whole_study(M, name, configure, body)
+--- body(cfg, R) -> result with result.report (a report) does the whole
+--- study with R rooted in its run directory <root>/<name>/study/. The plan
+--- is that one run; collect copies its tables and plots into <root>/<name>/
+--- and writes report.md there from the report's blocks (saved as
+--- report.json in the run directory). Defines M.name, configure, plan,
+--- run_one, collect and run.
+function experiment.whole_study(M, name, configure, body)
+  local json, results = require "posbench.json", require "posbench.results"
+  M.name, M.configure = name, configure
+  function M.plan(cfg)
+    local c = {}
+    for k, v in pairs(cfg) do if k ~= "root" and k ~= "threads" then c[k] = v end end
+    return { { name = "study", kind = "whole", config = c } }
+  end
+  function M.run_one(cfg, e, R)
+    local run = R:run(e.name, e.config)
+    local result = body(cfg, results.open(name .. "/" .. e.name, { root = cfg.root }))
+    local rep = result.report
+    run:write("report.json", json.encode({ title = rep.title, blocks = rep.blocks, nfig = rep.nfig,
+                                           ntab = rep.ntab }, { indent = true }) .. "\n")
+    local numbers = {}
+    for k, v in pairs(result) do
+      if type(v) == "number" or type(v) == "string" or type(v) == "boolean" then numbers[k] = v end
+    end
+    numbers.dir = nil
+    run:summary(numbers)
+  end
+  function M.collect(cfg, R, plan)
+    local util = require "posbench.util"
+    local e = plan[1]
+    if not e.done then return { dir = R.dir } end
+    local rundir = util.join(R.dir, e.name)
+    copy_tree(rundir, R.dir, RUN_FILES)
+    local core = require "posbench.core"
+    local real, rdir = core.realpath(rundir) or rundir, core.realpath(R.dir) or R.dir
+    local saved = json.read(util.join(rundir, "report.json"))
+    local rep = pb.report.new(saved.title)
+    rep.nfig, rep.ntab = saved.nfig, saved.ntab
+    for _, b in ipairs(saved.blocks) do
+      if b.kind == "figure" and type(b.path) == "string" and b.path:sub(1, #real + 1) == real .. "/" then
+        b.path = rdir .. b.path:sub(#real + 1)  -- the copy in the study directory
+      end
+      rep.blocks[#rep.blocks + 1] = b
+    end
+    rep:write(R:path("report.md"))
+    local out = R:load(e.name).summary or {}
+    out.run_info, out.dir, out.report = nil, R.dir, rep
+    return out
+  end
+  function M.run(overrides)
+    return require("posbench.sweep").run_inprocess(M, overrides)
+  end
 end
 
 return experiment

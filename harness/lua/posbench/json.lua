@@ -171,8 +171,11 @@ local function parse_string(s, pos)
   -- pos is at the opening quote
   local parts, i = {}, pos + 1
   while true do
-    local j = s:find('["\\%c]', i)
+    local j = s:find('["\\\0-\31]', i)
     if not j then decode_error(s, pos, "unterminated string") end
+    -- The same UTF-8 rule as encode: what decodes can be written back.
+    local valid, bad = utf8.len(s, i, j - 1)
+    if not valid then decode_error(s, bad, "invalid UTF-8 in string") end
     parts[#parts + 1] = s:sub(i, j - 1)
     local c = s:sub(j, j)
     if c == '"' then return table.concat(parts), j + 1 end

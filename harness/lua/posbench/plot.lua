@@ -50,10 +50,28 @@ local point_types = { 7, 5, 9, 13, 11, 15 }
 
 local FONT = "Sans,11"
 
--- gnuplot double-quoted string: \ " and newlines escaped.
+-- A gnuplot string expression for any text, inert: single-quoted strings
+-- run no `command`, no @macro and no escape ('' is a quote), and a newline,
+-- which cannot appear inside one, joins two of them as ."\n". Other control
+-- characters become spaces. Every label, name and file name goes through q.
 local function q(s)
-  s = tostring(s):gsub("\\", "\\\\"):gsub('"', '\\"'):gsub("\r?\n", "\\n")
-  return '"' .. s .. '"'
+  s = tostring(s):gsub("\r\n", "\n"):gsub("[%z\1-\9\11-\31\127]", " ")
+  local parts = {}
+  for line in (s .. "\n"):gmatch("(.-)\n") do
+    parts[#parts + 1] = "'" .. line:gsub("'", "''") .. "'"
+  end
+  return table.concat(parts, '."\\n".')
+end
+plot._quote = q  -- for the tests
+
+-- Colours are spliced into the script: "#rrggbb", "#aarrggbb" or a name.
+local function color_of(c, what)
+  if type(c) ~= "string" or not (c:match("^#%x%x%x%x%x%x$") or c:match("^#%x%x%x%x%x%x%x%x$")
+      or c:match("^%a[%w_]*$")) then
+    error(string.format("%s must be \"#rrggbb\" or a colour name, got %s", what,
+      type(c) == "string" and q(c) or type(c)), 0)
+  end
+  return c
 end
 
 local function num(x)
@@ -115,7 +133,10 @@ local function common(o)
     L[#L + 1] = "unset key"
   else
     local pos = o.key or "outside right top"
-    if type(pos) ~= "string" then error("key must be a string or false", 0) end
+    -- Spliced into the script: words, numbers and "at x,y" only.
+    if type(pos) ~= "string" or pos:find("[^%w%s%.,:+-]") then
+      error("key must be false or a gnuplot key position (letters, digits, spaces, '.,:+-')", 0)
+    end
     L[#L + 1] = "set key " .. pos .. " reverse Left samplen 2.5 spacing 1.2 noautotitle"
   end
   for _, axis in ipairs { "x", "y" } do
@@ -134,7 +155,7 @@ local function common(o)
     if type(v.x) ~= "number" then error(string.format("vlines[%d].x must be a number", i), 0) end
     local x = num(v.x)
     L[#L + 1] = string.format("set arrow from first %s, graph 0 to first %s, graph 1 nohead lc rgb '%s' dt 2 lw 1.5 back",
-      x, x, v.color or "#666666")
+      x, x, v.color and color_of(v.color, string.format("vlines[%d].color", i)) or "#666666")
     if v.label then
       L[#L + 1] = string.format("set label %s at first %s, graph 0.97 offset character 0.5,0 left tc rgb '#444444' font ',9' front",
         q(v.label), x)
@@ -144,7 +165,7 @@ local function common(o)
     if type(h.y) ~= "number" then error(string.format("hlines[%d].y must be a number", i), 0) end
     local y = num(h.y)
     L[#L + 1] = string.format("set arrow from graph 0, first %s to graph 1, first %s nohead lc rgb '%s' dt 2 lw 1.5 back",
-      y, y, h.color or "#666666")
+      y, y, h.color and color_of(h.color, string.format("hlines[%d].color", i)) or "#666666")
     if h.label then
       L[#L + 1] = string.format("set label %s at graph 0.01, first %s offset 0,character 0.6 left tc rgb '#444444' font ',9' front",
         q(h.label), y)
@@ -184,7 +205,7 @@ local function render(o, who, data, body)
   local datafile = path .. ".dat"
 
   local L = {
-    "# posbench " .. who .. ": rerun with `gnuplot " .. name .. ".gp` in this directory",
+    "# posbench " .. who .. ": rerun with gnuplot and this file in its directory",
     "set encoding utf8",
     "datafile = " .. q(name .. ".dat"),
   }
@@ -261,8 +282,11 @@ local function lines(o)
     data[#data + 1] = table.concat(block, "\n")
 
     local color, pt, dash = style_of(i)
-    color = s.color or color
+    color = s.color and color_of(s.color, what .. ".color") or color
     dash = s.dash or dash
+    dash = math.tointeger(dash)
+    if not dash then error(what .. ".dash must be an integer", 0) end
+    if s.width ~= nil and type(s.width) ~= "number" then error(what .. ".width must be a number", 0) end
     local idx = string.format("datafile index %d", i - 1)
     local title = s.name and ("title " .. q(s.name)) or "notitle"
     local style = s.style or "linespoints"
@@ -372,11 +396,14 @@ local function bars(o)
       any_err = true
     end
   end
-  local rows, longest, negative = {}, 0, false
+  -- Category labels go in the script (q), not the data file, whose
+  -- quoted strings have no escape for '"'.
+  local rows, longest, negative, labels = {}, 0, false, {}
   for c = 1, n do
     local label = tostring(cats[c])
     longest = math.max(longest, #label)
-    local parts = { q(label) }
+    labels[c] = q(label) .. " " .. (c - 1)
+    local parts = { tostring(c - 1) }
     for _, s in ipairs(series) do
       parts[#parts + 1] = num(s.values[c])
       if s.values[c] < 0 then negative = true end
@@ -393,15 +420,14 @@ local function bars(o)
     "set style fill solid 0.9 border lc rgb '#333333'",
     "set boxwidth 0.9 relative",
     "set grid noxtics",
-    "set xtics scale 0" .. (longest > 8 and " rotate by -30 left" or ""),
+    "set xtics scale 0" .. (longest > 8 and " rotate by -30 left" or "") .. " (" .. table.concat(labels, ", ") .. ")",
   }
   if not o.yrange and not o.logy and not negative then body[#body + 1] = "set yrange [0:*]" end
   local parts, width = {}, any_err and 3 or 1
   for i, s in ipairs(series) do
     local col = 2 + (i - 1) * width
     local using = any_err and string.format("%d:%d:%d", col, col + 1, col + 2) or tostring(col)
-    if i == 1 then using = using .. ":xtic(1)" end
-    local color = s.color or style_of(i)
+    local color = s.color and color_of(s.color, string.format("series[%d].color", i)) or style_of(i)
     parts[i] = string.format("datafile using %s lc rgb '%s' %s", using, color,
       s.name and ("title " .. q(s.name)) or "notitle")
   end

@@ -1,0 +1,209 @@
+-- Sections of the literature study on language modelling and RoPE: Press
+-- et al. 2022 (ALiBi), context extension of RoPE (PI, NTK-aware, YaRN) and
+-- Barbero et al. 2024 (p-RoPE, frequency usage). Same shape as
+-- task_sections.lua.
+local measure = require "literature.measure"
+local ci = measure.ci
+
+local S = {}
+
+local function ppl_at_max(X, series)
+  local lens = X:lengths_of(series)
+  return lens[#lens] and X:at(series, "ppl", lens[#lens]), lens[#lens]
+end
+
+S[#S + 1] = {
+  id = "press",
+  title = "Press et al. 2022: ALiBi perplexity stays flat beyond the training window",
+  protocol = "Decoder language models (WikiText-103, trained on windows of 512 to 3072 tokens), " ..
+    "perplexity on the validation set against evaluation length up to many times the training " ..
+    "window; sinusoidal, rotary, T5 bias and ALiBi.",
+  changes = "A character-level model on real English text shipped by Debian: the licence texts " ..
+    "of package base-files (/usr/share/common-licenses: GPL-3, Apache-2.0, MPL-2.0, GFDL-1.3, " ..
+    "Artistic, CC0-1.0; setting `texts`). The first 80% of each file trains, the last 20% is " ..
+    "held out and evaluated with non-overlapping windows. Windows of lm_L characters, evaluation " ..
+    "to several times that. The paper's mechanism (ALiBi's linear bias needs no unseen position) " ..
+    "does not depend on model size; the sinusoidal table uses amplitude sinusoidal_scale.",
+  published = "Figure 1: as the input gets longer than trained, sinusoidal, rotary and T5 degrade " ..
+    "while ALiBi does not; sinusoidal degrades fastest (their Figure 1, WikiText-103).",
+  plan = function(cfg, P)
+    for _, enc in ipairs(cfg.press_encodings) do P.lm(enc) end
+  end,
+  report = function(S_)
+    local cfg, X = S_.cfg, S_.X
+    local rows, by_enc, list = {}, {}, {}
+    for _, enc in ipairs(cfg.press_encodings) do
+      local s = "lm-" .. enc
+      local at_L = X:at(s, "ppl", cfg.lm_L)
+      local far, n = ppl_at_max(X, s)
+      by_enc[enc] = { L = at_L, far = far }
+      -- Growth per seed: perplexity at the longest window over that at L.
+      by_enc[enc].growth = X:over_seeds(s, function(by)
+        return n and by[n] and by[cfg.lm_L] and by[n].ppl / by[cfg.lm_L].ppl or nil end)
+      rows[#rows + 1] = { encoding = enc, at_L = ci(at_L, "%.2f"), far = ci(far, "%.2f"),
+                          growth = ci(by_enc[enc].growth, "%.2f") }
+      list[#list + 1] = { series = s, name = enc }
+    end
+    S_.rep:table(rows, { "encoding", "at_L", "far", "growth" }, { headers = { at_L = "ppl at L",
+      far = "ppl at the longest window", growth = "ratio longest / L" },
+      caption = "Held-out perplexity, mean [95% CI] (max) over seeds." })
+    local a, sn = by_enc.alibi, by_enc.sinusoidal
+    local needs = {}
+    for _, enc in ipairs(cfg.press_encodings) do needs[#needs + 1] = "lm-" .. enc end
+    local flat = "inconclusive"
+    if a and a.growth and a.growth.has_ci then
+      flat = a.growth.hi <= 1 + cfg.flat_margin and "reproduced"
+        or (a.growth.lo > 1 + cfg.flat_margin and "not reproduced" or "inconclusive")
+    end
+    S_.claim { claim = "ALiBi's perplexity stays flat (ratio <= 1 + flat_margin) up to the longest window",
+      published = "ALiBi flat in Figure 1", needs = { "lm-alibi" },
+      measured = "alibi ratio " .. ci(a and a.growth, "%.2f"),
+      verdict = flat }
+    local others = {}
+    for _, enc in ipairs(cfg.press_encodings) do
+      if enc ~= "sinusoidal" then others[#others + 1] = by_enc[enc].growth end
+    end
+    S_.claim { claim = "Sinusoidal degrades the most beyond the training window",
+      published = "sinusoidal blows up first in Figure 1", needs = needs,
+      measured = "ratio sinusoidal " .. ci(sn and sn.growth, "%.2f"),
+      verdict = measure.beats_all(sn and sn.growth, others) }
+    S_.claim { claim = "ALiBi beats sinusoidal, RoPE and T5 at the longest window",
+      published = "ALiBi lowest perplexity beyond L in Figure 1", needs = needs,
+      measured = "alibi " .. ci(a and a.far, "%.2f"),
+      verdict = (function()
+        local fars = {}
+        for _, enc in ipairs(cfg.press_encodings) do
+          if enc ~= "alibi" then fars[#fars + 1] = by_enc[enc].far end
+        end
+        return measure.beats_all(a and a.far, fars, true)
+      end)() }
+    S_.figure(X:plot_lines(S_.R:path("plots/press"), "Press: held-out perplexity (licence texts)", list, "ppl",
+      { xlabel = "window (characters)", ylabel = "perplexity", L = cfg.lm_L, logy = true }),
+      "Perplexity against evaluation window, mean and 95% CI over seeds.")
+  end,
+}
+
+S[#S + 1] = {
+  id = "context",
+  title = "RoPE context extension: position interpolation, NTK-aware scaling, YaRN",
+  protocol = "Chen et al. 2023 (PI) extend pretrained RoPE LLaMA models by interpolating positions, " ..
+    "with a short fine-tune (within 1000 steps); the NTK-aware rule changes the base instead and " ..
+    "works without fine-tuning; Peng et al. 2023 (YaRN) interpolate per frequency band and " ..
+    "temper attention. Perplexity on long documents and passkey retrieval at 2x and more.",
+  changes = "A RoPE model trained here (copy at L and the licence-text language model) stands in for the " ..
+    "pretrained LLM; the methods are applied at 2x and 4x zero-shot and after finetune_steps " ..
+    "steps at 2x. Copy accuracy stands in for passkey retrieval (exact use of distant positions).",
+  published = "PI abstract: extension up to 32768 positions with fine-tuning within 1000 steps; " ..
+    "extrapolating RoPE directly degrades catastrophically. YaRN abstract: needs 10x fewer tokens " ..
+    "and 2.5x fewer steps than previous methods and surpasses them. The NTK-aware rule (a public " ..
+    "post of 2023, cited by YaRN as the interpolation that accounts for the loss of high " ..
+    "frequencies) was proposed for extension without fine-tuning, where PI was paired with one.",
+  plan = function(cfg, P)
+    for _, task in ipairs(cfg.ctx_tasks) do P.scaling(task) end
+  end,
+  report = function(S_)
+    local cfg, X = S_.cfg, S_.X
+    for _, task in ipairs(cfg.ctx_tasks) do
+      local metric, lower = task == "lm" and "ppl" or "accuracy", task == "lm"
+      local base = "ctx-" .. task
+      local rows, list, L = {}, {}, task == "lm" and cfg.lm_L or cfg.kaz_L
+      local lens = X:lengths_of(base .. "/rope")
+      for _, ft in ipairs { "", "+ft" } do
+        for _, m in ipairs(cfg.ctx_methods) do
+          local s = base .. "/" .. m .. ft
+          local row = { method = m, finetuned = ft == "" and "no" or "yes" }
+          for _, n in ipairs(lens) do row["n=" .. n] = ci(X:at(s, metric, n), "%.3f"):gsub(" %(max.*", "") end
+          rows[#rows + 1] = row
+          list[#list + 1] = { series = s, name = m .. (ft == "" and "" or " ft"), dash = ft == "" and 1 or 2 }
+        end
+      end
+      local cols = { "method", "finetuned" }
+      for _, n in ipairs(lens) do cols[#cols + 1] = "n=" .. n end
+      S_.rep:table(rows, cols, { caption = string.format("%s: %s, mean [95%% CI] over seeds (trained at %d).",
+        task, metric, L) })
+      local n2 = 2 * L
+      local function r(m) return X:at(base .. "/" .. m, metric, n2) end
+      local each = {}
+      for _, m in ipairs(cfg.ctx_methods) do
+        if m ~= "rope" then each[#each + 1] = measure.beats_all(r(m), { r("rope") }, lower) end
+      end
+      S_.claim { claim = task .. ": zero-shot PI, NTK and YaRN each beat plain RoPE at 2L",
+        published = "direct extrapolation degrades; the scaled methods do not (PI, YaRN abstracts)",
+        needs = { base .. "/rope" },
+        measured = string.format("%s at n=%d: rope %s; pi %s; ntk %s; yarn %s", metric, n2, ci(r("rope")),
+          ci(r("pi")), ci(r("ntk")), ci(r("yarn"))), verdict = measure.all_of(each) }
+      S_.claim { claim = task .. ": zero-shot, NTK-aware beats PI at 2L",
+        published = "NTK-aware proposed for use without fine-tuning, PI with one (stated in words)",
+        needs = { base .. "/rope" },
+        measured = string.format("ntk %s vs pi %s", ci(r("ntk")), ci(r("pi"))),
+        verdict = measure.beats_all(r("ntk"), { r("pi") }, lower) }
+      S_.claim { claim = task .. ": after the same short fine-tune, YaRN beats PI at 2L",
+        published = "YaRN surpasses previous methods with less fine-tuning (abstract)",
+        needs = { base .. "/rope" },
+        measured = string.format("yarn+ft %s vs pi+ft %s at n=%d", ci(r("yarn+ft")), ci(r("pi+ft")), n2),
+        verdict = measure.compare(r("yarn+ft"), r("pi+ft"), lower) < 0 and "not reproduced"
+          or measure.beats_all(r("yarn+ft"), { r("pi+ft") }, lower) }
+      S_.figure(X:plot_lines(S_.R:path("plots/context_" .. task), "Context extension: " .. task, list, metric,
+        { xlabel = "length", ylabel = metric, L = L, logy = lower, yrange = not lower and { 0, 1 } or nil }),
+        task .. ": " .. metric .. " per method, zero-shot (solid) and fine-tuned (dashed).")
+    end
+  end,
+}
+
+S[#S + 1] = {
+  id = "barbero",
+  title = "Barbero et al. 2024: p-RoPE, and which RoPE frequencies heads use",
+  protocol = "Gemma 7B analysed: positional heads built from the highest RoPE frequencies, the " ..
+    "lowest frequencies used most (largest query/key norms), read as semantic channels; Gemma 2B " ..
+    "models trained with p-RoPE (the lowest fraction of frequencies left unrotated) against RoPE " ..
+    "and NoPE, perplexity on held-out text.",
+  changes = "The licence-text character model (as in the Press section) with RoPE, p-RoPE (p) and NoPE; " ..
+    "frequency usage U_k = mean norm of the query's k-th rotary pair (pb.metrics.frequency_usage) " ..
+    "on the trained RoPE models. Heads at width 32 have few frequencies, so the split is coarse.",
+  published = "Abstract: Gemma \"greatly prefers to use the lowest frequencies of RoPE\"; p-RoPE " ..
+    "\"improves performance\" (their Gemma 2B perplexity table; ordering as stated in the abstract).",
+  plan = function(cfg, P)
+    for _, enc in ipairs(cfg.barbero_encodings) do P.lm(enc) end
+  end,
+  report = function(S_)
+    local cfg, X = S_.cfg, S_.X
+    local rows, by = {}, {}
+    for _, enc in ipairs(cfg.barbero_encodings) do
+      by[enc] = X:at("lm-" .. enc, "ppl", cfg.lm_L)
+      rows[#rows + 1] = { encoding = enc, ppl = ci(by[enc], "%.3f") }
+    end
+    S_.rep:table(rows, { "encoding", "ppl" }, { headers = { ppl = "held-out perplexity at L" } })
+    local others = {}
+    for _, enc in ipairs(cfg.barbero_encodings) do if enc ~= "p-rope" then others[#others + 1] = by[enc] end end
+    S_.claim { claim = "p-RoPE reaches lower perplexity than RoPE and NoPE",
+      published = "p-RoPE improves performance (abstract)", needs = { "lm-p-rope", "lm-rope", "lm-none" },
+      measured = string.format("p-rope %s; rope %s; none %s", ci(by["p-rope"]), ci(by.rope), ci(by.none)),
+      verdict = measure.beats_all(by["p-rope"], others, true) }
+    -- Usage ratio per seed: lowest quarter of frequencies over highest quarter.
+    local ratios, mat, n_pairs = {}, {}, 0
+    for _, f in ipairs(S_.freq["lm-rope"] or {}) do
+      ratios[#ratios + 1] = f.ratio
+      for i, row in ipairs(f.matrix) do
+        mat[i] = mat[i] or {}
+        for k, v in ipairs(row) do mat[i][k] = (mat[i][k] or 0) + v / #S_.freq["lm-rope"] end
+        n_pairs = #row
+      end
+    end
+    local r = #ratios > 0 and pb.stats.summary(ratios, { level = cfg.level }) or nil
+    local verdict = "inconclusive"
+    if r and r.has_ci then
+      verdict = r.lo > 1 and "reproduced" or (r.hi < 1 and "not reproduced" or "inconclusive")
+    end
+    S_.claim { claim = "RoPE heads use the lowest frequencies more than the highest",
+      published = "Gemma greatly prefers the lowest frequencies (abstract)", needs = { "lm-rope" },
+      measured = string.format("usage ratio lowest/highest quarter of %d pairs: %s", n_pairs, ci(r, "%.2f")),
+      verdict = verdict }
+    if #mat > 0 and pb.plot.available() then
+      S_.figure(pb.plot.heatmap { path = S_.R:path("plots/barbero_usage"), title = "RoPE frequency usage",
+        matrix = mat, xlabel = "pair k (0 = highest frequency)", ylabel = "layer x head",
+        cblabel = "mean ||q_k||" }.png, "Frequency usage per layer and head, mean over seeds.")
+    end
+  end,
+}
+
+return S

@@ -1,0 +1,569 @@
+-- Sweeps: a study's grid of runs, planned, executed by local worker
+-- processes, Slurm job arrays or any launcher, resumed and collected.
+--
+-- A study script (experiments/*.lua) returns a module M with
+--   M.configure(overrides) -> cfg      (cfg.root: the results root)
+--   M.plan(cfg) -> {{name=, config=, stage=, needs={names}, experiment=, cost=}, ...}
+--   M.run_one(cfg, entry, R)           fills exactly one run directory
+--   M.collect(cfg, R, plan) -> result  tables and report from disk only
+-- and M.name (its results directory under cfg.root). A plan entry's run
+-- directory is <root>/<entry.experiment or M.name>/<entry.name>; its id is
+-- the name, prefixed with "<experiment>/" when the experiment differs from
+-- the study's own (the article composes other studies). A run is done when
+-- its summary.json carries the config hash of the plan (results.lua).
+--
+-- Sweep state lives in <root>/<M.name>/: plan.json, missing.txt, logs/,
+-- slurm/ (task files and batch scripts).
+--
+--   sweep.main(mode, argv) -> exit status   (`posbench sweep|collect ...`)
+--   sweep.run_inprocess(M, overrides) -> M.collect's result  (`posbench run`)
+local core = require "posbench.core"
+local json = require "posbench.json"
+local util = require "posbench.util"
+local results = require "posbench.results"
+local experiment = require "posbench.experiment"
+local proc = core._proc
+
+local sweep = {}
+
+local EXIT_MISSING, EXIT_BUSY = 3, 75
+
+local function say(fmt, ...)
+  io.stdout:write("[sweep] ", string.format(fmt, ...), "\n")
+  io.stdout:flush()
+end
+
+local function hms(s)
+  if not s or s ~= s or s == math.huge then return "?" end
+  s = math.floor(s + 0.5)
+  if s >= 3600 then return string.format("%dh%02dm", s // 3600, s % 3600 // 60) end
+  if s >= 60 then return string.format("%dm%02ds", s // 60, s % 60) end
+  return string.format("%ds", s)
+end
+sweep.hms = hms
+
+-- Study ----------------------------------------------------------------------
+
+--- Path of a study: an existing file, or a name under experiments/.
+function sweep.study_path(study)
+  if core.file_exists(study) then return core.realpath(study) end
+  local p = string.format("%s/experiments/%s.lua", core.source_root(), study:gsub("%.lua$", ""))
+  if core.file_exists(p) then return p end
+  error(string.format("sweep: no study '%s' (a script path, or a name in experiments/)", study), 0)
+end
+
+function sweep.load_study(path)
+  experiment.library_mode = true  -- the script must not run itself
+  local M = dofile(path)
+  if type(M) ~= "table" or not (M.plan and M.run_one and M.collect and M.configure) then
+    error(path .. ": not a sweepable study (it must return a module with configure, plan, " ..
+          "run_one and collect)", 0)
+  end
+  M.name = M.name or util.basename(path):gsub("%.lua$", "")
+  return M
+end
+
+-- Plan -----------------------------------------------------------------------
+
+--- Entries in execution order (by stage, then plan order) with id, hash,
+--- index and experiment filled in. Checks names, needs and stages.
+function sweep.plan(M, cfg)
+  local raw = M.plan(cfg)
+  local out, by_id = {}, {}
+  for i, e in ipairs(raw) do
+    util.check_name(e.name, "run name", false)
+    local ex = e.experiment or M.name
+    local id = ex == M.name and e.name or (ex .. "/" .. e.name)
+    if by_id[id] then error(string.format("%s: plan has run '%s' twice", M.name, id), 0) end
+    local entry = {}
+    for k, v in pairs(e) do entry[k] = v end  -- study fields (kind, ...) travel along
+    entry.stage, entry.needs, entry.experiment, entry.id, entry.order = e.stage or 1,
+      { table.unpack(e.needs or {}) }, ex, id, i
+    entry.hash = core.hash64(json.encode(e.config, { name = "config" }))
+    by_id[id] = entry
+    out[#out + 1] = entry
+  end
+  for _, e in ipairs(out) do
+    for k, n in ipairs(e.needs) do
+      local id = (e.experiment == M.name) and n or (e.experiment .. "/" .. n)
+      local dep = by_id[id] or by_id[n]
+      if not dep then error(string.format("%s: run '%s' needs '%s', which is not in the plan", M.name, e.id, n), 0) end
+      if dep.stage >= e.stage then
+        error(string.format("%s: run '%s' (stage %d) needs '%s' of stage %d; needs must be of an earlier stage",
+                            M.name, e.id, e.stage, dep.id, dep.stage), 0)
+      end
+      e.needs[k] = dep.id
+    end
+  end
+  table.sort(out, function(a, b)
+    if a.stage ~= b.stage then return a.stage < b.stage end
+    return a.order < b.order
+  end)
+  for i, e in ipairs(out) do e.index = i end
+  return out, by_id
+end
+
+local Rcache = {}
+local function results_of(cfg, ex)
+  local key = cfg.root .. "\0" .. ex
+  if not Rcache[key] then Rcache[key] = results.open(ex, { root = cfg.root }) end
+  return Rcache[key]
+end
+sweep.results_of = results_of
+
+--- Fills e.state ("done", "stale", "failed", "running", "todo") and e.detail.
+function sweep.refresh(cfg, plan)
+  for _, e in ipairs(plan) do
+    e.state, e.detail = results_of(cfg, e.experiment):status(e.name, e.hash)
+  end
+end
+
+local function count(plan)
+  local c = { done = 0, todo = 0, stale = 0, failed = 0, running = 0 }
+  for _, e in ipairs(plan) do c[e.state] = c[e.state] + 1 end
+  return c
+end
+
+-- Measured wall seconds of a done run, from its summary.json.
+local function measured(cfg, e)
+  local ok, s = pcall(json.read, util.join(util.join(results_of(cfg, e.experiment).dir, e.name), "summary.json"))
+  return ok and type(s) == "table" and type(s.run_info) == "table" and s.run_info.wall_seconds or nil
+end
+
+-- CPU seconds of each run: measured for done runs; for the others the
+-- study's cost (an amount of work) times the seconds per unit of work that
+-- the done runs show, else the study's own rate (cost_rate, units/s).
+local function estimate(M, cfg, plan)
+  local secs, units = 0, 0
+  for _, e in ipairs(plan) do
+    if e.state == "done" and e.cost then
+      local w = measured(cfg, e)
+      if w then secs, units = secs + w, units + e.cost end
+    end
+  end
+  local per_unit = units > 0 and secs / units or (M.cost_rate and 1 / M.cost_rate) or nil
+  local total, left, known = 0, 0, true
+  for _, e in ipairs(plan) do
+    local s = e.state == "done" and measured(cfg, e) or nil
+    if not s and e.cost and per_unit then s = e.cost * per_unit end
+    if s then
+      total = total + s
+      if e.state ~= "done" then left = left + s end
+    else
+      known = false
+    end
+  end
+  return total, left, known, units > 0
+end
+
+function sweep.write_plan(M, cfg, plan, overrides)
+  local runs = {}
+  for _, e in ipairs(plan) do
+    runs[#runs + 1] = { index = e.index, id = e.id, stage = e.stage, name = e.name,
+                        experiment = e.experiment, config_hash = e.hash,
+                        needs = json.array(e.needs) }
+  end
+  local R = results_of(cfg, M.name)
+  local args = {}
+  for k, v in pairs(overrides) do args[k] = v end
+  core.write_atomic(R:path("plan.json"),
+    json.encode({ study = M.name, args = args, root = cfg.root, runs = runs }, { indent = true }) .. "\n")
+  return R:path("plan.json")
+end
+
+local function print_plan(M, cfg, plan, overrides)
+  for _, e in ipairs(plan) do
+    local state = e.state
+    if state == "failed" or state == "running" or state == "stale" then
+      state = state .. (e.detail and (" (" .. tostring(e.detail):gsub("\n.*", "") .. ")") or "")
+    end
+    print(string.format("%4d  stage %d  %-40s %s  %s", e.index, e.stage, e.id, e.hash, state))
+  end
+  local c = count(plan)
+  print(string.format("%d runs: %d done, %d todo, %d stale, %d failed, %d running",
+                      #plan, c.done, c.todo, c.stale, c.failed, c.running))
+  local total, left, known, calibrated = estimate(M, cfg, plan)
+  print(string.format("CPU time: %s in all, %s left%s (%s)", hms(total), hms(left),
+    known and "" or ", some runs without an estimate",
+    calibrated and "from the finished runs' measured times" or "rough: from the study's work model"))
+  print("plan: " .. sweep.write_plan(M, cfg, plan, overrides))
+end
+
+-- Worker ---------------------------------------------------------------------
+
+-- Threads of one worker: SLURM_CPUS_PER_TASK when Slurm gives it, else
+-- the study's threads setting, else 1.
+local function worker_threads(cfg)
+  return tonumber(os.getenv("SLURM_CPUS_PER_TASK") or "") or tonumber(cfg.threads) or 1
+end
+
+local function log_name(id) return (id:gsub("/", "__")) .. ".log" end
+
+--- Runs one plan entry in this process. Returns "done", "failed" or "busy".
+local function run_entry(M, cfg, plan_by_id, e, opts)
+  local R = results_of(cfg, e.experiment)
+  local state = R:status(e.name, e.hash)
+  if state == "done" and not opts.force then
+    print(string.format("posbench sweep: %s is already done", e.id))
+    return "done"
+  end
+  for _, need in ipairs(e.needs) do
+    local d = plan_by_id[need]
+    local deadline = core.now() + (opts.wait_needs and 15 or 0)
+    while true do
+      local st = results_of(cfg, d.experiment):status(d.name, d.hash)
+      if st == "done" then break end
+      if opts.wait_needs and (st == "running" or (st == "todo" and core.now() < deadline)) then
+        if st == "running" then deadline = core.now() + 15 end
+        proc.sleep(1)
+      else
+        local msg = string.format("run %s needs %s, which is %s", e.id, need, st)
+        io.stderr:write("posbench sweep: " .. msg .. "\n")
+        if R:lock(e.name, { wait = 2 }) then R:fail(e.name, msg) end
+        return "failed"
+      end
+    end
+  end
+  local ok, who = R:lock(e.name, { wait = 1 })
+  if not ok then
+    io.stderr:write(string.format("posbench sweep: %s is being written by another process (%s)\n", e.id, who))
+    return "busy"
+  end
+  -- Another worker may have finished it while we waited for the lock.
+  if not opts.force and R:status(e.name, e.hash) == "done" then
+    R:unlock(e.name)
+    print(string.format("posbench sweep: %s is already done", e.id))
+    return "done"
+  end
+  print(string.format("posbench sweep: run %s on %s (pid %d, %d thread%s), directory %s%s",
+    e.id, proc.hostname(), proc.getpid(), worker_threads(cfg), worker_threads(cfg) == 1 and "" or "s",
+    util.join(R.dir, e.name), opts.log and (", log " .. opts.log) or ""))
+  io.stdout:flush()
+  local inject = os.getenv("POSBENCH_SWEEP_FAIL")  -- tests: make the named runs fail
+  local good, err = xpcall(function()
+    if inject and inject ~= "" then
+      for pat in inject:gmatch("[^,]+") do
+        if pat == e.id then error("injected failure (POSBENCH_SWEEP_FAIL)", 0) end
+      end
+    end
+    M.run_one(cfg, e, R)
+  end, debug.traceback)
+  if good and R:status(e.name, e.hash) ~= "done" then
+    good, err = false, "run_one returned without writing summary.json with the plan's config hash"
+  end
+  if not good then
+    io.stderr:write(string.format("posbench sweep: run %s failed: %s\n", e.id, tostring(err)))
+    R:fail(e.name, err)
+    return "failed"
+  end
+  R:unlock(e.name)
+  print(string.format("posbench sweep: run %s done", e.id))
+  return "done"
+end
+
+local function setup_worker(cfg)
+  pb.threads(worker_threads(cfg))
+end
+
+-- Local execution ------------------------------------------------------------
+
+local function worker_argv(S, extra)
+  local argv = { proc.exe(), "sweep", S.path }
+  for _, a in ipairs(S.argv_args) do argv[#argv + 1] = a end
+  for _, a in ipairs(extra) do argv[#argv + 1] = a end
+  return argv
+end
+
+-- Runs the entries with up to n worker processes; returns nothing, the
+-- caller re-reads the states.
+local function run_pool(S, entries, n, progress)
+  local queue, running, deferred = {}, {}, {}
+  for _, e in ipairs(entries) do queue[#queue + 1] = e end
+  local logs = util.join(results_of(S.cfg, S.M.name).dir, "logs")
+  core.mkdir_p(logs)
+  local qi = 1
+  while qi <= #queue or next(running) or #deferred > 0 do
+    while qi <= #queue and #running < n do
+      local e = queue[qi]
+      qi = qi + 1
+      local log = util.join(logs, log_name(e.id))
+      local pid, err = proc.spawn(worker_argv(S, { "--run", e.id, "--log", log }), log)
+      if not pid then error("sweep: " .. tostring(err), 0) end
+      running[#running + 1] = { pid = pid, e = e, t0 = core.now(), log = log }
+    end
+    if #running == 0 and #deferred > 0 then
+      -- Runs another process holds: wait until they are released.
+      proc.sleep(1)
+      local keep = {}
+      for _, e in ipairs(deferred) do
+        local R = results_of(S.cfg, e.experiment)
+        if R:holder(e.name) then keep[#keep + 1] = e
+        elseif R:status(e.name, e.hash) ~= "done" then queue[#queue + 1] = e end
+      end
+      deferred = keep
+    elseif #running > 0 then
+      local pid, code = proc.wait(-1)
+      if not pid then break end
+      for i, r in ipairs(running) do
+        if r.pid == pid then
+          table.remove(running, i)
+          if code == EXIT_BUSY then
+            deferred[#deferred + 1] = r.e
+            say("%s is being written by another process: waiting for it", r.e.id)
+          else
+            progress(r.e, code == 0, core.now() - r.t0, r.log)
+          end
+          break
+        end
+      end
+    end
+  end
+end
+
+local function run_local(S, n)
+  local cfg, plan = S.cfg, S.plan
+  sweep.refresh(cfg, plan)
+  local total = #plan
+  local c0 = count(plan)
+  local done, failures, walls = c0.done, 0, {}
+  local left_total = 0
+  local t0 = core.now()
+  -- ETA: the runs left times the mean wall time of those finished, over n.
+  local function progress(e, ok, secs, log)
+    if ok then done = done + 1 else failures = failures + 1 end
+    walls[#walls + 1] = secs
+    local mean = 0
+    for _, w in ipairs(walls) do mean = mean + w / #walls end
+    say("%d/%d done, %d failed; %s %s in %s%s; ETA %s", done, total, failures, e.id,
+      ok and "finished" or "FAILED", hms(secs), ok and "" or (" (log: " .. log .. ")"),
+      hms(math.max(0, left_total - #walls) * mean / n))
+  end
+  say("%s: %d runs, %d done, %d to run with %d worker%s (logs in %s)", S.M.name, total, c0.done,
+    total - c0.done, n, n == 1 and "" or "s", util.join(results_of(cfg, S.M.name).dir, "logs"))
+  local stages = {}
+  for _, e in ipairs(plan) do
+    if not stages[#stages] or stages[#stages] ~= e.stage then stages[#stages + 1] = e.stage end
+  end
+  for _, e in ipairs(plan) do
+    if e.state ~= "done" and not (e.state == "stale" and not S.rerun_stale) then left_total = left_total + 1 end
+  end
+  for _, stage in ipairs(stages) do
+    sweep.refresh(cfg, plan)
+    local todo = {}
+    for _, e in ipairs(plan) do
+      if e.stage == stage and e.state ~= "done" then
+        if e.state == "stale" and not S.rerun_stale then
+          say("%s is stale (finished with another config); --rerun-stale reruns it", e.id)
+        else
+          todo[#todo + 1] = e
+        end
+      end
+    end
+    -- Longest first (the study's cost), so that no long run starts last.
+    table.sort(todo, function(a, b)
+      if (a.cost or 0) ~= (b.cost or 0) then return (a.cost or 0) > (b.cost or 0) end
+      return a.index < b.index
+    end)
+    if #todo > 0 then run_pool(S, todo, n, progress) end
+  end
+  say("runs finished in %s", hms(core.now() - t0))
+end
+
+-- Collect --------------------------------------------------------------------
+
+--- Checks the plan's states, cleans temporary files, writes missing.txt
+--- and runs M.collect unless runs are missing (allow_partial: collect what
+--- there is). Returns the exit status (0, or 3 when runs are missing).
+function sweep.collect(S, allow_partial)
+  local cfg, plan, M = S.cfg, S.plan, S.M
+  for _, e in ipairs(plan) do
+    local R = results_of(cfg, e.experiment)
+    if not R.cleaned then R:clean(); R.cleaned = true end
+  end
+  sweep.refresh(cfg, plan)
+  local missing = {}
+  for _, e in ipairs(plan) do
+    e.done = e.state == "done"
+    if not e.done then
+      missing[#missing + 1] = string.format("%s %s%s", e.id, e.state,
+        e.detail and (": " .. tostring(e.detail):gsub("\n.*", "")) or "")
+    end
+  end
+  local R = results_of(cfg, M.name)
+  local mpath = R:path("missing.txt")
+  if #missing > 0 then
+    core.write_atomic(mpath, table.concat(missing, "\n") .. "\n")
+    io.stderr:write(string.format("posbench collect: %d of %d runs are not done (%s):\n", #missing, #plan, mpath))
+    for _, m in ipairs(missing) do io.stderr:write("  " .. m .. "\n") end
+    if not allow_partial then return EXIT_MISSING end
+  else
+    os.remove(mpath)
+  end
+  local done = {}
+  for _, e in ipairs(plan) do if e.done then done[#done + 1] = e end end
+  -- One collect at a time writes a study's tables and plots.
+  local lock_path, fd, holder, busy = R:path("collect.lock")
+  while true do
+    fd, holder, busy = proc.lock(lock_path, string.format("collect pid %d\n", proc.getpid()))
+    if fd or not busy then break end
+    proc.sleep(0.2)
+  end
+  if not fd then error("collect: " .. tostring(holder), 0) end
+  local ok, result = pcall(M.collect, cfg, R, plan)
+  proc.unlock(fd, lock_path)
+  if not ok then error(result, 0) end
+  S.result = result
+  print(string.format("posbench collect: %s from %d of %d runs%s", M.name, #done, #plan,
+    result and result.dir and (" -> " .. result.dir) or ""))
+  return #missing > 0 and EXIT_MISSING or 0
+end
+
+-- In-process (posbench run STUDY.lua) ----------------------------------------
+
+--- Every run of the plan, one after another in this process (rerun even
+--- when done, as a plain script run always did), then collect.
+function sweep.run_inprocess(M, overrides)
+  local cfg = M.configure(overrides or {})
+  local plan = sweep.plan(M, cfg)
+  for i, e in ipairs(plan) do
+    if M.announce then M.announce(cfg, e, i, #plan) end
+    local R = results_of(cfg, e.experiment)
+    M.run_one(cfg, e, R)
+    R:unlock(e.name)
+  end
+  for _, e in ipairs(plan) do e.state, e.done = "done", true end
+  return M.collect(cfg, results_of(cfg, M.name), plan)
+end
+
+-- Command line ---------------------------------------------------------------
+
+local USAGE = [==[
+usage: posbench sweep STUDY [key=value ...] [--plan | --local [N] | --commands [--stage S]
+                             | --slurm [--chunk K] [--max-parallel P] [--dry-run] [-- SBATCH ARGS]]
+                             [--rerun-stale]
+       posbench collect STUDY [key=value ...] [--allow-partial]
+STUDY is a script path or a name in experiments/ (extrapolation, article, ...).]==]
+
+local function parse(mode, argv)
+  local o = { mode = mode, args = {}, argv_args = {}, sbatch = {} }
+  local i = 1
+  local function num(flag)
+    local v = tonumber(argv[i + 1] or "")
+    if not v or v < 1 or v % 1 ~= 0 then error(string.format("%s needs a positive integer", flag), 0) end
+    i = i + 1
+    return math.tointeger(v)
+  end
+  while i <= #argv do
+    local a = argv[i]
+    if a == "--" then
+      for j = i + 1, #argv do o.sbatch[#o.sbatch + 1] = argv[j] end
+      break
+    elseif a == "--plan" or a == "--commands" or a == "--slurm" then o.action = a:sub(3)
+    elseif a == "--local" then
+      o.action = "local"
+      if argv[i + 1] and argv[i + 1]:match("^%d+$") then o.workers = num(a) end
+    elseif a == "--chunk" then o.chunk = num(a)
+    elseif a == "--max-parallel" then o.max_parallel = num(a)
+    elseif a == "--stage" then o.stage = num(a)
+    elseif a == "--dry-run" then o.dry_run = true
+    elseif a == "--rerun-stale" then o.rerun_stale = true
+    elseif a == "--allow-partial" then o.allow_partial = true
+    elseif a == "--wait-needs" then o.wait_needs = true
+    elseif a == "--log" then o.log = argv[i + 1]; i = i + 1
+    elseif a == "--run" then o.action, o.run = "run", argv[i + 1]; i = i + 1
+    elseif a == "--array-tasks" then o.action, o.task_file = "array", argv[i + 1]; i = i + 1
+    elseif a:sub(1, 2) == "--" then error("unknown option " .. a .. "\n" .. USAGE, 0)
+    elseif not o.study then o.study = a
+    else
+      local k, v = a:match("^([%w_]+)=(.*)$")
+      if not k then error(string.format("argument '%s' is not of the form key=value\n%s", a, USAGE), 0) end
+      o.argv_args[#o.argv_args + 1] = a
+      if v == "true" then v = true elseif v == "false" then v = false else v = tonumber(v) or v end
+      o.args[k] = v
+    end
+    i = i + 1
+  end
+  if not o.study then error("missing STUDY\n" .. USAGE, 0) end
+  if o.run == nil and o.action == "run" then error("--run needs a run id", 0) end
+  return o
+end
+
+local function setup(o)
+  local path = sweep.study_path(o.study)
+  local M = sweep.load_study(path)
+  local cfg = M.configure(o.args)
+  local plan, by_id = sweep.plan(M, cfg)
+  return { path = path, M = M, cfg = cfg, plan = plan, by_id = by_id, argv_args = o.argv_args,
+           rerun_stale = o.rerun_stale, args = o.args }
+end
+
+local function cmd_run_ids(S, ids, o)
+  setup_worker(S.cfg)
+  local status = 0
+  for _, id in ipairs(ids) do
+    local e = S.by_id[id]
+    if not e then
+      io.stderr:write(string.format("posbench sweep: no run '%s' in the plan of %s\n", id, S.M.name))
+      status = 1
+    else
+      local r = run_entry(S.M, S.cfg, S.by_id, e, o)
+      if r == "busy" and #ids == 1 then return EXIT_BUSY end
+      if r ~= "done" then status = 1 end
+    end
+  end
+  return status
+end
+
+local function commands(S, o)
+  sweep.refresh(S.cfg, S.plan)
+  local n = 0
+  for _, e in ipairs(S.plan) do
+    local want = e.state ~= "done" and not (e.state == "stale" and not S.rerun_stale)
+    if want and (not o.stage or o.stage == e.stage) then
+      local parts = {}
+      for _, a in ipairs(worker_argv(S, { "--run", e.id })) do parts[#parts + 1] = util.shell_quote(a) end
+      if #e.needs > 0 and not o.stage then parts[#parts + 1] = "--wait-needs" end
+      print(table.concat(parts, " "))
+      n = n + 1
+    end
+  end
+  io.stderr:write(string.format("posbench sweep: %d commands (one per unfinished run, in stage order); " ..
+    "then: posbench collect %s%s\n", n, S.path, #S.argv_args > 0 and (" " .. table.concat(S.argv_args, " ")) or ""))
+  return 0
+end
+
+function sweep.main(mode, argv)
+  -- Bad usage, an unknown study or setting: a message and exit 2.
+  local ok, o, S = pcall(function()
+    local opts = parse(mode, argv)
+    return opts, setup(opts)
+  end)
+  if not ok then
+    io.stderr:write("posbench ", mode, ": ", tostring(o), "\n")
+    return 2
+  end
+  if mode == "collect" then return sweep.collect(S, o.allow_partial) end
+  local action = o.action or "local"
+  if action == "plan" then
+    sweep.refresh(S.cfg, S.plan)
+    print_plan(S.M, S.cfg, S.plan, S.args)
+    return 0
+  elseif action == "run" then
+    return cmd_run_ids(S, { o.run }, o)
+  elseif action == "array" then
+    return require("posbench.slurm").array_task(S, o, cmd_run_ids)
+  elseif action == "commands" then
+    sweep.write_plan(S.M, S.cfg, S.plan, S.args)
+    return commands(S, o)
+  elseif action == "slurm" then
+    sweep.write_plan(S.M, S.cfg, S.plan, S.args)
+    sweep.refresh(S.cfg, S.plan)
+    return require("posbench.slurm").submit(S, o, worker_argv)
+  end
+  sweep.write_plan(S.M, S.cfg, S.plan, S.args)
+  local n = o.workers or core.machine().cores or 1
+  run_local(S, n)
+  return sweep.collect(S, false)
+end
+
+return sweep

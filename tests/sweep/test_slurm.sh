@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The sweep's Slurm path on a real single-node cluster that this test
+# brings up (scripts/slurm-local.sh, a private directory and ports) and
+# takes down: job arrays split at MaxArraySize, chunks, the %P throttle,
+# stage dependencies, the collect job, byte-identical outputs, a
+# `scontrol requeue` of a running array task, resubmission.
+source "$(dirname "$0")/common.sh"
+
+for cmd in slurmctld slurmd sbatch munged; do
+    if ! command -v $cmd >/dev/null; then
+        echo "FAIL  $cmd is not installed: Debian's slurmctld, slurmd, slurm-client and munge" \
+             "are needed (scripts/install-deps.sh installs them; make test runs it)"
+        exit 1
+    fi
+done
+export POSBENCH_SLURM_DIR=$TMP/slurm POSBENCH_SLURM_PORT=${POSBENCH_TEST_SLURM_PORT:-$((20000 + RANDOM % 20000 * 2))}
+export POSBENCH_SLURM_MAX_ARRAY=3   # small, so that an array is split
+export SLURM_CONF=$POSBENCH_SLURM_DIR/slurm.conf
+trap 'scripts/slurm-local.sh down >/dev/null 2>&1' EXIT
+if ! scripts/slurm-local.sh up > "$TMP/up.log" 2>&1; then
+    cat "$TMP/up.log"
+    check "the local Slurm cluster starts (scripts/slurm-local.sh up)" false
+    finish; exit 1
+fi
+check "the local Slurm cluster starts" true
+check "slurm-local.sh up is idempotent" scripts/slurm-local.sh up
+
+# wait_jobs ID...: until none of them is in the queue (at most 5 minutes).
+wait_jobs() {
+    local ids; ids=$(IFS=,; echo "$*")
+    for _ in $(seq 600); do
+        [ -z "$(squeue -h -j "$ids" 2>/dev/null)" ] && return 0
+        sleep 0.5
+    done
+    squeue; return 1
+}
+job_ids() { grep -Eo '(job|jobs) [0-9][0-9, ]*' "$1" | grep -Eo '[0-9]+' | sort -u; }
+
+"$PB" run "$STUDY" "${ARGS[@]}" root="$TMP/seq" > "$TMP/seq.log" 2>&1 &
+seqpid=$!
+
+"$PB" sweep "$STUDY" "${ARGS[@]}" root="$TMP/sl" --slurm --chunk 2 --max-parallel 2 --dry-run > "$TMP/dry.log" 2>&1
+check "--dry-run prints sbatch commands and submits nothing" \
+    bash -c "grep -q 'sbatch --parsable' '$TMP/dry.log' && [ -z \"\$(squeue -h)\" ]"
+check "  with afterany dependencies, --requeue, --open-mode=append and the %2 throttle" \
+    bash -c "grep -q 'afterany:' '$TMP/dry.log' && ! grep -q afterok '$TMP/dry.log' && grep -q -- '--requeue' '$TMP/dry.log' && grep -q -- '--open-mode=append' '$TMP/dry.log' && grep -q '%2' '$TMP/dry.log'"
+
+"$PB" sweep "$STUDY" "${ARGS[@]}" root="$TMP/sl" --slurm --chunk 2 --max-parallel 2 > "$TMP/submit.log" 2>&1
+check "--slurm submits (exit 0)" test $? -eq 0
+check "  stage 1: 10 runs in 5 tasks, split at MaxArraySize=3 into 2 arrays" \
+    bash -c "[ \$(grep -c '^stage 1: job' '$TMP/submit.log') -eq 2 ]"
+check "  stage 2 and a collect job" bash -c "grep -q '^stage 2: job' '$TMP/submit.log' && grep -q 'collect job' '$TMP/submit.log'"
+check "  task files map array indices to runs (10 runs, 2 per line)" \
+    bash -c "[ \$(grep '^stage 1' '$TMP/submit.log' | grep -o 'task file [^)]*' | cut -c11- | xargs cat | wc -w) -eq 10 ]"
+wait_jobs $(job_ids "$TMP/submit.log")
+check "every job ended" test $? -eq 0
+check "the collect job wrote the report" bash -c "grep -q 'from 12 of 12 runs' '$TMP'/sl/extrapolation/logs/collect-*.out"
+wait "$seqpid"
+check "--slurm == sequential (byte-identical CSVs and report)" same_outputs "$TMP/seq" "$TMP/sl"
+check "  no torn or temporary files" no_torn "$TMP/sl"
+check "summary.json records the Slurm job and array task" grep -q '"array_task_id"' "$TMP/sl/extrapolation/copy-rope-s1/summary.json"
+"$PB" sweep "$STUDY" "${ARGS[@]}" root="$TMP/sl" --slurm > "$TMP/again.log" 2>&1
+check "the same command again submits nothing" grep -q '^nothing to submit' "$TMP/again.log"
+
+# A lost run, redone by resubmitting.
+rm -rf "$TMP/sl/extrapolation/lm-rope-s2"
+"$PB" sweep "$STUDY" "${ARGS[@]}" root="$TMP/sl" --slurm > "$TMP/fail.log" 2>&1
+check "resubmission submits only the one missing run" grep -q '^stage 1: job [0-9]*, array 0-0, 1 runs' "$TMP/fail.log"
+wait_jobs $(job_ids "$TMP/fail.log")
+"$PB" collect "$STUDY" "${ARGS[@]}" root="$TMP/sl" > /dev/null 2>&1
+check "collect is complete again" test $? -eq 0
+
+# scontrol requeue of a running array task.
+LONG=("${ARGS[@]}" steps=1200 lm_steps=400)
+"$PB" run "$STUDY" "${LONG[@]}" root="$TMP/rseq" > "$TMP/rseq.log" 2>&1 &
+seqpid=$!
+"$PB" sweep "$STUDY" "${LONG[@]}" root="$TMP/rq" --slurm > "$TMP/rq.log" 2>&1
+task=""
+for _ in $(seq 300); do
+    task=$(squeue -h -t R -o '%i' | grep '_' | head -1)
+    [ -n "$task" ] && break; sleep 0.1
+done
+sleep 1
+scontrol requeue "$task"
+check "scontrol requeue of running array task $task" test $? -eq 0
+# Slurm holds a requeued job back for a while: let it start now.
+for _ in $(seq 20); do scontrol update JobId="$task" StartTime=now >/dev/null 2>&1 && break; sleep 0.2; done
+wait_jobs $(job_ids "$TMP/rq.log")
+check "the requeued sweep's jobs all ended" test $? -eq 0
+"$PB" collect "$STUDY" "${LONG[@]}" root="$TMP/rq" > "$TMP/rq-collect.log" 2>&1
+check "  and the sweep is complete" test $? -eq 0
+check "  with a restart count of 1 recorded" grep -rq '"restart_count": 1' "$TMP"/rq/extrapolation/*/summary.json
+wait "$seqpid"
+check "  outputs == an uninterrupted sequential run" same_outputs "$TMP/rseq" "$TMP/rq"
+check "  no torn or temporary files" no_torn "$TMP/rq"
+
+scripts/slurm-local.sh down > /dev/null
+check "slurm-local.sh down stops the daemons" bash -c "! scripts/slurm-local.sh status >/dev/null 2>&1"
+finish
