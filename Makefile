@@ -20,11 +20,11 @@ LDLIBS  += $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4) \
            -lopenblas -lm
 LDFLAGS += -fopenmp
 
-LIB_SRC  := $(filter-out harness/main.c,$(wildcard harness/*.c)) $(wildcard encodings/*.c)
+LIB_SRC  := $(filter-out harness/cli/main.c,$(wildcard harness/*/*.c)) $(wildcard encodings/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-HEADERS  := $(wildcard harness/*.h encodings/*.h tests/*.h)
+HEADERS  := $(wildcard harness/*/*.h encodings/*.h tests/*.h)
 
 .PHONY: all deps run test unit bench sanitize fuzz clean
 
@@ -38,7 +38,7 @@ $(BUILD)/libposbench.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/posbench: $(BUILD)/obj/harness/main.o $(BUILD)/libposbench.a
+$(BUILD)/posbench: $(BUILD)/obj/harness/cli/main.o $(BUILD)/libposbench.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libposbench.a $(HEADERS)

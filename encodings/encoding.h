@@ -10,7 +10,7 @@
  * Positions are data: every hook receives an explicit position array (one
  * int per token, or pos_dims ints per token for 2D encodings: pos[t*pos_dims
  * + c], c = 0 is x, c = 1 is y). Shifted, scaled, random, digit and grid
- * positions are made by position schemes (harness/positions.h), never by
+ * positions are made by position schemes (harness/model/positions.h), never by
  * encodings.
  *
  * Conventions shared by all encodings:
@@ -37,9 +37,9 @@
 #include <gsl/gsl_rng.h>
 #include <math.h>
 
-#include "../harness/opts.h"
-#include "../harness/pb_error.h"
-#include "../harness/precision.h"
+#include "../harness/core/opts.h"
+#include "../harness/core/pb_error.h"
+#include "../harness/numerics/precision.h"
 
 enum {
     PB_ENC_INPUT = 1u << 0,
@@ -151,7 +151,7 @@ const pb_encoding_type *pb_encoding_find(const char *name);
  * messages. */
 void pb_encoding_list_names(char *buf, size_t len);
 
-/* Types added at run time (encodings defined in Lua, harness/lua_encoding.c).
+/* Types added at run time (encodings defined in Lua, harness/bind/lua_encoding.c).
  * The caller owns *t and keeps it alive until pb_encoding_unregister(t).
  * Fails when the name is taken (built-in or registered) or the table of
  * registered types is full. Not thread-safe: register from one thread, before

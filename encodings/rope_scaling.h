@@ -19,8 +19,8 @@
 #ifndef PB_ROPE_SCALING_H
 #define PB_ROPE_SCALING_H
 
-#include "../harness/opts.h"
-#include "../harness/pb_error.h"
+#include "../harness/core/opts.h"
+#include "../harness/core/pb_error.h"
 
 typedef enum {
     PB_ROPE_SCALE_NONE,

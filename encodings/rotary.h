@@ -13,7 +13,7 @@
  * depends on positions only through pos_q - pos_k. The backward pass is the
  * transpose, a rotation by -phi, built from the same (rounded) table.
  *
- * Precision sites (harness/precision.h): the position is rounded at
+ * Precision sites (harness/numerics/precision.h): the position is rounded at
  * `positions`, the angle pos * theta (computed in double) at `angles` before
  * cos/sin are taken, and cos/sin (or any table value) at `tables`. Rounding
  * the angle to bf16/fp16 reproduces the GPT-NeoX #1003 failure: distant
@@ -23,8 +23,8 @@
 
 #include <math.h>
 
-#include "../harness/pb_error.h"
-#include "../harness/precision.h"
+#include "../harness/core/pb_error.h"
+#include "../harness/numerics/precision.h"
 
 /* Largest number of rotated pairs per head: bounds the stack buffers used
  * for positions outside a prepared table (d_head <= 2 * this). */

@@ -112,16 +112,7 @@ local function make_task(cfg, task, max_len)
   return pb.task(task, opts)
 end
 
--- Sorted, deduplicated sizes round(f * L), at least 1.
-local function sizes(L, factors)
-  local seen, out = {}, {}
-  for _, f in ipairs(factors) do
-    local n = math.max(1, math.floor(f * L + 0.5))
-    if not seen[n] then seen[n], out[#out + 1] = true, n end
-  end
-  table.sort(out)
-  return out
-end
+local sizes = experiment.sizes
 
 -- Model sequence length T of problem size n under the decoder protocol.
 local function seq_len(task_obj, n)

@@ -159,15 +159,7 @@ end
 
 -- Plan ------------------------------------------------------------------------
 
-local function sizes(L, factors)
-  local seen, out = {}, {}
-  for _, f in ipairs(factors) do
-    local n = math.max(1, math.floor(f * L + 0.5))
-    if not seen[n] then seen[n], out[#out + 1] = true, n end
-  end
-  table.sort(out)
-  return out
-end
+local sizes = experiment.sizes
 
 local function task_options(cfg, task)
   local o = { min_len = (task == "grid2d" or task == "induction") and 2 or 1 }

@@ -1,6 +1,6 @@
 """Read and write posbench tensor files (.pbt) with numpy.
 
-Layout (docs/model.md, harness/tensorfile.c):
+Layout (docs/model.md, harness/io/tensorfile.c):
     b"PBTENS01" | uint64 LE header length J | J bytes JSON | data
 JSON: {"meta": {...}, "tensors": [{"name", "dtype", "shape", "offset"}, ...]},
 offsets in bytes from the end of the header, tensors little-endian and

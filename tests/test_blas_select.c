@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../harness/blas_select.h"
+#include "../harness/core/blas_select.h"
 #include "check.h"
 
 static const pb_cpu_features avx512 = {.sse2 = 1, .avx = 1, .fma = 1, .avx2 = 1,
@@ -92,10 +92,11 @@ static void slow_sgemm(int ta, int tb, int M, int N, int K, float alpha, const f
         for (int j = 0; j < N; j++) {
             float s = 0;
             for (int k = 0; k < K; k++) {
-                /* mode 2: ignores trans_b, as a kernel with one layout bug would */
+                /* mode 2: ignores trans_b, as a kernel with one layout bug
+                 * would (wrapped, so that the wrong reads stay inside B) */
                 int tbx = broken_mode == 2 ? 0 : tb;
                 float a = ta ? A[k * lda + i] : A[i * lda + k];
-                float b = tbx ? B[j * ldb + k] : B[k * ldb + j];
+                float b = B[(tbx ? j * ldb + k : k * ldb + j) % (K * N)];
                 s += a * b;
             }
             C[i * ldc + j] = alpha * s + beta * C[i * ldc + j];

@@ -1,6 +1,6 @@
 /* Emulated number formats, precision sites and their Lua binding.
  *
- * The bit-level rounding in harness/format.c is checked against the facts in
+ * The bit-level rounding in harness/numerics/format.c is checked against the facts in
  * the format tables and against an independent reference that rounds in
  * double arithmetic (frexp / nearbyint / ldexp), for every eXmY.
  *
@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../harness/format.h"
-#include "../harness/lua_format.h"
-#include "../harness/precision.h"
+#include "../harness/numerics/format.h"
+#include "../harness/bind/lua_format.h"
+#include "../harness/numerics/precision.h"
 #include "check.h"
 
 static uint32_t f2u(float x) {

@@ -18,9 +18,9 @@
 #include <string.h>
 
 #include "../encodings/encoding.h"
-#include "../harness/attention.h"
-#include "../harness/blas.h"
-#include "../harness/layers.h"
+#include "../harness/model/attention.h"
+#include "../harness/core/blas.h"
+#include "../harness/model/layers.h"
 #include "check.h"
 #include "enc_test_util.h"
 #include "gradcheck.h"

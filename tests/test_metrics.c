@@ -8,18 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../harness/metrics_2d.h"
-#include "../harness/metrics_attention.h"
-#include "../harness/metrics_decay.h"
-#include "../harness/metrics_decompose.h"
-#include "../harness/metrics_distance.h"
-#include "../harness/metrics_forward.h"
-#include "../harness/metrics_linear.h"
-#include "../harness/metrics_probe.h"
-#include "../harness/metrics_rope_precision.h"
-#include "../harness/metrics_snr.h"
-#include "../harness/metrics_table.h"
-#include "../harness/model.h"
+#include "../harness/metrics/metrics_2d.h"
+#include "../harness/metrics/metrics_attention.h"
+#include "../harness/metrics/metrics_decay.h"
+#include "../harness/metrics/metrics_decompose.h"
+#include "../harness/metrics/metrics_distance.h"
+#include "../harness/model/model_tokens.h"
+#include "../harness/metrics/metrics_linear.h"
+#include "../harness/metrics/metrics_probe.h"
+#include "../harness/metrics/metrics_rope_precision.h"
+#include "../harness/metrics/metrics_snr.h"
+#include "../harness/metrics/metrics_table.h"
+#include "../harness/model/model.h"
 #include "check.h"
 
 static pb_format format(const char *name) {

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../harness/model.h"
-#include "../harness/positions.h"
-#include "../harness/task.h"
+#include "../harness/model/model.h"
+#include "../harness/model/positions.h"
+#include "../harness/tasks/task.h"
 #include "check.h"
 #include "gradcheck.h"
 

@@ -4,8 +4,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "../harness/positions.h"
-#include "../harness/task.h"
+#include "../harness/model/positions.h"
+#include "../harness/tasks/task.h"
 #include "check.h"
 
 static pb_opts opts(const char *scheme, const char *k1, double v1, const char *k2, double v2) {

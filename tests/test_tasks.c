@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../harness/task.h"
-#include "../harness/tasks_lm.h"
+#include "../harness/tasks/task.h"
+#include "../harness/tasks/lm.h"
 #include "check.h"
 
 #define ROWS 24

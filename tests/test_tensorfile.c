@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../harness/tensorfile.h"
+#include "../harness/io/tensorfile.h"
 #include "check.h"
 
 static char dir[256];

@@ -35,14 +35,14 @@ fi
 build() {  # target -> $out/fuzz_target
     local t=$1 src
     case $t in
-        tensorfile) src=(harness/tensorfile.c harness/pb_error.c) ;;
+        tensorfile) src=(harness/io/tensorfile.c harness/core/pb_error.c) ;;
         json) src=() ;;
-        args) src=(harness/lua_args.c) ;;
+        args) src=(harness/bind/lua_args.c) ;;
         *) echo "fuzz: unknown target '$t' (valid: tensorfile json args)"; return 1 ;;
     esac
     local bin="$out/fuzz_$t"
     local newer=0
-    for f in "tests/fuzz/fuzz_$t.c" "${src[@]}" harness/*.h; do
+    for f in "tests/fuzz/fuzz_$t.c" "${src[@]}" harness/*/*.h; do
         [ "$f" -nt "$bin" ] && newer=1
     done
     [ -x "$bin" ] && [ $newer = 0 ] && return 0

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../harness/lua_args.h"
+#include "../../harness/bind/lua_args.h"
 
 #define MAX_WORDS 64
 

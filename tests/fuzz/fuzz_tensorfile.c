@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../harness/tensorfile.h"
+#include "../../harness/io/tensorfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pb_tf_file f;

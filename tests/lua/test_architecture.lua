@@ -148,7 +148,7 @@ check(up == 0 and lua_below == 0 and named == 0,
                     .. "outside encodings/ (%d)", up, lua_below, named))
 
 -- The checks can fail: a made-up upward include and a made-up name are caught.
-check(RANK[layer_of("harness/model.c")] < RANK[layer_of("harness/lua_model.c")],
+check(RANK[layer_of("harness/model/model.c")] < RANK[layer_of("harness/bind/lua_model.c")],
       "model sits below the binding")
 check(layer_of("harness/core/new_thing.c") == "core" and layer_of("harness/nowhere/x.c") == nil,
       "after the move a file's folder is its layer")

@@ -139,4 +139,16 @@ function experiment.whole_study(M, name, configure, body)
   end
 end
 
+--- Evaluation sizes of a study trained up to L: round(f * L) for each
+--- factor, at least 1, sorted, each once.
+function experiment.sizes(L, factors)
+  local seen, out = {}, {}
+  for _, f in ipairs(factors) do
+    local n = math.max(1, math.floor(f * L + 0.5))
+    if not seen[n] then seen[n], out[#out + 1] = true, n end
+  end
+  table.sort(out)
+  return out
+end
+
 return experiment

@@ -41,7 +41,7 @@ local core = require "posbench.core"
 local json = require "posbench.json"
 local csv = require "posbench.csv"
 local util = require "posbench.util"
--- Process primitives (harness/lua_proc.c); a binary built before them
+-- Process primitives (harness/bind/lua_proc.c); a binary built before them
 -- gets a clear message instead of an index error.
 local proc = core._proc or setmetatable({}, { __index = function()
   error("this posbench binary is older than its Lua library (no locks): rebuild it (make)", 3)

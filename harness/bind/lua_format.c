@@ -1,0 +1,224 @@
+/* pb.format(...) userdata and pb.formats(): see lua_format.h. */
+#include "lua_format.h"
+
+#include <lauxlib.h>
+#include <string.h>
+
+#include "../numerics/format.h"
+
+#define FORMAT_MT "posbench.format"
+
+/* A format plus the state of its stochastic-rounding stream: each rounded
+ * value takes the next index, so a seeded format gives the same sequence of
+ * results every run. */
+typedef struct {
+    pb_format f;
+    uint64_t stream;
+    uint64_t next;
+} lua_format;
+
+static const char *const rounding_names[] = {"rne", "rtz", "stochastic", NULL};
+static const char *const overflow_names[] = {"inf", "saturate", "nan", NULL};
+static const char *const option_names[] = {"overflow", "rounding", "subnormals", "seed", NULL};
+
+/* Index of the string option `key` of the table at `t` in `names`; `dflt`
+ * when absent. Errors name the option, the value and the choices. */
+static int choice_option(lua_State *L, int t, const char *key, const char *const *names,
+                         int dflt) {
+    int found = dflt;
+    if (lua_getfield(L, t, key) != LUA_TNIL) {
+        const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        found = -1;
+        for (int i = 0; v && names[i]; i++)
+            if (strcmp(v, names[i]) == 0) found = i;
+        if (found < 0) {
+            luaL_Buffer b;
+            luaL_buffinit(L, &b);
+            for (int i = 0; names[i]; i++) {
+                luaL_addstring(&b, i ? ", \"" : "\"");
+                luaL_addstring(&b, names[i]);
+                luaL_addstring(&b, "\"");
+            }
+            luaL_pushresult(&b);
+            const char *choices = lua_tostring(L, -1);
+            const char *got = luaL_tolstring(L, -2, NULL);
+            return luaL_error(L, "pb.format: option '%s' must be one of %s (got %s)", key,
+                              choices, got);
+        }
+    }
+    lua_pop(L, 1);
+    return found;
+}
+
+static void check_option_names(lua_State *L, int t) {
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        int ok = 0;
+        if (lua_type(L, -2) == LUA_TSTRING)
+            for (int i = 0; option_names[i]; i++)
+                if (strcmp(lua_tostring(L, -2), option_names[i]) == 0) ok = 1;
+        if (!ok)
+            luaL_error(L, "pb.format: unknown option '%s' (valid options: overflow, "
+                          "rounding, subnormals, seed)",
+                       luaL_tolstring(L, -2, NULL));
+        lua_pop(L, 1);
+    }
+}
+
+/* pb.format(name [, options]) */
+static int l_format(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    pb_error err;
+    pb_format f;
+    if (pb_format_parse(name, &f, &err)) return luaL_argerror(L, 1, err.msg);
+    uint64_t seed = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        check_option_names(L, 2);
+        f.rounding = (pb_rounding)choice_option(L, 2, "rounding", rounding_names, f.rounding);
+        f.overflow = (pb_overflow)choice_option(L, 2, "overflow", overflow_names, f.overflow);
+        if (f.overflow == PB_OVERFLOW_INF && strcmp(f.name, "e4m3") == 0)
+            return luaL_error(L, "pb.format: option 'overflow': e4m3 has no infinity; "
+                                 "use \"saturate\" or \"nan\"");
+        if (lua_getfield(L, 2, "subnormals") != LUA_TNIL) {
+            if (!lua_isboolean(L, -1))
+                return luaL_error(L, "pb.format: option 'subnormals' must be true or false "
+                                     "(got %s)", luaL_tolstring(L, -1, NULL));
+            f.subnormals = lua_toboolean(L, -1);
+        }
+        lua_pop(L, 1);
+        if (lua_getfield(L, 2, "seed") != LUA_TNIL) {
+            int isint = 0;
+            lua_Integer s = lua_tointegerx(L, -1, &isint);
+            if (!isint || lua_type(L, -1) != LUA_TNUMBER)
+                return luaL_error(L, "pb.format: option 'seed' must be an integer (got %s)",
+                                  luaL_tolstring(L, -1, NULL));
+            seed = (uint64_t)s;
+        }
+        lua_pop(L, 1);
+    }
+    lua_format *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->f = f;
+    u->stream = seed;
+    u->next = 0;
+    luaL_setmetatable(L, FORMAT_MT);
+    return 1;
+}
+
+static lua_Number round_one(lua_format *u, lua_Number x) {
+    return pb_format_round(&u->f, (float)x, u->stream, u->next++);
+}
+
+/* f:round(x) for a number, or f:round({x1, x2, ...}) -> new array */
+static int l_round(lua_State *L) {
+    lua_format *u = luaL_checkudata(L, 1, FORMAT_MT);
+    if (lua_type(L, 2) != LUA_TTABLE) {
+        lua_pushnumber(L, round_one(u, luaL_checknumber(L, 2)));
+        return 1;
+    }
+    lua_Integer n = luaL_len(L, 2);
+    lua_createtable(L, n > 0 && n < (1 << 30) ? (int)n : 0, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, 2, i);
+        int isnum = 0;
+        lua_Number x = lua_tonumberx(L, -1, &isnum);
+        if (!isnum || lua_type(L, -1) != LUA_TNUMBER)
+            return luaL_error(L, "format:round: element %I of the array is not a number "
+                                 "(a %s)", i, luaL_typename(L, -1));
+        lua_pop(L, 1);
+        lua_pushnumber(L, round_one(u, x));
+        lua_seti(L, -2, i);
+    }
+    return 1;
+}
+
+static int l_info(lua_State *L) {
+    lua_format *u = luaL_checkudata(L, 1, FORMAT_MT);
+    const pb_format *f = &u->f;
+    lua_createtable(L, 0, 10);
+    lua_pushstring(L, f->name);
+    lua_setfield(L, -2, "name");
+    lua_pushinteger(L, f->exp_bits);
+    lua_setfield(L, -2, "exp_bits");
+    lua_pushinteger(L, f->man_bits);
+    lua_setfield(L, -2, "man_bits");
+    lua_pushinteger(L, f->bias);
+    lua_setfield(L, -2, "bias");
+    lua_pushnumber(L, f->max_finite);
+    lua_setfield(L, -2, "max");
+    lua_pushnumber(L, f->min_normal);
+    lua_setfield(L, -2, "min_normal");
+    lua_pushnumber(L, f->min_subnormal);
+    lua_setfield(L, -2, "min_subnormal");
+    lua_pushstring(L, rounding_names[f->rounding]);
+    lua_setfield(L, -2, "rounding");
+    lua_pushstring(L, overflow_names[f->overflow]);
+    lua_setfield(L, -2, "overflow");
+    lua_pushboolean(L, f->subnormals);
+    lua_setfield(L, -2, "subnormals");
+    return 1;
+}
+
+static int l_tostring(lua_State *L) {
+    lua_format *u = luaL_checkudata(L, 1, FORMAT_MT);
+    char buf[256];
+    pb_format_describe(&u->f, buf, sizeof buf);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* pb.formats() -> {{name=, description=}, ...}, the named formats then eXmY */
+static int l_formats(lua_State *L) {
+    int n = 0;
+    while (pb_format_names[n]) n++;
+    lua_createtable(L, n + 1, 0);
+    for (int i = 0; i < n; i++) {
+        pb_format f;
+        char buf[256];
+        pb_format_parse(pb_format_names[i], &f, NULL);
+        pb_format_describe(&f, buf, sizeof buf);
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, f.name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, buf);
+        lua_setfield(L, -2, "description");
+        lua_seti(L, -2, i + 1);
+    }
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, "eXmY");
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, "eXmY: 1/X/Y bias 2^(X-1)-1, X exponent bits 2..8, Y mantissa bits "
+                      "0..23 (e.g. e3m4, e8m7); IEEE-like: the top exponent is inf/NaN");
+    lua_setfield(L, -2, "description");
+    lua_seti(L, -2, n + 1);
+    return 1;
+}
+
+static const luaL_Reg format_methods[] = {
+    {"round", l_round},
+    {"info", l_info},
+    {NULL, NULL},
+};
+
+static const luaL_Reg format_meta[] = {
+    {"__tostring", l_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg module_funcs[] = {
+    {"format", l_format},
+    {"formats", l_formats},
+    {NULL, NULL},
+};
+
+int pb_lua_open_format(lua_State *L) {
+    luaL_checktype(L, -1, LUA_TTABLE);
+    if (luaL_newmetatable(L, FORMAT_MT)) {
+        luaL_setfuncs(L, format_meta, 0);
+        luaL_newlib(L, format_methods);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    luaL_setfuncs(L, module_funcs, 0);
+    return 0;
+}

@@ -1,0 +1,269 @@
+/* C helpers for the Lua results library; see lua_util.h for the list. */
+#include "lua_util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gsl/gsl_cdf.h>
+#include <lauxlib.h>
+
+#include "../core/blas_info.h"
+#include "../core/pb_error.h"
+#include "../io/tensorfile.h"
+
+#ifndef PB_SOURCE_ROOT
+#define PB_SOURCE_ROOT "."
+#endif
+
+const char *pb_lua_check_path(lua_State *L, int idx, const char *what) {
+    size_t len;
+    const char *path = luaL_checklstring(L, idx, &len);
+    if (strlen(path) != len) luaL_error(L, "%s: path contains a NUL byte", what);
+    return path;
+}
+
+/* write_atomic(path, data) */
+static int l_write_atomic(lua_State *L) {
+    const char *path = pb_lua_check_path(L, 1, "write_atomic");
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    pb_error err = {{0}};
+    if (pb_write_atomic(path, data, len, &err) != 0) {
+        if (strstr(err.msg, path)) return luaL_error(L, "write_atomic: %s", err.msg);
+        return luaL_error(L, "write_atomic '%s': %s", path, err.msg);
+    }
+    return 0;
+}
+
+/* Creates one directory; an existing directory is fine, an existing file is not. */
+static int make_dir(lua_State *L, const char *dir) {
+    if (mkdir(dir, 0777) == 0) return 0;
+    int e = errno;
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return 0;
+        return luaL_error(L, "mkdir_p: '%s' exists and is not a directory", dir);
+    }
+    return luaL_error(L, "mkdir_p: cannot create '%s': %s", dir, strerror(e));
+}
+
+/* mkdir_p(path): every missing component of path, like `mkdir -p`. */
+static int l_mkdir_p(lua_State *L) {
+    size_t len;
+    const char *path = pb_lua_check_path(L, 1, "mkdir_p");
+    len = strlen(path);
+    luaL_argcheck(L, len > 0, 1, "empty path");
+    char *buf = lua_newuserdatauv(L, len + 1, 0);  /* freed by the GC, even on error */
+    memcpy(buf, path, len + 1);
+    for (size_t i = 1; i < len; i++) {
+        if (buf[i] != '/' || buf[i - 1] == '/') continue;
+        buf[i] = '\0';
+        make_dir(L, buf);
+        buf[i] = '/';
+    }
+    make_dir(L, buf);
+    return 0;
+}
+
+static int l_file_exists(lua_State *L) {
+    struct stat st;
+    lua_pushboolean(L, stat(pb_lua_check_path(L, 1, "file_exists"), &st) == 0);
+    return 1;
+}
+
+/* realpath(path) -> absolute path, or nil and a message naming the path. */
+static int l_realpath(lua_State *L) {
+    const char *path = pb_lua_check_path(L, 1, "realpath");
+    char *r = realpath(path, NULL);
+    if (!r) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "realpath '%s': %s", path, strerror(errno));
+        return 2;
+    }
+    lua_pushstring(L, r);
+    free(r);
+    return 1;
+}
+
+/* t_quantile(p, dof): x with P(T <= x) = p for Student's t with dof degrees
+ * of freedom; the CI half-width is t_quantile(0.975, n - 1) * se. */
+static int l_t_quantile(lua_State *L) {
+    double p = luaL_checknumber(L, 1);
+    double dof = luaL_checknumber(L, 2);
+    luaL_argcheck(L, p > 0.0 && p < 1.0, 1, "probability must be in (0, 1)");
+    luaL_argcheck(L, dof > 0.0 && isfinite(dof), 2, "degrees of freedom must be > 0");
+    lua_pushnumber(L, gsl_cdf_tdist_Pinv(p, dof));
+    return 1;
+}
+
+static int l_isatty_stderr(lua_State *L) {
+    lua_pushboolean(L, isatty(STDERR_FILENO));
+    return 1;
+}
+
+static int l_now(lua_State *L) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec);
+    return 1;
+}
+
+/* Value of the first line "key<spaces/tabs>: value" (or key=value with
+ * sep '=') in a text file, quotes stripped; 0 when absent. */
+static int read_field(const char *file, const char *key, char sep, char *out, size_t cap) {
+    FILE *f = fopen(file, "r");
+    if (!f) return 0;
+    char line[512];
+    size_t klen = strlen(key);
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, klen) != 0) continue;
+        char *p = line + klen;
+        while (*p == ' ' || *p == '\t') p++;
+        if (*p != sep) continue;
+        p++;
+        while (*p == ' ' || *p == '"') p++;
+        size_t n = strcspn(p, "\"\n");
+        if (n >= cap) n = cap - 1;
+        memcpy(out, p, n);
+        out[n] = '\0';
+        found = n > 0;
+    }
+    fclose(f);
+    return found;
+}
+
+static void set_str(lua_State *L, const char *k, const char *v) {
+    lua_pushstring(L, v);
+    lua_setfield(L, -2, k);
+}
+
+/* machine() -> {cpu=, cores=, memory=bytes, os=, kernel=, arch=, blas=,
+ * blas_kernel=, blas_selection=, cpu_best_kernel=, cpu_features=}: recorded
+ * with every run so timings can be compared (and explained) across machines. */
+static int l_machine(lua_State *L) {
+    char buf[256];
+    lua_createtable(L, 0, 6);
+    if (!read_field("/proc/cpuinfo", "model name", ':', buf, sizeof buf) &&
+        !read_field("/proc/cpuinfo", "Hardware", ':', buf, sizeof buf))
+        strcpy(buf, "unknown");
+    set_str(L, "cpu", buf);
+    lua_pushinteger(L, sysconf(_SC_NPROCESSORS_ONLN));
+    lua_setfield(L, -2, "cores");
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    lua_pushinteger(L, pages > 0 && page > 0 ? (lua_Integer)pages * page : 0);
+    lua_setfield(L, -2, "memory");
+    struct utsname u;
+    int have_uname = uname(&u) == 0;
+    if (!read_field("/etc/os-release", "PRETTY_NAME", '=', buf, sizeof buf))
+        snprintf(buf, sizeof buf, "%s", have_uname ? u.sysname : "unknown");
+    set_str(L, "os", buf);
+    if (have_uname) {
+        snprintf(buf, sizeof buf, "%s %s", u.sysname, u.release);
+        set_str(L, "kernel", buf);
+        set_str(L, "arch", u.machine);
+    }
+    pb_blas_info blas;
+    pb_blas_info_get(&blas);
+    set_str(L, "blas", blas.library);
+    set_str(L, "blas_kernel", blas.kernel);
+    set_str(L, "blas_selection", blas.selection);
+    set_str(L, "cpu_best_kernel", blas.best_kernel);
+    set_str(L, "cpu_features", blas.cpu_features);
+    return 1;
+}
+
+/* hash64(s): FNV-1a 64 of the bytes of s; names configs in results. */
+static int l_hash64(lua_State *L) {
+    size_t len;
+    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= s[i];
+        h *= 1099511628211ULL;
+    }
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+/* base64(s): used to embed figures in self-contained HTML reports. */
+static int l_base64(lua_State *L) {
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t len;
+    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+    luaL_Buffer b;
+    char *out = luaL_buffinitsize(L, &b, (len + 2) / 3 * 4);
+    size_t o = 0, i = 0;
+    for (; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+        out[o++] = abc[v >> 18];
+        out[o++] = abc[(v >> 12) & 63];
+        out[o++] = abc[(v >> 6) & 63];
+        out[o++] = abc[v & 63];
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < len ? (uint32_t)s[i + 1] << 8 : 0);
+        out[o++] = abc[v >> 18];
+        out[o++] = abc[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? abc[(v >> 6) & 63] : '=';
+        out[o++] = '=';
+    }
+    luaL_pushresultsize(&b, o);
+    return 1;
+}
+
+static int l_source_root(lua_State *L) {
+    lua_pushstring(L, PB_SOURCE_ROOT);
+    return 1;
+}
+
+unsigned long pb_lua_field_seed(lua_State *L, int idx, const char *key, unsigned long dflt,
+                                const char *what) {
+    if (lua_isnoneornil(L, idx)) return dflt;
+    if (lua_getfield(L, idx, key) == LUA_TNIL) {
+        lua_pop(L, 1);
+        return dflt;
+    }
+    /* Compared as a double, before any conversion: NaN, inf, -1 and 1.5
+     * all fail here instead of wrapping or truncating. */
+    int ok = lua_type(L, -1) == LUA_TNUMBER;
+    double v = ok ? lua_tonumber(L, -1) : 0.0;
+    if (!ok || !(v >= 0.0 && v <= PB_SEED_MAX) || v != floor(v))
+        luaL_error(L, "%s: '%s' must be an integer in [0, " PB_SEED_MAX_TEXT "], got %s", what,
+                   key, luaL_tolstring(L, -1, NULL));
+    lua_pop(L, 1);
+    return (unsigned long)v;
+}
+
+static const luaL_Reg util_funcs[] = {
+    {"write_atomic", l_write_atomic},
+    {"mkdir_p", l_mkdir_p},
+    {"file_exists", l_file_exists},
+    {"realpath", l_realpath},
+    {"t_quantile", l_t_quantile},
+    {"isatty_stderr", l_isatty_stderr},
+    {"now", l_now},
+    {"machine", l_machine},
+    {"hash64", l_hash64},
+    {"base64", l_base64},
+    {"source_root", l_source_root},
+    {NULL, NULL},
+};
+
+int pb_lua_open_util(lua_State *L) {
+    luaL_checktype(L, -1, LUA_TTABLE);
+    luaL_setfuncs(L, util_funcs, 0);
+    return 0;
+}

@@ -1,0 +1,129 @@
+#include "../core/parallel.h"
+#include "attention.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "../core/blas.h"
+#include "../core/fastmath.h"
+
+size_t pb_attention_scratch(int T, int H, int train) {
+    size_t qb = (size_t)(train ? T : (T < PB_ATTN_QBLOCK ? T : PB_ATTN_QBLOCK));
+    size_t fwd = train ? 0 : (size_t)(H + 1) * qb * (size_t)T;
+    size_t bwd = train ? (size_t)T * (size_t)T : 0;
+    return fwd > bwd ? fwd : bwd;
+}
+
+/* Masked, numerically stable softmax of one row of n scores in place; the
+ * first `valid` entries take part, the rest become 0. */
+static void softmax_row(float *row, int valid, int n) {
+    float mx = -INFINITY;
+    for (int j = 0; j < valid; j++) mx = row[j] > mx ? row[j] : mx;
+    float sum = 0.0f;
+    for (int j = 0; j < valid; j++) {
+        row[j] = pb_expf(row[j] - mx);
+        sum += row[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < valid; j++) row[j] *= inv;
+    for (int j = valid; j < n; j++) row[j] = 0.0f;
+}
+
+void pb_attention_forward(const pb_attn *a, float *atty, const float *qkv,
+                          float *att, float *scratch) {
+    const int T = a->T, d = a->d, H = a->H, dh = a->dh, C3 = 3 * d;
+    const int qb = att ? T : (T < PB_ATTN_QBLOCK ? T : PB_ATTN_QBLOCK);
+    const int nblocks = (T + qb - 1) / qb;
+    const int has_bias = a->enc && (a->enc->type->sites & PB_ENC_BIAS);
+    const size_t per_thread = pb_attention_scratch(T, H, att != NULL);
+
+#pragma omp parallel for schedule(static) if (2.0 * a->B * H * T * T * dh >= PB_PAR_MIN_FLOPS)
+    for (int item = 0; item < a->B * nblocks; item++) {
+        int b = item / nblocks, q0 = (item % nblocks) * qb;
+        int nq = T - q0 < qb ? T - q0 : qb;
+        int nk = a->causal ? q0 + nq : T;  /* keys any row of the block sees */
+        float *mine = scratch + per_thread * (size_t)omp_get_thread_num();
+        float *block_bias = NULL;
+        if (has_bias && !a->bias) {
+            block_bias = mine + (size_t)nq * nk;
+            a->enc->type->bias_forward(a->enc, a->enc_params,
+                                       a->pos + (size_t)(b * T + q0) * a->pos_dims,
+                                       nq, a->pos + (size_t)b * T * a->pos_dims, nk,
+                                       block_bias);
+        }
+        const float *q = qkv + (size_t)(b * T + q0) * C3;
+        const float *k = qkv + (size_t)b * T * C3 + d;
+        const float *v = qkv + (size_t)b * T * C3 + 2 * d;
+        for (int h = 0; h < H; h++) {
+            float *S;
+            int ld;
+            if (att) {
+                S = att + ((size_t)(b * H + h) * T + q0) * T;
+                ld = T;
+            } else {
+                S = mine;
+                ld = nk;
+            }
+            pb_sgemm(0, 1, nq, nk, dh, a->scale, q + h * dh, C3, k + h * dh, C3, 0.0f,
+                     S, ld);
+            for (int r = 0; r < nq; r++) {
+                float *row = S + (size_t)r * ld;
+                const float *brow = NULL;
+                if (block_bias)
+                    brow = block_bias + ((size_t)h * nq + r) * nk;
+                else if (has_bias && a->bias_shared)
+                    brow = a->bias + ((size_t)h * T + q0 + r) * T;
+                else if (has_bias)
+                    brow = a->bias + (((size_t)b * H + h) * T + q0 + r) * T;
+                int valid = a->causal ? q0 + r + 1 : nk;
+                if (brow)
+                    for (int j = 0; j < valid; j++) row[j] += brow[j];
+                /* element index of this row in the [B,H,T,T] tensor */
+                uint64_t at = (((uint64_t)b * H + h) * T + q0 + r) * (uint64_t)T;
+                pb_round_site_at(a->prec, PB_SITE_LOGITS, row, (size_t)valid, at);
+                softmax_row(row, valid, att ? T : nk);
+                pb_round_site_at(a->prec, PB_SITE_PROBS, row, (size_t)valid, at);
+            }
+            pb_sgemm(0, 0, nq, dh, nk, 1.0f, S, ld, v + h * dh, C3, 0.0f,
+                     atty + (size_t)(b * T + q0) * d + h * dh, d);
+        }
+    }
+}
+
+void pb_attention_backward(const pb_attn *a, float *dqkv, float *dbias,
+                           const float *datty, const float *qkv, const float *att,
+                           float *scratch) {
+    const int T = a->T, d = a->d, H = a->H, dh = a->dh, C3 = 3 * d;
+    const size_t per_thread = pb_attention_scratch(T, H, 1);
+
+#pragma omp parallel for schedule(static) if (4.0 * a->B * H * T * T * dh >= PB_PAR_MIN_FLOPS)
+    for (int bh = 0; bh < a->B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        float *dS = scratch + per_thread * (size_t)omp_get_thread_num();
+        const float *P = att + (size_t)bh * T * T;
+        const float *dO = datty + (size_t)b * T * d + h * dh;
+        const float *base = qkv + (size_t)b * T * C3 + h * dh;
+        float *dbase = dqkv + (size_t)b * T * C3 + h * dh;
+        /* dP = dO V^T; dV = P^T dO */
+        pb_sgemm(0, 1, T, T, dh, 1.0f, dO, d, base + 2 * d, C3, 0.0f, dS, T);
+        pb_sgemm(1, 0, T, dh, T, 1.0f, P, T, dO, d, 0.0f, dbase + 2 * d, C3);
+        /* softmax backward: dS = P * (dP - sum_j P dP) */
+        for (int i = 0; i < T; i++) {
+            float *row = dS + (size_t)i * T;
+            const float *prow = P + (size_t)i * T;
+            int valid = a->causal ? i + 1 : T;
+            float dot = 0.0f;
+            for (int j = 0; j < valid; j++) dot += prow[j] * row[j];
+            for (int j = 0; j < valid; j++) row[j] = prow[j] * (row[j] - dot);
+            for (int j = valid; j < T; j++) row[j] = 0.0f;
+        }
+        if (dbias) {
+            float *db = dbias + (size_t)bh * T * T;
+            for (size_t i = 0; i < (size_t)T * T; i++) db[i] += dS[i];
+        }
+        /* dQ = scale dS K; dK = scale dS^T Q */
+        pb_sgemm(0, 0, T, dh, T, a->scale, dS, T, base + d, C3, 0.0f, dbase, C3);
+        pb_sgemm(1, 0, T, dh, T, a->scale, dS, T, base, C3, 0.0f, dbase + d, C3);
+    }
+}
