@@ -50,4 +50,12 @@ function checks.read(path)
   return s
 end
 
+-- Writes text to path (raising on failure); returns path.
+function checks.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return path
+end
+
 return checks

@@ -34,12 +34,7 @@ pb.threads(1)
 local tmp = os.tmpname()
 os.remove(tmp)
 core.mkdir_p(tmp)
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  return path
-end
+local write = dofile("tests/lua/checks.lua").write
 
 -- Perplexity windows on a hand-checkable corpus -------------------------------
 -- Blocks of 3 characters, each a permutation of "abc": every 5 consecutive

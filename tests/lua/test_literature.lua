@@ -14,12 +14,7 @@ pb.threads(1)
 local tmp = os.tmpname()
 os.remove(tmp)
 core.mkdir_p(tmp)
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  return path
-end
+local write = checks.write
 
 -- lm corpus slices ---------------------------------------------------------------
 -- "ab" repeated, then "cd" repeated: the slices hold different characters
