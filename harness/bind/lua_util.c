@@ -152,9 +152,11 @@ static void set_str(lua_State *L, const char *k, const char *v) {
  * with every run so timings can be compared (and explained) across machines. */
 static int l_machine(lua_State *L) {
     char buf[256];
-    lua_createtable(L, 0, 6);
-    if (!read_field("/proc/cpuinfo", "model name", ':', buf, sizeof buf) &&
-        !read_field("/proc/cpuinfo", "Hardware", ':', buf, sizeof buf))
+    pb_blas_info blas;
+    pb_blas_info_get(&blas); /* reads the CPU's model name too */
+    lua_createtable(L, 0, 11);
+    snprintf(buf, sizeof buf, "%s", blas.cpu_model);
+    if (strcmp(buf, "unknown") == 0 && !read_field("/proc/cpuinfo", "Hardware", ':', buf, sizeof buf))
         strcpy(buf, "unknown");
     set_str(L, "cpu", buf);
     lua_pushinteger(L, sysconf(_SC_NPROCESSORS_ONLN));
@@ -172,8 +174,6 @@ static int l_machine(lua_State *L) {
         set_str(L, "kernel", buf);
         set_str(L, "arch", u.machine);
     }
-    pb_blas_info blas;
-    pb_blas_info_get(&blas);
     set_str(L, "blas", blas.library);
     set_str(L, "blas_kernel", blas.kernel);
     set_str(L, "blas_selection", blas.selection);
