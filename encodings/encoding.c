@@ -99,32 +99,6 @@ int pb_encoding_create_named(pb_encoding *e, const char *name,
     return pb_encoding_create(e, type, g, o, prec, err);
 }
 
-int pb_encoding_open(pb_encoding *e, float **params, const char *name,
-                     const pb_geometry *g, const pb_opts *o, const pb_precision *prec,
-                     unsigned long seed, pb_error *err) {
-    *params = NULL;
-    if (pb_encoding_create_named(e, name, g, o, prec, err)) return -1;
-    int n = e->n_params;
-    *params = calloc(n > 0 ? (size_t)n : 1, sizeof(float));
-    if (!*params) {
-        pb_encoding_destroy(e);
-        return pb_fail(err, "encoding '%s': out of memory for %d parameters", name, n);
-    }
-    if (n > 0 && e->type->init_params) {
-        gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-        if (!rng) {
-            pb_encoding_destroy(e);
-            free(*params);
-            *params = NULL;
-            return pb_fail(err, "encoding '%s': out of memory for a generator", name);
-        }
-        gsl_rng_set(rng, seed);
-        e->type->init_params(e, *params, rng);
-        gsl_rng_free(rng);
-    }
-    return 0;
-}
-
 void pb_encoding_destroy(pb_encoding *e) {
     if (e->type && e->type->destroy) e->type->destroy(e);
     memset(e, 0, sizeof *e);

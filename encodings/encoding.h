@@ -171,14 +171,8 @@ int pb_encoding_create_named(pb_encoding *e, const char *name,
                              const pb_geometry *g, const pb_opts *o,
                              const pb_precision *prec, pb_error *err);
 void pb_encoding_destroy(pb_encoding *e);
-/* An encoding outside any model (probes, metrics): created as by
- * pb_encoding_create_named, with *params (at least one float, freed by the
- * caller) holding its learnable values initialised from a generator seeded
- * with seed. e keeps pointing at prec, which must outlive it. On failure e is
- * destroyed and *params NULL. */
-int pb_encoding_open(pb_encoding *e, float **params, const char *name,
-                     const pb_geometry *g, const pb_opts *o, const pb_precision *prec,
-                     unsigned long seed, pb_error *err);
+/* An encoding outside any model (probes, metrics) is a
+ * pb_standalone_encoding (standalone.h). */
 /* Calls type->prepare when max_pos exceeds what was prepared (or differs
  * from it, for length-dependent encodings). */
 int pb_encoding_prepare(pb_encoding *e, int max_pos, pb_error *err);

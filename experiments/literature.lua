@@ -132,8 +132,11 @@ end
 
 --- The language-model corpus: the first (1 - holdout) of every text file,
 --- then the rest of every file, as one file (so training and held-out
---- slices share token ids); cfg._corpus is its path and cfg._holdout the
---- held-out fraction of it. Written once per results root, atomically.
+--- slices share token ids); cfg._holdout is the held-out fraction of it.
+--- Written once per results root, atomically. Run configs name it relative
+--- to the study's directory (cfg._corpus) with the hash of its text
+--- (cfg._corpus_hash), so a moved results directory keeps its runs and a
+--- changed corpus makes them stale; cfg._corpus_dir is that directory.
 function M.build_corpus(cfg)
   local train, test = {}, {}
   for _, path in ipairs(cfg.texts) do
@@ -148,13 +151,14 @@ function M.build_corpus(cfg)
     train[#train + 1], test[#test + 1] = text:sub(1, cut), text:sub(cut + 1)
   end
   local a, b = table.concat(train), table.concat(test)
-  local path = string.format("%s/%s/corpus.txt", cfg.root, M.name)
+  local path = string.format("%s/%s/corpus.txt", cfg.root, M.name)  -- cfg._corpus
   core.mkdir_p(string.format("%s/%s", cfg.root, M.name))
   local f = io.open(path, "rb")
   local old = f and f:read("a")
   if f then f:close() end
   if old ~= a .. b then pb.write_atomic(path, a .. b) end
-  cfg._corpus, cfg._holdout = core.realpath(path) or path, #b / (#a + #b)
+  cfg._corpus, cfg._corpus_hash, cfg._holdout = "corpus.txt", core.hash64(a .. b), #b / (#a + #b)
+  cfg._corpus_dir = core.realpath(string.format("%s/%s", cfg.root, M.name))
 end
 
 -- Plan ------------------------------------------------------------------------
@@ -219,12 +223,12 @@ function M.plan(cfg)
   end
   function P.lm(enc)
     local c0 = { task = "lm", text = cfg._corpus, holdout = cfg._holdout, L = cfg.lm_L }
-    local t = runs.task(c0)
+    local t = runs.task(c0, "train", cfg._corpus_dir)
     local lengths = sizes(cfg.lm_L, cfg.lm_factors)
     local T_train, T_max = runs.seq_len(t, cfg.lm_L), runs.seq_len(t, lengths[#lengths])
     for seed = 1, cfg.seeds do
       local c = { family = "lm", series = "lm-" .. enc, seed = seed, task = "lm", text = cfg._corpus,
-                  holdout = cfg._holdout, L = cfg.lm_L, lengths = lengths, max_tokens = cfg.lm_max_tokens,
+                  text_hash = cfg._corpus_hash, holdout = cfg._holdout, L = cfg.lm_L, lengths = lengths, max_tokens = cfg.lm_max_tokens,
                   steps = cfg.lm_steps, batch = cfg.batch, lr = cfg.lr, freq_usage = enc == "rope",
                   checkpoint = enc == "rope",
                   model = model_config(cfg, enc, t:info().vocab, T_train, T_max, seed, {}) }

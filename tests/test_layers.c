@@ -21,6 +21,7 @@
 #include "../harness/model/attention.h"
 #include "../harness/core/blas.h"
 #include "../harness/model/layers.h"
+#include "../harness/model/linear.h"
 #include "check.h"
 #include "enc_test_util.h"
 #include "gradcheck.h"

@@ -19,6 +19,7 @@
 #include "../harness/metrics/metrics_rope_precision.h"
 #include "../harness/metrics/metrics_snr.h"
 #include "../harness/metrics/metrics_table.h"
+#include "../encodings/standalone.h"
 #include "../harness/model/model.h"
 #include "check.h"
 
@@ -51,25 +52,33 @@ static long count_rounded(long L, int bits) {
     return count;
 }
 
-static void open_enc(pb_metric_enc *me, const char *name, int d, int heads) {
-    pb_geometry g = {.d = d, .heads = heads, .d_head = d / heads, .causal = 1, .max_len = 64};
-    pb_error err = {{0}};
-    int rc = pb_metric_enc_open(me, name, NULL, &g, NULL, 1, &err);
-    CHECK(rc == 0, "open %s: %s", name, err.msg);
-}
-
-/* The paper's unit-amplitude table (option scale=1; the default is 1/sqrt(d)). */
-static void open_enc_unit(pb_metric_enc *me, const char *name, int d, int heads) {
-    pb_geometry g = {.d = d, .heads = heads, .d_head = d / heads, .causal = 1, .max_len = 64};
+/* An encoding outside a model from its settings (d, heads; d_head =
+ * d / heads, causal, max_len 64, seed 1 by default), as pb.encoding opens it. */
+static void open_with(pb_standalone_encoding *se, const char *name, int d, int heads,
+                      const pb_opts *extra) {
     pb_error err = {{0}};
     pb_opts o;
     pb_opts_init(&o);
-    pb_opts_set_num(&o, "scale", 1.0, NULL);
-    int rc = pb_metric_enc_open(me, name, &o, &g, NULL, 1, &err);
+    pb_opts_set_num(&o, "d", d, NULL);
+    pb_opts_set_num(&o, "heads", heads, NULL);
+    if (extra) pb_opts_merge(&o, extra, NULL);
+    int rc = pb_standalone_open_settings(se, name, &o, 1 << 20, "open", &err);
     CHECK(rc == 0, "open %s: %s", name, err.msg);
 }
 
-static float *table(pb_metric_enc *me, int n) {
+static void open_enc(pb_standalone_encoding *se, const char *name, int d, int heads) {
+    open_with(se, name, d, heads, NULL);
+}
+
+/* The paper's unit-amplitude table (option scale=1; the default is 1/sqrt(d)). */
+static void open_enc_unit(pb_standalone_encoding *se, const char *name, int d, int heads) {
+    pb_opts o;
+    pb_opts_init(&o);
+    pb_opts_set_num(&o, "scale", 1.0, NULL);
+    open_with(se, name, d, heads, &o);
+}
+
+static float *table(pb_standalone_encoding *me, int n) {
     float *x = malloc(sizeof(float) * (size_t)n * me->enc.g.d);
     pb_error err = {{0}};
     int rc = pb_metric_table_linear(&me->enc, me->params, n, 8, x, &err);
@@ -152,7 +161,7 @@ static void test_drift(void) {
 }
 
 static void test_table_metrics(void) {
-    pb_metric_enc sin, bin, in, intn, rope;
+    pb_standalone_encoding sin, bin, in, intn, rope;
     open_enc_unit(&sin, "sinusoidal", 32, 4);
     open_enc_unit(&bin, "binary", 32, 4);
     open_enc(&in, "integer", 16, 4);
@@ -219,19 +228,19 @@ static void test_table_metrics(void) {
     free(tb);
     free(ti);
     free(tr);
-    pb_metric_enc_close(&sin);
-    pb_metric_enc_close(&bin);
-    pb_metric_enc_close(&in);
-    pb_metric_enc_close(&intn);
-    pb_metric_enc_close(&rope);
+    pb_standalone_close(&sin);
+    pb_standalone_close(&bin);
+    pb_standalone_close(&in);
+    pb_standalone_close(&intn);
+    pb_standalone_close(&rope);
 
-    pb_metric_enc alibi;
+    pb_standalone_encoding alibi;
     open_enc(&alibi, "alibi", 16, 4);
     float dummy[16];
     int zero = 0;
     CHECK(pb_metric_table(&alibi.enc, alibi.params, &zero, 1, dummy, &err) < 0 &&
           strstr(err.msg, "alibi"), "bias encodings have no table: %s", err.msg);
-    pb_metric_enc_close(&alibi);
+    pb_standalone_close(&alibi);
 }
 
 static void test_shift_and_2d(void) {
@@ -240,17 +249,17 @@ static void test_shift_and_2d(void) {
     pb_error err = {{0}};
     pb_shift_result r;
     for (int i = 0; i < 6; i++) {
-        pb_metric_enc e;
+        pb_standalone_encoding e;
         open_enc(&e, relative[i], 32, 4);
         gsl_rng_set(rng, 5);
         int rc = pb_metric_shift_invariance(&e.enc, e.params, 64, 500, 100, rng, &r, &err);
         CHECK(rc == 0 && r.rel < 1e-5, "%s is shift invariant: rel %g (%s)", relative[i], r.rel,
               rc ? err.msg : "");
-        pb_metric_enc_close(&e);
+        pb_standalone_close(&e);
     }
     const char *absolute[] = {"fire", "sinusoidal", "integer"};
     for (int i = 0; i < 3; i++) {
-        pb_metric_enc e;
+        pb_standalone_encoding e;
         open_enc(&e, absolute[i], 32, 4);
         gsl_rng_set(rng, 5);
         int rc = pb_metric_shift_invariance(&e.enc, e.params, 64, 500, 100, rng, &r, &err);
@@ -258,10 +267,10 @@ static void test_shift_and_2d(void) {
         int rel = strcmp(absolute[i], "sinusoidal") == 0;
         CHECK(rc == 0 && (rel ? r.rel < 1e-5 : r.rel > 1e-2), "%s shift error %g", absolute[i],
               r.rel);
-        pb_metric_enc_close(&e);
+        pb_standalone_close(&e);
     }
     pb_sep_result s;
-    pb_metric_enc ax, mx;
+    pb_standalone_encoding ax, mx;
     open_enc(&ax, "rope2d_axial", 32, 2);
     open_enc(&mx, "rope2d_mixed", 32, 2);
     CHECK(pb_metric_separability(&ax.enc, ax.params, 12, 3, 8, rng, &s, &err) == 0, "%s", err.msg);
@@ -272,8 +281,8 @@ static void test_shift_and_2d(void) {
           s.rel_var, s.split_err);
     CHECK(pb_metric_separability(&mx.enc, mx.params, 2, 3, 8, rng, &s, &err) < 0,
           "grid smaller than the offsets is an error");
-    pb_metric_enc_close(&ax);
-    pb_metric_enc_close(&mx);
+    pb_standalone_close(&ax);
+    pb_standalone_close(&mx);
     gsl_rng_free(rng);
 }
 
@@ -287,7 +296,7 @@ static void test_decay(void) {
 }
 
 static void test_probe(void) {
-    pb_metric_enc sin;
+    pb_standalone_encoding sin;
     open_enc(&sin, "sinusoidal", 32, 4);
     int n = 16, V = 8;
     float *t = table(&sin, n);
@@ -305,16 +314,16 @@ static void test_probe(void) {
     CHECK(r.pos_acc < 0.2 && r.tok_acc < 0.3, "-30 dB near chance: %g, %g", r.pos_acc, r.tok_acc);
     free(t);
     /* integer positions: no class read-out, but a regression reads p */
-    pb_metric_enc in;
+    pb_standalone_encoding in;
     open_enc(&in, "integer", 32, 4);
     t = table(&in, n);
     o.snr_db = 60;
     CHECK(pb_metric_noise_probe(t, n, emb, V, 32, &o, rng, &r, &err) == 0, "%s", err.msg);
     CHECK(r.pos_reg_acc > 0.95, "integer at 60 dB: regression reads p (%g)", r.pos_reg_acc);
     free(t);
-    pb_metric_enc_close(&in);
+    pb_standalone_close(&in);
     gsl_rng_free(rng);
-    pb_metric_enc_close(&sin);
+    pb_standalone_close(&sin);
 }
 
 /* ---- models ---------------------------------------------------------------- */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../harness/io/atomic_file.h"
 #include "../harness/io/tensorfile.h"
 #include "check.h"
 

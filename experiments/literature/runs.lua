@@ -23,10 +23,11 @@ local function copy(t)
 end
 runs.copy = copy
 
---- Task object of a config: its training task, or (lm) a slice of the text.
-function runs.task(c, which)
+--- Task object of a config: its training task, or (lm) a slice of the
+--- text, whose file c.text is named relative to the directory dir.
+function runs.task(c, which, dir)
   if c.task == "lm" then
-    local o = { path = c.text, min_len = c.L, max_len = c.L }
+    local o = { path = util.join(dir, c.text), min_len = c.L, max_len = c.L }
     if which == "eval" then o.from = 1 - c.holdout else o.to = 1 - c.holdout end
     return pb.task("lm", o)
   end
@@ -73,8 +74,8 @@ end
 -- scaling runs and record RoPE frequency usage on lm.
 local function run_model(c, e, R)
   local run = R:run(e.name, c)
-  local task_obj = runs.task(c, "train")
-  local eval_task = c.task == "lm" and runs.task(c, "eval") or task_obj
+  local task_obj = runs.task(c, "train", R.dir)
+  local eval_task = c.task == "lm" and runs.task(c, "eval", R.dir) or task_obj
   local model = pb.model(c.model)
   local tr = train(c, model, task_obj, c.steps, c.lr, 0, e.name)
   for _, rec in ipairs(evaluate(c, model, eval_task, c.lengths, c.series)) do run:log(rec) end
@@ -99,8 +100,8 @@ local function run_scaling(c, e, R)
   local base = c.base
   local rope = pb.load(util.join(util.join(R.dir, e.needs[1]), "model.pbt"))
   local run = R:run(e.name, c)
-  local task_obj = runs.task(base, "train")
-  local eval_task = base.task == "lm" and runs.task(base, "eval") or task_obj
+  local task_obj = runs.task(base, "train", R.dir)
+  local eval_task = base.task == "lm" and runs.task(base, "eval", R.dir) or task_obj
   local T_L = runs.seq_len(task_obj, base.L)
   local factor = {}
   for _, n in ipairs(c.lengths) do factor[n] = math.max(1, runs.seq_len(task_obj, n) / T_L) end
@@ -123,7 +124,7 @@ local function run_scaling(c, e, R)
   for _, ty in ipairs(c.methods) do eval_all(rope, ty, c.series .. "/" .. ty) end
   local ft_base = runs.copy(base)
   ft_base.L = 2 * base.L
-  local ft_task = runs.task(ft_base, "train")
+  local ft_task = runs.task(ft_base, "train", R.dir)
   local s2 = runs.seq_len(ft_task, 2 * base.L) / T_L
   for _, ty in ipairs(c.methods) do
     local path = run:path("finetune-start.pbt")

@@ -7,6 +7,7 @@
 #include "../core/blas.h"
 #include "lua_diag.h"
 #include "lua_encoding.h"
+#include "lua_eval.h"
 #include "lua_internal.h"
 #include "lua_metrics.h"
 #include "lua_proc.h"
@@ -19,6 +20,7 @@ int luaopen_posbench_core(lua_State *L) {
     lua_newtable(L);
     pb_lua_open_model(L);
     pb_lua_open_train(L);
+    pb_lua_open_eval(L);
     pb_lua_open_format(L);
     pb_lua_open_util(L);
     pb_lua_open_diag(L);

@@ -1,86 +1,63 @@
 /* Lua binding: pb.diagnose (attention entropy/distance and encoding range
- * per length), pb.peak_rss_kb, and pb.eval's window= branch (perplexity of
- * the 'lm' task, eval_lm.h). */
+ * per length) and pb.peak_rss_kb. */
 #include "lua_diag.h"
 
 #include <math.h>
-#include <string.h>
 #include <sys/resource.h>
 
 #include "../run/diagnostics.h"
 #include "lua_internal.h"
+#include "lua_push.h"
 #include "lua_util.h"
 
 /* {{h1, h2, ...} per layer} from x[layers][heads] */
-static void push_layer_heads(lua_State *L, const double *x, int layers, int heads) {
-    lua_createtable(L, layers, 0);
-    for (int l = 0; l < layers; l++) {
-        lua_createtable(L, heads, 0);
-        for (int h = 0; h < heads; h++) {
-            lua_pushnumber(L, x[l * heads + h]);
-            lua_rawseti(L, -2, h + 1);
-        }
-        lua_rawseti(L, -2, l + 1);
-    }
-}
-
 static double mean_of(const double *x, int n) {
     double s = 0.0;
     for (int i = 0; i < n; i++) s += x[i];
     return n ? s / n : NAN;
 }
 
-static void set_int(lua_State *L, const char *k, long v) {
-    lua_pushinteger(L, (lua_Integer)v);
-    lua_setfield(L, -2, k);
-}
-
-static void set_num(lua_State *L, const char *k, double v) {
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-}
-
 static void push_diag(lua_State *L, const pb_diag_result *r) {
     int LH = r->layers * r->heads;
     lua_newtable(L);
-    set_int(L, "length", r->length);
-    set_int(L, "seq_len", r->seq_len);
-    set_int(L, "train_len", r->train_len);
-    set_int(L, "train_seq_len", r->train_seq_len);
+    pb_lua_set_int(L, "length", r->length);
+    pb_lua_set_int(L, "seq_len", r->seq_len);
+    pb_lua_set_int(L, "train_len", r->train_len);
+    pb_lua_set_int(L, "train_seq_len", r->train_seq_len);
     lua_pushboolean(L, r->length <= r->train_len);
     lua_setfield(L, -2, "in_dist");
     if (r->has_attention) {
-        set_int(L, "queries", r->queries);
-        push_layer_heads(L, r->entropy, r->layers, r->heads);
+        pb_lua_set_int(L, "queries", r->queries);
+        pb_lua_push_layer_heads(L, r->entropy, r->layers, r->heads);
         lua_setfield(L, -2, "entropy");
-        push_layer_heads(L, r->entropy_norm, r->layers, r->heads);
+        pb_lua_push_layer_heads(L, r->entropy_norm, r->layers, r->heads);
         lua_setfield(L, -2, "entropy_norm");
-        push_layer_heads(L, r->distance, r->layers, r->heads);
+        pb_lua_push_layer_heads(L, r->distance, r->layers, r->heads);
         lua_setfield(L, -2, "distance");
-        set_num(L, "entropy_mean", mean_of(r->entropy, LH));
-        set_num(L, "entropy_norm_mean", mean_of(r->entropy_norm, LH));
-        set_num(L, "distance_mean", mean_of(r->distance, LH));
+        pb_lua_set_num(L, "entropy_mean", mean_of(r->entropy, LH));
+        pb_lua_set_num(L, "entropy_norm_mean", mean_of(r->entropy_norm, LH));
+        pb_lua_set_num(L, "distance_mean", mean_of(r->distance, LH));
     } else {
         lua_pushstring(L, r->skipped);
         lua_setfield(L, -2, "attention_skipped");
     }
-    set_int(L, "max_pos", r->max_pos);
-    set_int(L, "train_max_pos", r->train_max_pos);
-    set_int(L, "positions_beyond_train", r->positions_beyond_train);
+    pb_lua_set_int(L, "max_pos", r->max_pos);
+    pb_lua_set_int(L, "train_max_pos", r->train_max_pos);
+    pb_lua_set_int(L, "positions_beyond_train", r->positions_beyond_train);
     if (r->table_size >= 0) {
         lua_newtable(L);
-        set_int(L, "table_size", r->table_size);
-        set_int(L, "beyond_table", r->beyond_table);
-        set_int(L, "untrained_rows", r->untrained_rows);
+        pb_lua_set_int(L, "table_size", r->table_size);
+        pb_lua_set_int(L, "beyond_table", r->beyond_table);
+        pb_lua_set_int(L, "untrained_rows", r->untrained_rows);
         lua_setfield(L, -2, "learned");
     }
     if (r->buckets > 0) {
         lua_newtable(L);
-        set_int(L, "buckets", r->buckets);
-        set_int(L, "buckets_train", r->buckets_train);
-        set_int(L, "buckets_eval", r->buckets_eval);
-        set_int(L, "unseen_buckets", r->unseen_buckets);
-        set_num(L, "unseen_pair_frac", r->unseen_pair_frac);
+        pb_lua_set_int(L, "buckets", r->buckets);
+        pb_lua_set_int(L, "buckets_train", r->buckets_train);
+        pb_lua_set_int(L, "buckets_eval", r->buckets_eval);
+        pb_lua_set_int(L, "unseen_buckets", r->unseen_buckets);
+        pb_lua_set_num(L, "unseen_pair_frac", r->unseen_pair_frac);
         lua_setfield(L, -2, "t5");
     }
 }
@@ -138,81 +115,6 @@ static int l_peak_rss_kb(lua_State *L) {
     if (getrusage(RUSAGE_SELF, &ru) != 0) return luaL_error(L, "pb.peak_rss_kb: getrusage failed");
     lua_pushinteger(L, (lua_Integer)ru.ru_maxrss);
     return 1;
-}
-
-int pb_lua_lm_eval_opts(lua_State *L, int idx, pb_lm_eval_opts *o) {
-    const char *what = "pb.eval";
-    memset(o, 0, sizeof *o);
-    lua_getfield(L, idx, "window");
-    int has = !lua_isnil(L, -1);
-    lua_pop(L, 1);
-    lua_getfield(L, idx, "stride");
-    int has_stride = !lua_isnil(L, -1);
-    lua_pop(L, 1);
-    lua_getfield(L, idx, "max_tokens");
-    int has_max = !lua_isnil(L, -1);
-    lua_pop(L, 1);
-    if (!has) {
-        if (has_stride || has_max)
-            luaL_error(L, "%s: stride= and max_tokens= belong to perplexity evaluation: "
-                          "add window=\"nonoverlap\" or window=\"sliding\"", what);
-        return 0;
-    }
-    const char *w = pb_lua_field_str(L, idx, "window", NULL, what);
-    pb_error err;
-    if (pb_lm_window_parse(w, &o->window, &err)) pb_lua_raise(L, &err);
-    o->stride = pb_lua_field_int(L, idx, "stride", 0, what);
-    double max_tokens = pb_lua_field_num(L, idx, "max_tokens", 0, what);
-    if (!(fabs(max_tokens) <= 1e15))  /* NaN, inf: no defined conversion to long */
-        luaL_error(L, "%s: max_tokens must be a finite number >= 0 (0: the whole corpus)",
-                   what);
-    o->max_tokens = (long)max_tokens;
-    o->seed = pb_lua_field_seed(L, idx, "seed", 12345, what);
-    if (has_stride && o->stride < 1)
-        luaL_error(L, "%s: stride must be a positive integer, got %d", what, o->stride);
-    if (has_stride && o->window != PB_LM_SLIDING)
-        luaL_error(L, "%s: stride= is for window=\"sliding\" (nonoverlap windows step by "
-                      "their length)", what);
-    if (o->max_tokens < 0)
-        luaL_error(L, "%s: max_tokens must be >= 0 (0: the whole corpus)", what);
-    return 1;
-}
-
-int pb_lua_eval_lm(lua_State *L, pb_model *m, pb_task *t, const pb_lm_eval_opts *o,
-                   int lengths_idx, pb_error *err) {
-    int n_len = (int)luaL_len(L, lengths_idx);
-    lua_newtable(L);
-    for (int i = 1; i <= n_len; i++) {
-        lua_geti(L, lengths_idx, i);
-        int ok;
-        lua_Integer n = lua_tointegerx(L, -1, &ok);
-        lua_pop(L, 1);
-        if (!ok || n <= 0 || n > (1 << 24)) {
-            lua_pop(L, 1);
-            return pb_fail(err, "pb.eval: lengths[%d] must be a positive integer", i);
-        }
-        pb_lm_eval_result r;
-        if (pb_eval_lm(m, t, (int)n, o, &r, err)) {
-            lua_pop(L, 1);
-            char msg[sizeof err->msg];
-            snprintf(msg, sizeof msg, "%s", err->msg);
-            return pb_fail(err, "pb.eval at length %d: %s", (int)n, msg);
-        }
-        lua_newtable(L);
-        set_num(L, "loss", r.loss);
-        set_num(L, "ppl", r.ppl);
-        set_num(L, "accuracy", r.accuracy);
-        set_int(L, "tokens", r.tokens);
-        set_int(L, "windows", r.windows);
-        set_int(L, "n", r.windows);
-        set_int(L, "stride", r.stride);
-        set_int(L, "seq_len", r.length);
-        set_int(L, "length", r.length);
-        lua_pushstring(L, o->window == PB_LM_SLIDING ? "sliding" : "nonoverlap");
-        lua_setfield(L, -2, "window");
-        lua_seti(L, -2, n);
-    }
-    return 0;
 }
 
 static const luaL_Reg funcs[] = {

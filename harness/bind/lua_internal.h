@@ -5,6 +5,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "../../encodings/standalone.h"
 #include "../model/model.h"
 #include "../core/opts.h"
 #include "../numerics/precision.h"
@@ -45,9 +46,17 @@ const char *pb_lua_field_str(lua_State *L, int idx, const char *key, const char 
 /* Raise if the table at idx has a key not in the NULL-terminated list. */
 void pb_lua_check_keys(lua_State *L, int idx, const char *const *valid, const char *what);
 
-/* Parse a precision table {site = "bf16" | {format=, rounding=, overflow=,
- * subnormals=}} into p (every other site fp32). */
+/* A precision table {site = "bf16" | {format=, rounding=, overflow=,
+ * subnormals=}} (or nil) into p, every other site fp32: flattened here,
+ * parsed by pb_precision_from_opts. */
 void pb_lua_to_precision(lua_State *L, int idx, pb_precision *p);
+
+/* Pushes a new pb.encoding object: encoding `name` outside a model, opened
+ * from the settings table at idx (or nil), positions below max_pos; the
+ * engine splits the settings (pb_standalone_split). Errors start with
+ * what. The object stays valid while it is on the stack. */
+pb_standalone_encoding *pb_lua_push_encoding(lua_State *L, const char *name, int idx,
+                                             int max_pos, const char *what);
 
 /* Module parts, each adding its functions to the table at the stack top. */
 void pb_lua_open_model(lua_State *L);

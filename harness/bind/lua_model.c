@@ -25,9 +25,12 @@ static const char *const model_keys[] = {
     "vocab", "d", "heads", "layers", "ff", "norm", "causal", "tied", "encoding",
     "enc", "max_len", "seed", "positions", "precision", NULL};
 
-/* pb.model{...} -> model. The config table is kept as the userdata's user
- * value so model:config() and model:save() can return it. */
-static int l_model(lua_State *L) {
+/* Pushes a model built from the config table at index 1, its encoding
+ * options merged with enc_override (flattened, key by key: the same merge
+ * as pb.eval's enc=) unless that is nil. The config, with enc= the merged
+ * options when overridden, is kept as the userdata's user value so
+ * model:config() and model:save() can return it. */
+static int push_model(lua_State *L, int enc_override) {
     luaL_checktype(L, 1, LUA_TTABLE);
     pb_lua_check_keys(L, 1, model_keys, "pb.model");
     pb_model_config c;
@@ -55,6 +58,12 @@ static int l_model(lua_State *L) {
     lua_getfield(L, 1, "enc");
     pb_lua_to_opts(L, -1, &c.enc_opts, "pb.model enc");
     lua_pop(L, 1);
+    pb_error err;
+    if (!lua_isnoneornil(L, enc_override)) {
+        pb_opts over;
+        pb_lua_to_opts(L, enc_override, &over, "pb.load enc");
+        if (pb_opts_merge(&c.enc_opts, &over, &err)) return pb_lua_raise(L, &err);
+    }
     lua_getfield(L, 1, "positions");
     pb_lua_to_opts(L, -1, &c.pos_opts, "pb.model positions");
     lua_pop(L, 1);
@@ -65,12 +74,36 @@ static int l_model(lua_State *L) {
     pb_lua_model *u = lua_newuserdatauv(L, sizeof *u, 1);
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, PB_MODEL_MT);
-    pb_error err;
     if (pb_model_create(&u->m, &c, &err)) return pb_lua_raise(L, &err);
     u->alive = 1;
-    lua_pushvalue(L, 1);
+    if (lua_isnoneornil(L, enc_override)) {
+        lua_pushvalue(L, 1);
+    } else { /* a shallow copy of the config with the merged options */
+        lua_newtable(L);
+        lua_pushnil(L);
+        while (lua_next(L, 1)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_settable(L, -4);
+        }
+        pb_lua_push_opts(L, &c.enc_opts);
+        lua_setfield(L, -2, "enc");
+    }
     lua_setiuservalue(L, -2, 1);
     return 1;
+}
+
+/* pb.model{...} -> model */
+static int l_model(lua_State *L) {
+    lua_settop(L, 1);
+    return push_model(L, 2);
+}
+
+/* core._model_from_checkpoint(config, enc_override) -> model: pb.load's
+ * model, with its enc= override merged here like pb.eval's. */
+static int l_model_from_checkpoint(lua_State *L) {
+    lua_settop(L, 2);
+    return push_model(L, 2);
 }
 
 static int l_model_gc(lua_State *L) {
@@ -461,6 +494,7 @@ static const luaL_Reg module_funcs[] = {
     {"list_encodings", l_list_encodings},
     {"list_tasks", l_list_tasks},
     {"precision_sites", l_precision_sites},
+    {"_model_from_checkpoint", l_model_from_checkpoint},
     {"_save", l_model_save},
     {"_read_checkpoint", l_read_checkpoint},
     {"_load_params", l_model_load_params},

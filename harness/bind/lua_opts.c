@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "lua_internal.h"
+#include "../numerics/precision_opts.h"
 
 int pb_lua_raise(lua_State *L, const pb_error *err) {
     return luaL_error(L, "%s", err->msg);
@@ -141,43 +142,8 @@ void pb_lua_check_keys(lua_State *L, int idx, const char *const *valid, const ch
 }
 
 void pb_lua_to_precision(lua_State *L, int idx, pb_precision *p) {
-    pb_precision_init(p);
-    if (lua_isnoneornil(L, idx)) return;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    idx = lua_absindex(L, idx);
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        const char *site = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-        pb_format f;
-        pb_error err;
-        const char *name;
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            name = lua_tostring(L, -1);
-            if (pb_format_parse(name, &f, &err)) luaL_error(L, "precision.%s: %s", site, err.msg);
-        } else if (lua_istable(L, -1)) {
-            static const char *const keys[] = {"format", "rounding", "overflow",
-                                               "subnormals", NULL};
-            pb_lua_check_keys(L, -1, keys, "precision site");
-            name = pb_lua_field_str(L, -1, "format", NULL, "precision site");
-            if (!name) luaL_error(L, "precision.%s: needs format=", site);
-            if (pb_format_parse(name, &f, &err)) luaL_error(L, "precision.%s: %s", site, err.msg);
-            const char *r = pb_lua_field_str(L, -1, "rounding", NULL, "precision site");
-            if (r && strcmp(r, "rne") == 0) f.rounding = PB_ROUND_RNE;
-            else if (r && strcmp(r, "rtz") == 0) f.rounding = PB_ROUND_RTZ;
-            else if (r && strcmp(r, "stochastic") == 0) f.rounding = PB_ROUND_STOCHASTIC;
-            else if (r) luaL_error(L, "precision.%s: unknown rounding '%s' (valid: rne, rtz, stochastic)", site, r);
-            const char *ov = pb_lua_field_str(L, -1, "overflow", NULL, "precision site");
-            if (ov && strcmp(ov, "inf") == 0) f.overflow = PB_OVERFLOW_INF;
-            else if (ov && strcmp(ov, "saturate") == 0) f.overflow = PB_OVERFLOW_SATURATE;
-            else if (ov && strcmp(ov, "nan") == 0) f.overflow = PB_OVERFLOW_NAN;
-            else if (ov) luaL_error(L, "precision.%s: unknown overflow '%s' (valid: inf, saturate, nan)", site, ov);
-            f.subnormals = pb_lua_field_bool(L, -1, "subnormals", f.subnormals, "precision site");
-            if (f.rounding != PB_ROUND_RNE) f.is_identity = 0;
-        } else {
-            luaL_error(L, "precision.%s: expected a format name or table, got a %s", site,
-                       luaL_typename(L, -1));
-        }
-        if (pb_precision_set(p, site, &f, &err)) luaL_error(L, "precision: %s", err.msg);
-        lua_pop(L, 1);
-    }
+    pb_opts o;
+    pb_lua_to_opts(L, idx, &o, "precision");
+    pb_error err;
+    if (pb_precision_from_opts(p, &o, "", &err)) pb_lua_raise(L, &err);
 }

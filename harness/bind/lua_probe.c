@@ -15,25 +15,20 @@
  * the encoding's own hooks (after prepare()), so a probe sees exactly what a
  * model sees at the encoding's sites (positions, angles, tables); the dot
  * product and scale of :score are taken in double. */
-#include <gsl/gsl_rng.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lua_encoding.h"
-#include "lua_enc_settings.h"
 #include "lua_internal.h"
-#include "lua_util.h"
 
 #define PB_ENCODER_MT "posbench.encoding"
 /* Probe positions stay below this (the model's max_len bound). */
 #define MAX_PROBE_POS (1 << 20)
 
+/* The standalone encoding (encodings/standalone.h) and the binding's own
+ * state: whether it is still open. */
 typedef struct encoder {
-    pb_encoding e;
-    pb_precision prec;     /* e.prec points here (userdata never moves) */
-    float *params;         /* [e.n_params] learnable values */
-    pb_opts opts;          /* encoding options given */
+    pb_standalone_encoding se;
     int alive;
 } encoder;
 
@@ -43,40 +38,34 @@ static encoder *check_encoder(lua_State *L, int idx) {
     return u;
 }
 
+pb_standalone_encoding *pb_lua_push_encoding(lua_State *L, const char *name, int idx,
+                                             int max_pos, const char *what) {
+    idx = lua_absindex(L, idx);
+    if (!lua_isnoneornil(L, idx)) luaL_checktype(L, idx, LUA_TTABLE);
+    pb_opts settings;
+    pb_lua_to_opts(L, idx, &settings, what);
+    encoder *u = lua_newuserdatauv(L, sizeof *u, 0);
+    memset(u, 0, sizeof *u);
+    luaL_setmetatable(L, PB_ENCODER_MT);
+    pb_error err;
+    if (pb_standalone_open_settings(&u->se, name, &settings, max_pos, what, &err))
+        pb_lua_raise(L, &err);
+    u->alive = 1;
+    return &u->se;
+}
+
 /* pb.encoding(name, {enc options..., d=, d_head=, heads=, causal=, max_len=,
  * precision=, seed=}) -> encoder */
 static int l_encoding(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
-    if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
     lua_settop(L, 2);
-    /* Split the table: probe settings stay, the rest are encoding options. */
-    pb_lua_push_enc_options(L, 2); /* 3 */
-    pb_geometry g = pb_lua_to_geometry(L, 2, MAX_PROBE_POS, "pb.encoding");
-    unsigned long seed = pb_lua_field_seed(L, 2, "seed", 1, "pb.encoding");
-
-    encoder *u = lua_newuserdatauv(L, sizeof *u, 0); /* 4 */
-    memset(u, 0, sizeof *u);
-    luaL_setmetatable(L, PB_ENCODER_MT);
-    pb_lua_to_opts(L, 3, &u->opts, "pb.encoding options");
-    pb_lua_geometry_precision(L, 2, &u->prec);
-
-    pb_error err;
-    /* the same object as pb_metric_enc (metrics_table.h): pb_encoding_open */
-    if (pb_encoding_open(&u->e, &u->params, name, &g, &u->opts, &u->prec, seed, &err)) {
-        if (strstr(err.msg, "unknown option"))
-            return luaL_error(L, "pb.encoding: %s; pb.encoding itself also takes d, d_head, "
-                                 "heads, causal, max_len, precision, seed", err.msg);
-        return luaL_error(L, "pb.encoding: %s", err.msg);
-    }
-    u->alive = 1;
+    pb_lua_push_encoding(L, name, 2, MAX_PROBE_POS, "pb.encoding");
     return 1;
 }
 
 static int l_encoder_gc(lua_State *L) {
     encoder *u = luaL_checkudata(L, 1, PB_ENCODER_MT);
-    if (u->alive) pb_encoding_destroy(&u->e);
-    free(u->params);
-    u->params = NULL;
+    if (u->alive) pb_standalone_close(&u->se);
     u->alive = 0;
     return 0;
 }
@@ -97,10 +86,10 @@ static int l_encoder_tostring(lua_State *L) {
         lua_pushstring(L, "posbench encoding (closed)");
         return 1;
     }
-    const pb_geometry *g = &u->e.g;
+    const pb_geometry *g = &u->se.enc.g;
     lua_pushfstring(L, "posbench encoding %s: d=%d heads=%d d_head=%d, %s, %d parameters",
-                    u->e.type->name, g->d, g->heads, g->d_head,
-                    g->causal ? "causal" : "bidirectional", u->e.n_params);
+                    u->se.enc.type->name, g->d, g->heads, g->d_head,
+                    g->causal ? "causal" : "bidirectional", u->se.enc.n_params);
     return 1;
 }
 
@@ -108,20 +97,21 @@ static int l_encoder_tostring(lua_State *L) {
 
 /* A position at idx: an integer (1D) or {x, y} (2D) into out[pos_dims]. */
 static void check_pos(lua_State *L, int idx, const encoder *u, int *out, const char *what) {
-    int pd = u->e.type->pos_dims;
+    int pd = u->se.enc.type->pos_dims;
     idx = lua_absindex(L, idx);
     if (pd == 1 && !lua_istable(L, idx)) {
         int ok;
         lua_Integer v = lua_tointegerx(L, idx, &ok);
         if (!ok || v < 0 || v >= MAX_PROBE_POS)
             luaL_error(L, "%s: a position of encoding '%s' is an integer in [0, %d), got %s",
-                       what, u->e.type->name, MAX_PROBE_POS, luaL_tolstring(L, idx, NULL));
+                       what, u->se.enc.type->name, MAX_PROBE_POS, luaL_tolstring(L, idx, NULL));
         out[0] = (int)v;
         return;
     }
     if (!lua_istable(L, idx) || luaL_len(L, idx) != pd)
-        luaL_error(L, "%s: encoding '%s' takes %s positions, got %s", what, u->e.type->name,
-                   pd == 1 ? "integer" : "{x, y}", luaL_tolstring(L, idx, NULL));
+        luaL_error(L, "%s: encoding '%s' takes %s positions, got %s", what,
+                   u->se.enc.type->name, pd == 1 ? "integer" : "{x, y}",
+                   luaL_tolstring(L, idx, NULL));
     for (int c = 0; c < pd; c++) {
         lua_geti(L, idx, c + 1);
         int ok;
@@ -139,7 +129,7 @@ static void prepare_for(lua_State *L, encoder *u, const int *pos, int n, const c
     int mx = 0;
     for (int i = 0; i < n; i++) mx = pos[i] > mx ? pos[i] : mx;
     pb_error err;
-    if (pb_encoding_prepare(&u->e, mx + 1, &err)) luaL_error(L, "%s: %s", what, err.msg);
+    if (pb_encoding_prepare(&u->se.enc, mx + 1, &err)) luaL_error(L, "%s: %s", what, err.msg);
 }
 
 /* A vector of exactly n numbers at idx into out. */
@@ -170,8 +160,8 @@ static void push_vec(lua_State *L, const float *x, int n) {
 /* {head=} (and other keys in `keys`) at idx; returns the 0-based head. */
 static int read_head(lua_State *L, int idx, const encoder *u, const char *what) {
     int h = pb_lua_field_int(L, idx, "head", 1, what);
-    if (h < 1 || h > u->e.g.heads)
-        luaL_error(L, "%s: head=%d is outside 1..%d", what, h, u->e.g.heads);
+    if (h < 1 || h > u->se.enc.g.heads)
+        luaL_error(L, "%s: head=%d is outside 1..%d", what, h, u->se.enc.g.heads);
     return h - 1;
 }
 
@@ -188,12 +178,12 @@ static int l_encoder_table(lua_State *L) {
     encoder *u = check_encoder(L, 1);
     lua_settop(L, 2);
     const char *what = "encoding:table";
-    if (!(u->e.type->sites & PB_ENC_INPUT))
+    if (!(u->se.enc.type->sites & PB_ENC_INPUT))
         return luaL_error(L, "%s: encoding '%s' has no input site (its sites: %s); only "
                              "additive encodings have a table",
-                          what, u->e.type->name, sites_text(u->e.type->sites));
+                          what, u->se.enc.type->name, sites_text(u->se.enc.type->sites));
     luaL_checktype(L, 2, LUA_TTABLE);
-    int n = (int)luaL_len(L, 2), pd = u->e.type->pos_dims, d = u->e.g.d;
+    int n = (int)luaL_len(L, 2), pd = u->se.enc.type->pos_dims, d = u->se.enc.g.d;
     if (n <= 0) return luaL_error(L, "%s: positions must be a non-empty array", what);
     int *pos = lua_newuserdatauv(L, sizeof(int) * (size_t)n * pd, 0);
     float *x = lua_newuserdatauv(L, sizeof(float) * (size_t)n * d, 0);
@@ -204,7 +194,7 @@ static int l_encoder_table(lua_State *L) {
     }
     prepare_for(L, u, pos, n * pd, what);
     memset(x, 0, sizeof(float) * (size_t)n * d);
-    u->e.type->input_forward(&u->e, u->params, pos, n, x);
+    u->se.enc.type->input_forward(&u->se.enc, u->se.params, pos, n, x);
     lua_createtable(L, n, 0);
     for (int t = 0; t < n; t++) {
         push_vec(L, x + (size_t)t * d, d);
@@ -218,13 +208,13 @@ static int l_encoder_table(lua_State *L) {
  * unless `prepared` (the caller prepared for the whole sequence). */
 static void transform_head(lua_State *L, encoder *u, float *v, const int *pos, int is_key,
                            int head, int prepared, const char *what) {
-    if (!(u->e.type->sites & PB_ENC_QK)) return;
-    int d = u->e.g.d, dh = u->e.g.d_head;
-    if (!prepared) prepare_for(L, u, pos, u->e.type->pos_dims, what);
+    if (!(u->se.enc.type->sites & PB_ENC_QK)) return;
+    int d = u->se.enc.g.d, dh = u->se.enc.g.d_head;
+    if (!prepared) prepare_for(L, u, pos, u->se.enc.type->pos_dims, what);
     float *buf = lua_newuserdatauv(L, sizeof(float) * (size_t)d, 0);
     memset(buf, 0, sizeof(float) * (size_t)d);
     memcpy(buf + (size_t)head * dh, v, sizeof(float) * (size_t)dh);
-    u->e.type->qk_forward(&u->e, u->params, pos, 1, is_key, buf, d);
+    u->se.enc.type->qk_forward(&u->se.enc, u->se.params, pos, 1, is_key, buf, d);
     memcpy(v, buf + (size_t)head * dh, sizeof(float) * (size_t)dh);
     lua_pop(L, 1);
 }
@@ -236,7 +226,7 @@ static int l_encoder_transform(lua_State *L) {
     const char *what = "encoding:transform";
     static const char *const keys[] = {"key", "head", NULL};
     pb_lua_check_keys(L, 4, keys, what);
-    int dh = u->e.g.d_head, pos[2];
+    int dh = u->se.enc.g.d_head, pos[2];
     float *v = lua_newuserdatauv(L, sizeof(float) * (size_t)dh, 0);
     check_vec(L, 2, v, dh, what, "vec");
     check_pos(L, 3, u, pos, what);
@@ -250,13 +240,13 @@ static int l_encoder_transform(lua_State *L) {
  * i and j unless `prepared`. */
 static double bias_at(lua_State *L, encoder *u, const int *pi, const int *pj, int head,
                       int prepared, const char *what) {
-    if (!(u->e.type->sites & PB_ENC_BIAS)) return 0.0;
-    int pd = u->e.type->pos_dims, both[4];
+    if (!(u->se.enc.type->sites & PB_ENC_BIAS)) return 0.0;
+    int pd = u->se.enc.type->pos_dims, both[4];
     memcpy(both, pi, sizeof(int) * pd);
     memcpy(both + pd, pj, sizeof(int) * pd);
     if (!prepared) prepare_for(L, u, both, 2 * pd, what);
-    float *out = lua_newuserdatauv(L, sizeof(float) * (size_t)u->e.g.heads, 0);
-    u->e.type->bias_forward(&u->e, u->params, pi, 1, pj, 1, out);
+    float *out = lua_newuserdatauv(L, sizeof(float) * (size_t)u->se.enc.g.heads, 0);
+    u->se.enc.type->bias_forward(&u->se.enc, u->se.params, pi, 1, pj, 1, out);
     double b = out[head];
     lua_pop(L, 1);
     return b;
@@ -273,15 +263,15 @@ static int l_encoder_score(lua_State *L) {
     const char *what = "encoding:score";
     static const char *const keys[] = {"causal", "head", "length", NULL};
     pb_lua_check_keys(L, 6, keys, what);
-    int dh = u->e.g.d_head, pi[2], pj[2];
+    int dh = u->se.enc.g.d_head, pi[2], pj[2];
     float *q = lua_newuserdatauv(L, sizeof(float) * 2 * (size_t)dh, 0), *k = q + dh;
     check_vec(L, 2, q, dh, what, "q");
     check_vec(L, 3, k, dh, what, "k");
     check_pos(L, 4, u, pi, what);
     check_pos(L, 5, u, pj, what);
-    int causal = pb_lua_field_bool(L, 6, "causal", u->e.g.causal, what);
+    int causal = pb_lua_field_bool(L, 6, "causal", u->se.enc.g.causal, what);
     int head = read_head(L, 6, u, what);
-    int pd = u->e.type->pos_dims, mx = 0;
+    int pd = u->se.enc.type->pos_dims, mx = 0;
     for (int c = 0; c < pd; c++) {
         mx = pi[c] > mx ? pi[c] : mx;
         mx = pj[c] > mx ? pj[c] : mx;
@@ -296,12 +286,13 @@ static int l_encoder_score(lua_State *L) {
         return 1;
     }
     pb_error err;
-    if (pb_encoding_prepare(&u->e, length, &err)) return luaL_error(L, "%s: %s", what, err.msg);
+    if (pb_encoding_prepare(&u->se.enc, length, &err))
+        return luaL_error(L, "%s: %s", what, err.msg);
     transform_head(L, u, q, pi, 0, head, 1, what);
     transform_head(L, u, k, pj, 1, head, 1, what);
     double dot = 0.0;
     for (int c = 0; c < dh; c++) dot += (double)q[c] * (double)k[c];
-    double s = dot / sqrt((double)dh) * (double)u->e.logit_scale;
+    double s = dot / sqrt((double)dh) * (double)u->se.enc.logit_scale;
     lua_pushnumber(L, s + bias_at(L, u, pi, pj, head, 1, what));
     return 1;
 }
@@ -311,9 +302,9 @@ static int l_encoder_bias(lua_State *L) {
     encoder *u = check_encoder(L, 1);
     lua_settop(L, 4);
     const char *what = "encoding:bias";
-    if (!(u->e.type->sites & PB_ENC_BIAS))
+    if (!(u->se.enc.type->sites & PB_ENC_BIAS))
         return luaL_error(L, "%s: encoding '%s' has no bias site (its sites: %s)", what,
-                          u->e.type->name, sites_text(u->e.type->sites));
+                          u->se.enc.type->name, sites_text(u->se.enc.type->sites));
     static const char *const keys[] = {"head", NULL};
     pb_lua_check_keys(L, 4, keys, what);
     int pi[2], pj[2];
@@ -325,8 +316,8 @@ static int l_encoder_bias(lua_State *L) {
 
 static int l_encoder_info(lua_State *L) {
     encoder *u = check_encoder(L, 1);
-    const pb_encoding_type *t = u->e.type;
-    const pb_geometry *g = &u->e.g;
+    const pb_encoding_type *t = u->se.enc.type;
+    const pb_geometry *g = &u->se.enc.g;
     lua_newtable(L);
     lua_pushstring(L, t->name); lua_setfield(L, -2, "name");
     lua_newtable(L);
@@ -336,8 +327,8 @@ static int l_encoder_info(lua_State *L) {
     if (t->sites & PB_ENC_BIAS) { lua_pushstring(L, "bias"); lua_rawseti(L, -2, ++k); }
     lua_setfield(L, -2, "sites");
     lua_pushinteger(L, t->pos_dims); lua_setfield(L, -2, "pos_dims");
-    lua_pushinteger(L, u->e.n_params); lua_setfield(L, -2, "n_params");
-    lua_pushnumber(L, u->e.logit_scale); lua_setfield(L, -2, "logit_scale");
+    lua_pushinteger(L, u->se.enc.n_params); lua_setfield(L, -2, "n_params");
+    lua_pushnumber(L, u->se.enc.logit_scale); lua_setfield(L, -2, "logit_scale");
     lua_pushstring(L, t->reference ? t->reference : ""); lua_setfield(L, -2, "reference");
     lua_pushstring(L, t->summary ? t->summary : ""); lua_setfield(L, -2, "summary");
     lua_newtable(L);
@@ -348,7 +339,7 @@ static int l_encoder_info(lua_State *L) {
     }
     lua_setfield(L, -2, "options");
     lua_pushstring(L, t->options_doc ? t->options_doc : ""); lua_setfield(L, -2, "options_doc");
-    pb_lua_push_opts(L, &u->opts); lua_setfield(L, -2, "enc");
+    pb_lua_push_opts(L, &u->se.opts); lua_setfield(L, -2, "enc");
     lua_pushboolean(L, pb_lua_encoding_is_lua(t)); lua_setfield(L, -2, "lua");
     lua_pushinteger(L, g->d); lua_setfield(L, -2, "d");
     lua_pushinteger(L, g->heads); lua_setfield(L, -2, "heads");
@@ -360,7 +351,7 @@ static int l_encoder_info(lua_State *L) {
 
 static int l_encoder_params(lua_State *L) {
     encoder *u = check_encoder(L, 1);
-    push_vec(L, u->params, u->e.n_params);
+    push_vec(L, u->se.params, u->se.enc.n_params);
     return 1;
 }
 
@@ -370,11 +361,11 @@ static int l_encoder_set_params(lua_State *L) {
     lua_settop(L, 2);
     const char *what = "encoding:set_params";
     luaL_checktype(L, 2, LUA_TTABLE);
-    int n = u->e.n_params;
+    int n = u->se.enc.n_params;
     lua_Integer len = luaL_len(L, 2);
     if (len != n)
         return luaL_error(L, "%s: encoding '%s' has %d parameters, got %d values", what,
-                          u->e.type->name, n, (int)len);
+                          u->se.enc.type->name, n, (int)len);
     float *tmp = lua_newuserdatauv(L, sizeof(float) * (size_t)(n ? n : 1), 0);
     for (int i = 0; i < n; i++) {
         lua_geti(L, 2, i + 1);
@@ -384,7 +375,7 @@ static int l_encoder_set_params(lua_State *L) {
         tmp[i] = (float)v;
         lua_pop(L, 1);
     }
-    if (n) memcpy(u->params, tmp, sizeof(float) * (size_t)n);
+    if (n) memcpy(u->se.params, tmp, sizeof(float) * (size_t)n);
     return 0;
 }
 

@@ -1,11 +1,11 @@
-/* Lua binding: training, evaluation and the reference-check dump. */
+/* Lua binding: training, the thread count and the reference-check dump
+ * (pb.eval is in lua_eval.c). */
 #include <gsl/gsl_rng.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/blas.h"
-#include "lua_diag.h"
+#include "../model/linear.h"
 #include "lua_internal.h"
 #include "lua_util.h"
 #include "../core/parallel.h"
@@ -95,103 +95,6 @@ static int l_train(lua_State *L) {
     lua_pushnumber(L, log.losses[o.steps - 1]); lua_setfield(L, -2, "final_loss");
     lua_pushnumber(L, log.seconds); lua_setfield(L, -2, "seconds");
     lua_pushnumber(L, log.tokens_per_s); lua_setfield(L, -2, "tokens_per_s");
-    return 1;
-}
-
-/* enc=, scaling=, positions= and precision= of the table at idx, applied to
- * the model until pb_model_restore (the engine does the swapping). */
-static void apply_eval(lua_State *L, int idx, pb_model *m, pb_model_saved *s) {
-    lua_getfield(L, idx, "enc");
-    int has_enc = !lua_isnil(L, -1);
-    pb_opts enc, scaling;
-    pb_lua_to_opts(L, -1, &enc, "pb.eval enc");
-    lua_getfield(L, idx, "scaling");
-    int has_scaling = !lua_isnil(L, -1);
-    pb_lua_to_opts(L, -1, &scaling, "pb.eval scaling");
-    lua_getfield(L, idx, "positions");
-    int has_pos = !lua_isnil(L, -1);
-    pb_opts pos;
-    pb_lua_to_opts(L, -1, &pos, "pb.eval positions");
-    lua_getfield(L, idx, "precision");
-    int has_prec = !lua_isnil(L, -1);
-    pb_precision prec;
-    pb_lua_to_precision(L, -1, &prec);
-    lua_pop(L, 4);
-
-    pb_error err;
-    /* scaling={...} is the encoding's option group "scaling." */
-    if (pb_opts_merge_prefixed(&enc, &scaling, "scaling.", &err)) pb_lua_raise(L, &err);
-    pb_model_override o = {.enc = has_enc || has_scaling ? &enc : NULL,
-                           .positions = has_pos ? &pos : NULL,
-                           .prec = has_prec ? &prec : NULL};
-    if (pb_model_apply_override(m, &o, s, &err)) pb_lua_raise(L, &err);
-}
-
-/* Evaluate every length; on error, restore and raise. */
-static int eval_lengths(lua_State *L, pb_model *m, pb_task *t, int samples,
-                        unsigned long seed, pb_model_saved *s) {
-    int n_len = (int)luaL_len(L, 4);
-    lua_newtable(L);
-    for (int i = 1; i <= n_len; i++) {
-        lua_geti(L, 4, i);
-        int ok;
-        lua_Integer n = lua_tointegerx(L, -1, &ok);
-        lua_pop(L, 1);
-        pb_eval_result r;
-        pb_error err;
-        if (!ok || n <= 0) {
-            pb_model_restore(m, s);
-            return luaL_error(L, "pb.eval: lengths[%d] must be a positive integer", i);
-        }
-        if (pb_eval_length(m, t, (int)n, samples, seed + (unsigned long)n, &r, &err)) {
-            pb_model_restore(m, s);
-            return luaL_error(L, "pb.eval at length %d: %s", (int)n, err.msg);
-        }
-        lua_newtable(L);
-        lua_pushnumber(L, r.accuracy); lua_setfield(L, -2, "accuracy");
-        lua_pushnumber(L, r.exact); lua_setfield(L, -2, "exact");
-        lua_pushnumber(L, r.loss); lua_setfield(L, -2, "loss");
-        lua_pushinteger(L, r.sequences); lua_setfield(L, -2, "n");
-        lua_pushinteger(L, r.tokens); lua_setfield(L, -2, "tokens");
-        lua_pushinteger(L, r.seq_len); lua_setfield(L, -2, "seq_len");
-        lua_pushinteger(L, (lua_Integer)n); lua_setfield(L, -2, "length");
-        lua_seti(L, -2, n);
-    }
-    return 1;
-}
-
-/* pb.eval(model, task, {lengths=, samples=, seed=, scaling=, enc=, positions=,
- * precision=}) -> {[length] = {accuracy=, exact=, loss=, n=}}
- * With window="nonoverlap"|"sliding" (stride=, max_tokens=), task 'lm':
- * perplexity over the corpus, {[length] = {loss=, ppl=, tokens=, ...}}. */
-static int l_eval(lua_State *L) {
-    pb_model *m = pb_lua_check_model(L, 1);
-    pb_task *t = pb_lua_check_task(L, 2);
-    luaL_checktype(L, 3, LUA_TTABLE);
-    static const char *const keys[] = {"lengths", "samples", "seed", "scaling", "enc",
-                                       "positions", "precision", "window", "stride",
-                                       "max_tokens", NULL};
-    pb_lua_check_keys(L, 3, keys, "pb.eval");
-    int samples = pb_lua_field_int(L, 3, "samples", 100, "pb.eval");
-    unsigned long seed = pb_lua_field_seed(L, 3, "seed", 12345, "pb.eval");
-    lua_getfield(L, 3, "lengths");   /* index 4 */
-    if (lua_isnil(L, 4)) return luaL_error(L, "pb.eval: lengths={...} is required");
-    if (!lua_istable(L, 4))
-        return luaL_error(L, "pb.eval: lengths must be a table such as {8, 16}, not the %s '%s'",
-                          luaL_typename(L, 4), luaL_tolstring(L, 4, NULL));
-    pb_lm_eval_opts lm; /* window=: perplexity over the 'lm' corpus (lua_diag.c) */
-    int perplexity = pb_lua_lm_eval_opts(L, 3, &lm);
-    pb_model_saved s;
-    apply_eval(L, 3, m, &s);
-    if (perplexity) {
-        pb_error err;
-        int rc = pb_lua_eval_lm(L, m, t, &lm, 4, &err);
-        pb_model_restore(m, &s);
-        if (rc) return pb_lua_raise(L, &err);
-        return 1;
-    }
-    eval_lengths(L, m, t, samples, seed, &s);
-    pb_model_restore(m, &s);
     return 1;
 }
 
@@ -321,7 +224,6 @@ static int l_threads(lua_State *L) {
 
 static const luaL_Reg funcs[] = {
     {"train", l_train},
-    {"eval", l_eval},
     {"_check_step", l_check_step},
     {"threads", l_threads},
     {NULL, NULL}};

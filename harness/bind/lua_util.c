@@ -17,8 +17,9 @@
 #include <lauxlib.h>
 
 #include "../core/blas_info.h"
+#include "../core/opts.h"
 #include "../core/pb_error.h"
-#include "../io/tensorfile.h"
+#include "../io/atomic_file.h"
 
 #ifndef PB_SOURCE_ROOT
 #define PB_SOURCE_ROOT "."
@@ -236,11 +237,9 @@ unsigned long pb_lua_field_seed(lua_State *L, int idx, const char *key, unsigned
         lua_pop(L, 1);
         return dflt;
     }
-    /* Compared as a double, before any conversion: NaN, inf, -1 and 1.5
-     * all fail here instead of wrapping or truncating. */
     int ok = lua_type(L, -1) == LUA_TNUMBER;
     double v = ok ? lua_tonumber(L, -1) : 0.0;
-    if (!ok || !(v >= 0.0 && v <= PB_SEED_MAX) || v != floor(v))
+    if (!ok || !pb_seed_valid(v))
         luaL_error(L, "%s: '%s' must be an integer in [0, " PB_SEED_MAX_TEXT "], got %s", what,
                    key, luaL_tolstring(L, -1, NULL));
     lua_pop(L, 1);

@@ -22,19 +22,14 @@
 
 int pb_lua_open_util(lua_State *L);
 
-/* Seeds: integers in [0, PB_SEED_MAX]. The generator (MT19937) uses 32 bits
- * of its seed, so a wider range would make distinct seeds equal. */
-#define PB_SEED_MAX 4294967295.0
-#define PB_SEED_MAX_TEXT "4294967295"
-
-/* The seed at t[key] (t at idx; nil or a missing table gives dflt), checked:
- * anything but an integer in [0, PB_SEED_MAX] raises "what: 'key' must be an
- * integer in [0, 4294967295], got X". The one conversion every seed option
- * goes through. */
 /* The string argument at idx as a path; raises "what: path contains a NUL
  * byte" for one (C would silently read it as a shorter, other path). */
 const char *pb_lua_check_path(lua_State *L, int idx, const char *what);
 
+/* The seed at t[key] (t at idx; nil or a missing table gives dflt), checked
+ * by pb_seed_valid (core/opts.h): anything else raises "what: 'key' must be
+ * an integer in [0, 4294967295], got X". The one conversion every seed
+ * option given from Lua goes through. */
 unsigned long pb_lua_field_seed(lua_State *L, int idx, const char *key, unsigned long dflt,
                                 const char *what);
 

@@ -1,11 +1,11 @@
-/* Dense matrix products. This is the only file that sees <cblas.h> (it
- * clashes with GSL's BLAS header).
+/* The BLAS: start-up, what it is, and a single-threaded sgemm. blas.c is
+ * the only file that sees <cblas.h> (it clashes with GSL's BLAS header).
  *
  * Threading: OpenBLAS is pinned to one thread and OpenMP does all the
- * parallelism, by splitting each product into row blocks that every thread
- * multiplies with its own single-threaded sgemm. One threading layer means no
- * oversubscription, and a fixed split means bit-identical results for a
- * fixed thread count. */
+ * parallelism: callers (the linear layer, model/linear.h; attention) split
+ * each product into row blocks that every thread multiplies with its own
+ * pb_sgemm. One threading layer means no oversubscription, and a fixed split
+ * means bit-identical results for a fixed thread count. */
 #ifndef PB_BLAS_H
 #define PB_BLAS_H
 
@@ -15,14 +15,6 @@ void pb_blas_init(void);
 const char *pb_blas_name(void);
 /* The kernel set the BLAS runs on this CPU (OpenBLAS's core name). */
 const char *pb_blas_kernel(void);
-
-/* out[N,OC] = inp[N,C] @ w[OC,C]^T (+ bias[OC]); parallel over rows. */
-void pb_linear_forward(float *out, const float *inp, const float *w,
-                       const float *bias, int N, int C, int OC);
-/* dinp[N,C]  = dout[N,OC] @ w[OC,C]  (overwritten; skipped when NULL)
- * dw[OC,C]  += dout^T @ inp;  dbias[OC] += column sums of dout (when not NULL) */
-void pb_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
-                        const float *inp, const float *w, int N, int C, int OC);
 
 /* Single-threaded row-major sgemm for use inside parallel loops:
  * C[M,N] = alpha * op(A) op(B) + beta * C. */

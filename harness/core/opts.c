@@ -104,6 +104,36 @@ int pb_opts_int(const pb_opts *o, const char *key, int dflt, int *out,
     return 0;
 }
 
+int pb_opts_bool(const pb_opts *o, const char *key, int dflt, int *out,
+                 const char *what, pb_error *err) {
+    const pb_opt *it = pb_opts_find(o, key);
+    if (!it) {
+        *out = dflt;
+        return 0;
+    }
+    if (it->kind != PB_OPT_NUM || (it->num != 0.0 && it->num != 1.0))
+        return pb_fail(err, "%s: '%s' must be true or false", what, key);
+    *out = it->num != 0.0;
+    return 0;
+}
+
+int pb_opts_seed(const pb_opts *o, const char *key, unsigned long dflt, unsigned long *out,
+                 const char *what, pb_error *err) {
+    const pb_opt *it = pb_opts_find(o, key);
+    if (!it) {
+        *out = dflt;
+        return 0;
+    }
+    if (it->kind != PB_OPT_NUM)
+        return pb_fail(err, "%s: '%s' must be an integer in [0, " PB_SEED_MAX_TEXT "], got %s",
+                       what, key, it->str);
+    if (!pb_seed_valid(it->num))
+        return pb_fail(err, "%s: '%s' must be an integer in [0, " PB_SEED_MAX_TEXT "], got %.14g",
+                       what, key, it->num);
+    *out = (unsigned long)it->num;
+    return 0;
+}
+
 int pb_opts_str(const pb_opts *o, const char *key, const char *dflt,
                 const char **out, const char *what, pb_error *err) {
     const pb_opt *it = pb_opts_find(o, key);

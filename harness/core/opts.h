@@ -54,6 +54,24 @@ int pb_opts_int(const pb_opts *o, const char *key, int dflt, int *out,
                 const char *what, pb_error *err);
 int pb_opts_str(const pb_opts *o, const char *key, const char *dflt,
                 const char **out, const char *what, pb_error *err);
+/* Booleans arrive as 0 / 1 (the Lua converter stores true as 1): anything
+ * else fails with "what: 'key' must be true or false". */
+int pb_opts_bool(const pb_opts *o, const char *key, int dflt, int *out,
+                 const char *what, pb_error *err);
+
+/* Seeds are integers in [0, PB_SEED_MAX]. The generator (MT19937) uses 32
+ * bits of its seed, so a wider range would make distinct seeds equal. */
+#define PB_SEED_MAX 4294967295.0
+#define PB_SEED_MAX_TEXT "4294967295"
+/* v is a valid seed: compared as a double before any conversion, so NaN,
+ * inf, -1 and 1.5 fail instead of wrapping or truncating. */
+static inline int pb_seed_valid(double v) {
+    return v >= 0.0 && v <= PB_SEED_MAX && v == (double)(unsigned long)v;
+}
+/* The seed at key (dflt when missing); fails with "what: 'key' must be an
+ * integer in [0, 4294967295], got X". */
+int pb_opts_seed(const pb_opts *o, const char *key, unsigned long dflt, unsigned long *out,
+                 const char *what, pb_error *err);
 
 /* Fails on the first key that is not in the NULL-terminated `valid` list,
  * naming it and listing the valid keys. `what` names the owner, e.g.

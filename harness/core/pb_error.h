@@ -17,4 +17,10 @@ typedef struct pb_error {
 int pb_fail(pb_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Puts the formatted context and ": " before the message err already holds
+ * (err may be NULL) and returns -1: `return pb_prefix(err, "at length %d", n);`
+ * turns "x failed" into "at length 12: x failed". */
+int pb_prefix(pb_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 #endif

@@ -1,4 +1,4 @@
-/* Tensor files (.pbt): writer, validating reader and atomic file writes.
+/* Tensor files (.pbt): writer and validating reader of the format.
  *
  * Layout (docs/model.md):
  *   "PBTENS01" | uint64 LE header length J | J bytes JSON | data
@@ -7,20 +7,19 @@
  * copies the data region into its own (malloc-aligned) buffer, so tensors
  * with 4-aligned offsets can be used in place as float or int32 arrays.
  *
- * The JSON header is read by a small parser for this format only: objects,
- * arrays, strings, numbers and the literals true/false/null (which meta may
- * hold). The "meta" object is validated and returned as its raw text. */
+ * The JSON header is read by a small reader for this format only
+ * (tensorfile_json.h); the "meta" object is validated and returned as its
+ * raw text. Files are written with pb_write_atomic (atomic_file.h). */
 #include "tensorfile.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
+
+#include "atomic_file.h"
+#include "tensorfile_json.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "tensorfile.c writes tensors in host order, which must be little-endian"
@@ -28,82 +27,6 @@
 
 #define PB_TF_MAGIC "PBTENS01"
 #define PB_TF_ALIGN 64
-#define PB_TF_MAX_DEPTH 64     /* nesting limit of the JSON parser */
-
-/* ------------------------------------------------------------------ */
-/* Atomic writes                                                       */
-
-static int write_all(int fd, const void *data, size_t len) {
-    const char *p = data;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Makes the rename itself durable; a failure here cannot tear the file, so
- * it is not reported. */
-static void fsync_parent_dir(const char *path) {
-    char *copy = strdup(path);
-    if (!copy) return;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(copy);
-}
-
-int pb_write_atomic(const char *path, const void *data, size_t len, pb_error *err) {
-    static atomic_uint counter;
-    if (!path || !*path) return pb_fail(err, "pb_write_atomic: empty path");
-    if (len > 0 && !data) return pb_fail(err, "%s: no data to write", path);
-
-    /* Temporary name in the same directory, so rename() stays on one file
-     * system and is atomic. O_EXCL guards against a name already in use. */
-    size_t tlen = strlen(path) + 48;
-    char *tmp = malloc(tlen);
-    if (!tmp) return pb_fail(err, "%s: out of memory", path);
-    int fd = -1;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(tmp, tlen, "%s.tmp.%ld.%u", path, (long)getpid(),
-                 atomic_fetch_add(&counter, 1u));
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) break;
-    }
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return pb_fail(err, "%s: cannot create temporary file: %s", path, strerror(e));
-    }
-
-    const char *what = NULL;
-    if (write_all(fd, data, len) != 0) what = "write failed";
-    else if (fsync(fd) != 0) what = "fsync failed";
-    int e = what ? errno : 0;
-    if (close(fd) != 0 && !what) {
-        what = "close failed";
-        e = errno;
-    }
-    if (!what && rename(tmp, path) != 0) {
-        what = "rename failed";
-        e = errno;
-    }
-    if (what) {
-        unlink(tmp);
-        free(tmp);
-        return pb_fail(err, "%s: %s: %s", path, what, strerror(e));
-    }
-    free(tmp);
-    fsync_parent_dir(path);
-    return 0;
-}
 
 /* ------------------------------------------------------------------ */
 /* A growing text buffer for the writer's header                       */
@@ -160,204 +83,6 @@ static void sb_json_string(strbuf *b, const char *s) {
 }
 
 /* ------------------------------------------------------------------ */
-/* JSON parser for the header                                          */
-
-typedef struct jparser {
-    const char *s;
-    size_t n, i;
-    const char *path;
-    pb_error *err;
-} jparser;
-
-static int jfail(jparser *p, const char *what) {
-    return pb_fail(p->err, "%s: bad JSON header at byte %zu: %s", p->path, p->i, what);
-}
-
-static void jskip_ws(jparser *p) {
-    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' ||
-                           p->s[p->i] == '\n' || p->s[p->i] == '\r'))
-        p->i++;
-}
-
-static int jpeek(jparser *p) {
-    jskip_ws(p);
-    return p->i < p->n ? (unsigned char)p->s[p->i] : -1;
-}
-
-static int jexpect(jparser *p, char c) {
-    if (jpeek(p) != (unsigned char)c) {
-        char what[32];
-        snprintf(what, sizeof what, "expected '%c'", c);
-        return jfail(p, what);
-    }
-    p->i++;
-    return 0;
-}
-
-static int hexval(int c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Parses a string; when out is not NULL decodes it into out[cap] (UTF-8),
- * failing if it does not fit. */
-static int jstring(jparser *p, char *out, size_t cap) {
-    if (jexpect(p, '"')) return -1;
-    size_t o = 0;
-    for (;;) {
-        if (p->i >= p->n) return jfail(p, "unterminated string");
-        unsigned char c = (unsigned char)p->s[p->i++];
-        unsigned long cp;
-        if (c == '"') break;
-        if (c < 0x20) return jfail(p, "control character in string");
-        if (c != '\\') {
-            if (out) {  /* raw byte (UTF-8 passes through unchanged) */
-                if (o + 1 >= cap) return jfail(p, "string too long");
-                out[o++] = (char)c;
-            }
-            continue;
-        }
-        if (p->i >= p->n) return jfail(p, "unterminated escape");
-        c = (unsigned char)p->s[p->i++];
-        switch (c) {
-        case '"': cp = '"'; break;
-        case '\\': cp = '\\'; break;
-        case '/': cp = '/'; break;
-        case 'b': cp = '\b'; break;
-        case 'f': cp = '\f'; break;
-        case 'n': cp = '\n'; break;
-        case 'r': cp = '\r'; break;
-        case 't': cp = '\t'; break;
-        case 'u': {
-            if (p->n - p->i < 4) return jfail(p, "short \\u escape");
-            cp = 0;
-            for (int k = 0; k < 4; k++) {
-                int h = hexval((unsigned char)p->s[p->i++]);
-                if (h < 0) return jfail(p, "bad hex digit in \\u escape");
-                cp = cp * 16 + (unsigned long)h;
-            }
-            /* Surrogate pairs are not needed by any writer of this format:
-             * lone surrogates become U+FFFD. */
-            if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;
-            break;
-        }
-        default:
-            return jfail(p, "bad escape in string");
-        }
-        if (out) {
-            char u[4];
-            size_t k;
-            if (cp < 0x80) { u[0] = (char)cp; k = 1; }
-            else if (cp < 0x800) {
-                u[0] = (char)(0xC0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 0x3F)); k = 2;
-            } else {
-                u[0] = (char)(0xE0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-                u[2] = (char)(0x80 | (cp & 0x3F)); k = 3;
-            }
-            if (o + k >= cap) return jfail(p, "string too long");
-            memcpy(out + o, u, k);
-            o += k;
-        }
-    }
-    if (out) out[o] = '\0';
-    return 0;
-}
-
-/* A JSON number; *is_int says whether it is a plain non-negative integer
- * that fits int64 (then *ival holds it). */
-static int jnumber(jparser *p, int *is_int, int64_t *ival) {
-    jskip_ws(p);
-    int neg = 0, frac = 0, overflow = 0;
-    int64_t v = 0;
-    if (p->i < p->n && p->s[p->i] == '-') { neg = 1; p->i++; }
-    if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9') return jfail(p, "expected a number");
-    if (p->s[p->i] == '0' && p->i + 1 < p->n && p->s[p->i + 1] >= '0' && p->s[p->i + 1] <= '9')
-        return jfail(p, "leading zero in number");
-    while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
-        int digit = p->s[p->i++] - '0';
-        if (v > (INT64_MAX - digit) / 10) overflow = 1;
-        else v = v * 10 + digit;
-    }
-    if (p->i < p->n && p->s[p->i] == '.') {
-        frac = 1;
-        p->i++;
-        if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9') return jfail(p, "bad fraction in number");
-        while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') p->i++;
-    }
-    if (p->i < p->n && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
-        frac = 1;
-        p->i++;
-        if (p->i < p->n && (p->s[p->i] == '+' || p->s[p->i] == '-')) p->i++;
-        if (p->i >= p->n || p->s[p->i] < '0' || p->s[p->i] > '9') return jfail(p, "bad exponent in number");
-        while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') p->i++;
-    }
-    if (is_int) *is_int = !neg && !frac && !overflow;
-    if (ival) *ival = v;
-    return 0;
-}
-
-static int jliteral(jparser *p, const char *word) {
-    size_t k = strlen(word);
-    jskip_ws(p);
-    if (p->n - p->i < k || memcmp(p->s + p->i, word, k) != 0) return jfail(p, "unexpected character");
-    p->i += k;
-    return 0;
-}
-
-/* Validates and skips any value. */
-static int jskip_value(jparser *p, int depth) {
-    if (depth > PB_TF_MAX_DEPTH) return jfail(p, "nested too deeply");
-    int c = jpeek(p);
-    switch (c) {
-    case '{':
-        p->i++;
-        if (jpeek(p) == '}') { p->i++; return 0; }
-        for (;;) {
-            if (jstring(p, NULL, 0) || jexpect(p, ':') || jskip_value(p, depth + 1)) return -1;
-            c = jpeek(p);
-            if (c == ',') { p->i++; continue; }
-            if (c == '}') { p->i++; return 0; }
-            return jfail(p, "expected ',' or '}' in object");
-        }
-    case '[':
-        p->i++;
-        if (jpeek(p) == ']') { p->i++; return 0; }
-        for (;;) {
-            if (jskip_value(p, depth + 1)) return -1;
-            c = jpeek(p);
-            if (c == ',') { p->i++; continue; }
-            if (c == ']') { p->i++; return 0; }
-            return jfail(p, "expected ',' or ']' in array");
-        }
-    case '"': return jstring(p, NULL, 0);
-    case 't': return jliteral(p, "true");
-    case 'f': return jliteral(p, "false");
-    case 'n': return jliteral(p, "null");
-    case -1: return jfail(p, "unexpected end of header");
-    default:
-        if (c == '-' || (c >= '0' && c <= '9')) return jnumber(p, NULL, NULL);
-        return jfail(p, "unexpected character");
-    }
-}
-
-/* A non-negative integer field of a tensor entry. */
-static int jcount(jparser *p, const char *tensor, const char *field, int64_t *out) {
-    int is_int;
-    size_t at;
-    jskip_ws(p);
-    at = p->i;
-    if (jpeek(p) != '-' && (jpeek(p) < '0' || jpeek(p) > '9'))
-        return pb_fail(p->err, "%s: tensor '%s': %s must be a non-negative integer", p->path, tensor, field);
-    if (jnumber(p, &is_int, out)) return -1;
-    if (!is_int)
-        return pb_fail(p->err, "%s: tensor '%s': %s must be a non-negative integer, got '%.*s'",
-                       p->path, tensor, field, (int)(p->i - at > 24 ? 24 : p->i - at), p->s + at);
-    return 0;
-}
-
-/* ------------------------------------------------------------------ */
 /* Entries                                                             */
 
 static const char *dtype_name(pb_tf_dtype t) { return t == PB_TF_I32 ? "i32" : "f32"; }
@@ -381,31 +106,47 @@ static int64_t entry_bytes(const pb_tf_entry *e) {
 
 static int64_t align_up(int64_t x) { return (x + PB_TF_ALIGN - 1) / PB_TF_ALIGN * PB_TF_ALIGN; }
 
+/* A non-negative integer field of a tensor entry. */
+static int entry_count(pb_json_reader *p, const char *tensor, const char *field, int64_t *out) {
+    int is_int;
+    size_t at;
+    pb_json_skip_ws(p);
+    at = p->i;
+    if (pb_json_peek(p) != '-' && (pb_json_peek(p) < '0' || pb_json_peek(p) > '9'))
+        return pb_fail(p->err, "%s: tensor '%s': %s must be a non-negative integer", p->path, tensor, field);
+    if (pb_json_number(p, &is_int, out)) return -1;
+    if (!is_int)
+        return pb_fail(p->err, "%s: tensor '%s': %s must be a non-negative integer, got '%.*s'",
+                       p->path, tensor, field, (int)(p->i - at > 24 ? 24 : p->i - at), p->s + at);
+    return 0;
+}
+
 /* Parses one {"name","dtype","shape","offset"} object into e (data offset in
  * *offset). */
-static int parse_entry(jparser *p, pb_tf_entry *e, int64_t *offset, int index) {
+static int parse_entry(pb_json_reader *p, pb_tf_entry *e, int64_t *offset, int index) {
     int have_name = 0, have_dtype = 0, have_shape = 0, have_offset = 0;
     char key[32], label[PB_TF_NAME_LEN + 16];
     memset(e, 0, sizeof *e);
     snprintf(label, sizeof label, "#%d", index);
-    if (jexpect(p, '{')) return -1;
-    if (jpeek(p) == '}') p->i++;
+    if (pb_json_expect(p, '{')) return -1;
+    if (pb_json_peek(p) == '}') p->i++;
     else for (;;) {
-        if (jpeek(p) != '"') return jfail(p, "expected a key in tensor entry");
+        if (pb_json_peek(p) != '"') return pb_json_fail(p, "expected a key in tensor entry");
         size_t key_at = p->i;
-        if (jstring(p, key, sizeof key)) {
+        if (pb_json_string(p, key, sizeof key)) {
             /* Long unknown keys: skip them like any other unknown key. */
             p->i = key_at;
-            if (jstring(p, NULL, 0)) return -1;
+            if (pb_json_string(p, NULL, 0)) return -1;
             key[0] = '\0';
         }
-        if (jexpect(p, ':')) return -1;
+        if (pb_json_expect(p, ':')) return -1;
         if (!strcmp(key, "name")) {
-            if (jpeek(p) != '"') return pb_fail(p->err, "%s: tensor %s: name must be a string", p->path, label);
+            if (pb_json_peek(p) != '"')
+                return pb_fail(p->err, "%s: tensor %s: name must be a string", p->path, label);
             size_t at = p->i;
-            if (jstring(p, e->name, sizeof e->name)) {
+            if (pb_json_string(p, e->name, sizeof e->name)) {
                 p->i = at;
-                if (jstring(p, NULL, 0)) return -1;  /* a syntax error */
+                if (pb_json_string(p, NULL, 0)) return -1;  /* a syntax error */
                 return pb_fail(p->err, "%s: tensor %s: name longer than %d bytes", p->path, label,
                                PB_TF_NAME_LEN - 1);
             }
@@ -414,37 +155,39 @@ static int parse_entry(jparser *p, pb_tf_entry *e, int64_t *offset, int index) {
             have_name = 1;
         } else if (!strcmp(key, "dtype")) {
             char dt[16];
-            if (jpeek(p) != '"' || jstring(p, dt, sizeof dt))
+            if (pb_json_peek(p) != '"' || pb_json_string(p, dt, sizeof dt))
                 return pb_fail(p->err, "%s: tensor %s: dtype must be \"f32\" or \"i32\"", p->path, label);
             if (!strcmp(dt, "f32")) e->dtype = PB_TF_F32;
             else if (!strcmp(dt, "i32")) e->dtype = PB_TF_I32;
             else return pb_fail(p->err, "%s: tensor %s: unknown dtype \"%s\" (valid: f32, i32)", p->path, label, dt);
             have_dtype = 1;
         } else if (!strcmp(key, "shape")) {
-            if (jexpect(p, '[')) return pb_fail(p->err, "%s: tensor %s: shape must be an array", p->path, label);
+            if (pb_json_expect(p, '['))
+                return pb_fail(p->err, "%s: tensor %s: shape must be an array", p->path, label);
             e->ndim = 0;
-            if (jpeek(p) == ']') p->i++;
+            if (pb_json_peek(p) == ']') p->i++;
             else for (;;) {
                 if (e->ndim == PB_TF_MAX_DIMS)
                     return pb_fail(p->err, "%s: tensor %s: more than %d dimensions", p->path, label, PB_TF_MAX_DIMS);
-                if (jcount(p, e->name[0] ? e->name : label, "shape entry", &e->shape[e->ndim])) return -1;
+                if (entry_count(p, e->name[0] ? e->name : label, "shape entry", &e->shape[e->ndim]))
+                    return -1;
                 e->ndim++;
-                int c = jpeek(p);
+                int c = pb_json_peek(p);
                 if (c == ',') { p->i++; continue; }
                 if (c == ']') { p->i++; break; }
-                return jfail(p, "expected ',' or ']' in shape");
+                return pb_json_fail(p, "expected ',' or ']' in shape");
             }
             have_shape = 1;
         } else if (!strcmp(key, "offset")) {
-            if (jcount(p, e->name[0] ? e->name : label, "offset", offset)) return -1;
+            if (entry_count(p, e->name[0] ? e->name : label, "offset", offset)) return -1;
             have_offset = 1;
-        } else if (jskip_value(p, 2)) {
+        } else if (pb_json_skip_value(p, 2)) {
             return -1;
         }
-        int c = jpeek(p);
+        int c = pb_json_peek(p);
         if (c == ',') { p->i++; continue; }
         if (c == '}') { p->i++; break; }
-        return jfail(p, "expected ',' or '}' in tensor entry");
+        return pb_json_fail(p, "expected ',' or '}' in tensor entry");
     }
     const char *missing = !have_name ? "name" : !have_dtype ? "dtype" : !have_shape ? "shape"
                         : !have_offset ? "offset" : NULL;
@@ -454,37 +197,37 @@ static int parse_entry(jparser *p, pb_tf_entry *e, int64_t *offset, int index) {
 
 /* Parses the whole header: meta span and the tensor list (offsets kept in
  * a parallel array). */
-static int parse_header(jparser *p, size_t *meta_at, size_t *meta_len,
+static int parse_header(pb_json_reader *p, size_t *meta_at, size_t *meta_len,
                         pb_tf_entry **entries, int64_t **offsets, int *n) {
     int have_tensors = 0, cap = 0;
     *meta_at = *meta_len = 0;
     *entries = NULL;
     *offsets = NULL;
     *n = 0;
-    if (jpeek(p) != '{') return jfail(p, "header is not a JSON object");
+    if (pb_json_peek(p) != '{') return pb_json_fail(p, "header is not a JSON object");
     p->i++;
-    if (jpeek(p) == '}') p->i++;
+    if (pb_json_peek(p) == '}') p->i++;
     else for (;;) {
         char key[16];
         size_t key_at;
-        if (jpeek(p) != '"') return jfail(p, "expected a key");
+        if (pb_json_peek(p) != '"') return pb_json_fail(p, "expected a key");
         key_at = p->i;
-        if (jstring(p, key, sizeof key)) {
+        if (pb_json_string(p, key, sizeof key)) {
             p->i = key_at;
-            if (jstring(p, NULL, 0)) return -1;
+            if (pb_json_string(p, NULL, 0)) return -1;
             key[0] = '\0';
         }
-        if (jexpect(p, ':')) return -1;
+        if (pb_json_expect(p, ':')) return -1;
         if (!strcmp(key, "meta")) {
-            if (jpeek(p) != '{') return jfail(p, "meta must be a JSON object");
+            if (pb_json_peek(p) != '{') return pb_json_fail(p, "meta must be a JSON object");
             *meta_at = p->i;
-            if (jskip_value(p, 1)) return -1;
+            if (pb_json_skip_value(p, 1)) return -1;
             *meta_len = p->i - *meta_at;
         } else if (!strcmp(key, "tensors")) {
-            if (have_tensors) return jfail(p, "two \"tensors\" lists");
+            if (have_tensors) return pb_json_fail(p, "two \"tensors\" lists");
             have_tensors = 1;
-            if (jexpect(p, '[')) return -1;
-            if (jpeek(p) == ']') p->i++;
+            if (pb_json_expect(p, '[')) return -1;
+            if (pb_json_peek(p) == ']') p->i++;
             else for (;;) {
                 if (*n == cap) {
                     int ncap = cap ? 2 * cap : 16;
@@ -498,20 +241,21 @@ static int parse_header(jparser *p, size_t *meta_at, size_t *meta_len,
                 }
                 if (parse_entry(p, &(*entries)[*n], &(*offsets)[*n], *n)) return -1;
                 (*n)++;
-                int c = jpeek(p);
+                int c = pb_json_peek(p);
                 if (c == ',') { p->i++; continue; }
                 if (c == ']') { p->i++; break; }
-                return jfail(p, "expected ',' or ']' in tensor list");
+                return pb_json_fail(p, "expected ',' or ']' in tensor list");
             }
-        } else if (jskip_value(p, 1)) {
+        } else if (pb_json_skip_value(p, 1)) {
             return -1;
         }
-        int c = jpeek(p);
+        int c = pb_json_peek(p);
         if (c == ',') { p->i++; continue; }
         if (c == '}') { p->i++; break; }
-        return jfail(p, "expected ',' or '}' in header");
+        return pb_json_fail(p, "expected ',' or '}' in header");
     }
-    if (jpeek(p) != -1) return jfail(p, "trailing characters after the header object");
+    if (pb_json_peek(p) != -1)
+        return pb_json_fail(p, "trailing characters after the header object");
     if (!have_tensors) return pb_fail(p->err, "%s: header has no \"tensors\" list", p->path);
     return 0;
 }
@@ -525,10 +269,11 @@ int pb_tf_write(const char *path, const char *meta_json, const pb_tf_entry *entr
     if (n < 0 || (n > 0 && !entries)) return pb_fail(err, "%s: bad tensor list (n = %d)", path, n);
 
     /* The meta must be one JSON object, or the file would not read back. */
-    jparser mp = {meta_json, strlen(meta_json), 0, path, err};
-    if (jpeek(&mp) != '{') return pb_fail(err, "%s: meta is not a JSON object", path);
-    if (jskip_value(&mp, 1)) return -1;
-    if (jpeek(&mp) != -1) return pb_fail(err, "%s: trailing text after the meta object", path);
+    pb_json_reader mp = {meta_json, strlen(meta_json), 0, path, err};
+    if (pb_json_peek(&mp) != '{') return pb_fail(err, "%s: meta is not a JSON object", path);
+    if (pb_json_skip_value(&mp, 1)) return -1;
+    if (pb_json_peek(&mp) != -1)
+        return pb_fail(err, "%s: trailing text after the meta object", path);
 
     strbuf h = {0};
     int64_t data_len = 0;
@@ -632,9 +377,10 @@ static int parse_checked(const char *path, const char *header, uint64_t J, uint6
     int64_t *offsets = NULL;
     int n = 0;
     if (J == 0) return pb_fail(err, "%s: empty JSON header", path);
-    if (memchr(header, '\0', (size_t)J)) return pb_fail(err, "%s: NUL byte in the JSON header", path);
+    if (memchr(header, '\0', (size_t)J))
+        return pb_fail(err, "%s: NUL byte in the JSON header", path);
 
-    jparser p = {header, (size_t)J, 0, path, err};
+    pb_json_reader p = {header, (size_t)J, 0, path, err};
     size_t meta_at, meta_len;
     if (parse_header(&p, &meta_at, &meta_len, &entries, &offsets, &n)) goto fail;
 

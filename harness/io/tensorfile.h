@@ -4,7 +4,8 @@
  *   "PBTENS01" | uint64 LE header length J | J bytes JSON | data
  * JSON: {"meta": <meta>, "tensors": [{"name","dtype","shape","offset"}...]}
  * with offsets in bytes from the end of the header. Writes are atomic
- * (temporary file + rename), so a failed write never leaves a torn file. */
+ * (pb_write_atomic, atomic_file.h), so a failed write never leaves a torn
+ * file. */
 #ifndef PB_TENSORFILE_H
 #define PB_TENSORFILE_H
 
@@ -47,9 +48,5 @@ int pb_tf_read_mem(const void *buf, size_t size, const char *name, pb_tf_file *f
 const pb_tf_entry *pb_tf_find(const pb_tf_file *f, const char *name);
 int64_t pb_tf_numel(const pb_tf_entry *e);
 void pb_tf_free(pb_tf_file *f);
-
-/* Write `len` bytes to path atomically (temp file in the same directory,
- * fsync, rename). Shared by every writer of results. */
-int pb_write_atomic(const char *path, const void *data, size_t len, pb_error *err);
 
 #endif

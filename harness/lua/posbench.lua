@@ -27,10 +27,10 @@ end
 
 --- pb.load(path [, {enc = {...}, allow_nonfinite = false}]) -> model with
 --- the saved config and parameters. enc= overrides encoding options (e.g.
---- RoPE scaling for a scaled fine-tune); the parameter layout must stay the
---- same. Every tensor must have the shape the config gives, and NaN or inf
---- parameters are refused unless allow_nonfinite = true. The file is read
---- once.
+--- RoPE scaling for a scaled fine-tune) key by key, nested groups included,
+--- as pb.eval's enc= does; the parameter layout must stay the same. Every
+--- tensor must have the shape the config gives, and NaN or inf parameters
+--- are refused unless allow_nonfinite = true. The file is read once.
 function pb.load(path, opts)
   assert(type(path) == "string", "pb.load(path): path must be a string")
   for k in pairs(opts or {}) do
@@ -47,13 +47,8 @@ function pb.load(path, opts)
   if type(config) ~= "table" then
     error(path .. ": checkpoint has no config object", 2)
   end
-  if opts and opts.enc then
-    local enc = {}
-    for k, v in pairs(config.enc or {}) do enc[k] = v end
-    for k, v in pairs(opts.enc) do enc[k] = v end
-    config.enc = enc
-  end
-  local made, m = pcall(pb.model, config)
+  -- enc= is merged into config.enc key by key, in C (as pb.eval merges it)
+  local made, m = pcall(core._model_from_checkpoint, config, opts and opts.enc)
   if not made then error(path .. ": " .. tostring(m), 2) end
   core._load_params(m, checkpoint, path, opts and opts.allow_nonfinite)
   return m

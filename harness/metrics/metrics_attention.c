@@ -27,7 +27,6 @@ int pb_metric_attention_logits(const pb_model *m, const pb_batch *b, int layer,
     if (check_last(m, b, layer, "attention logits", err)) return -1;
     int B = b->B, T = b->T, H = m->cfg.heads, d = m->cfg.d, dh = d / H, pd = b->pos_dims;
     int has_bias = (m->enc.type->sites & PB_ENC_BIAS) != 0;
-    double scale = (double)m->enc.logit_scale / sqrt((double)dh);
     float *bias = NULL;
     if (has_bias && !(bias = malloc(sizeof(float) * (size_t)H * T * T)))
         return pb_fail(err, "attention logits: out of memory for a %d x %d bias", T, T);
@@ -48,8 +47,9 @@ int pb_metric_attention_logits(const pb_model *m, const pb_batch *b, int layer,
                     const float *k = qkv + (size_t)j * 3 * d + d + h * dh;
                     double dot = 0.0;
                     for (int c = 0; c < dh; c++) dot += (double)q[c] * k[c];
-                    row[j] = (float)(dot * scale);
-                    if (has_bias) row[j] += bias[((size_t)h * T + i) * T + j];
+                    /* the encodings' logit convention, rounded to float once */
+                    double bij = has_bias ? bias[((size_t)h * T + i) * T + j] : 0.0;
+                    row[j] = (float)pb_encoding_logit(&m->enc, dot, bij);
                 }
                 pb_round_site(&m->prec, PB_SITE_LOGITS, row, (size_t)valid);
                 for (int j = valid; j < T; j++) row[j] = 0.0f;

@@ -1,28 +1,9 @@
 /* Per-position vectors of an encoding (see metrics_table.h). */
 #include "metrics_table.h"
 
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-int pb_metric_enc_open(pb_metric_enc *me, const char *name, const pb_opts *opts,
-                       const pb_geometry *g, const pb_precision *prec,
-                       unsigned long seed, pb_error *err) {
-    memset(me, 0, sizeof *me);
-    if (prec) me->prec = *prec;
-    else pb_precision_init(&me->prec);
-    pb_opts empty;
-    pb_opts_init(&empty);
-    return pb_encoding_open(&me->enc, &me->params, name, g, opts ? opts : &empty, &me->prec,
-                            seed, err);
-}
-
-void pb_metric_enc_close(pb_metric_enc *me) {
-    if (me->enc.type) pb_encoding_destroy(&me->enc);
-    free(me->params);
-    memset(me, 0, sizeof *me);
-}
 
 int pb_metric_table(pb_encoding *e, const float *params, const int *pos, int n,
                     float *out, pb_error *err) {

@@ -9,26 +9,13 @@
  *   bias encodings    none: they act on pairs only (an error says so);
  *   none              the zero vector.
  *
- * A pb_metric_enc is an encoding made outside any model, with its learnable
- * parameters (if any) initialised from a seed; the metrics take a plain
- * (encoding, params) pair, so a trained model's (&m->enc, m->params.enc)
- * works the same way. */
+ * The metrics take a plain (encoding, params) pair: a trained model's
+ * (&m->enc, m->params.enc) or an encoding made outside any model
+ * (encodings/standalone.h: &se->enc, se->params). */
 #ifndef PB_METRICS_TABLE_H
 #define PB_METRICS_TABLE_H
 
 #include "../../encodings/encoding.h"
-
-typedef struct pb_metric_enc {
-    pb_encoding enc;
-    pb_precision prec;   /* the encoding keeps a pointer to this: do not move */
-    float *params;       /* [enc.n_params] */
-} pb_metric_enc;
-
-/* prec may be NULL (every site fp32). On failure me is left closed. */
-int pb_metric_enc_open(pb_metric_enc *me, const char *name, const pb_opts *opts,
-                       const pb_geometry *g, const pb_precision *prec,
-                       unsigned long seed, pb_error *err);
-void pb_metric_enc_close(pb_metric_enc *me);
 
 /* out[n, d] = PE(pos[t]) for n positions (pos_dims ints each), handed to the
  * encoding as one sequence of length n (integer_norm divides by it). */

@@ -5,7 +5,7 @@
 
 #include "../core/parallel.h"
 #include "attention.h"
-#include "../core/blas.h"
+#include "linear.h"
 #include "layers.h"
 #include "model.h"
 #include "model_internal.h"

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "../core/blas.h"
+#include "linear.h"
 
 int pb_model_forward_tokens(pb_model *m, const int *tokens, const int *pos, int T,
                             float *hidden, float *logits, pb_error *err) {

@@ -17,6 +17,7 @@
 #include "../core/blas.h"
 #include "../core/blas_info.h"
 #include "../core/blas_select.h"
+#include "../model/linear.h"
 #include "../model/model.h"
 #include "../core/parallel.h"
 #include "../model/positions.h"

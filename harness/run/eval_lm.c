@@ -23,6 +23,17 @@ int pb_lm_window_parse(const char *s, pb_lm_window_kind *out, pb_error *err) {
     return 0;
 }
 
+int pb_lm_eval_opts_check(const pb_lm_eval_opts *o, int stride_set, pb_error *err) {
+    if (stride_set && o->stride < 1)
+        return pb_fail(err, "stride must be a positive integer, got %d", o->stride);
+    if (stride_set && o->window != PB_LM_SLIDING)
+        return pb_fail(err, "stride= is for window=\"sliding\" (nonoverlap windows step by "
+                            "their length)");
+    if (o->max_tokens < 0)
+        return pb_fail(err, "max_tokens must be >= 0 (0: the whole corpus)");
+    return 0;
+}
+
 static int check_model(const pb_model *m, const pb_task *task, int n, pb_error *err) {
     if (pb_lm_corpus_len(task) < 0)
         return pb_fail(err, "lm evaluation (window=) needs task 'lm', got task '%s'",
@@ -60,7 +71,8 @@ static int fill_window(const pb_task *task, long k, int n, int step, int scored_
 
 int pb_eval_lm(pb_model *m, const pb_task *task, int n, const pb_lm_eval_opts *o,
                pb_lm_eval_result *r, pb_error *err) {
-    if (check_model(m, task, n, err)) return -1;
+    if (check_model(m, task, n, err) || pb_lm_eval_opts_check(o, o->stride != 0, err))
+        return -1;
     int step = n, tail = n;
     if (o->window == PB_LM_SLIDING) {
         int s = o->stride > 0 ? o->stride : (n / 2 > 0 ? n / 2 : 1);
@@ -68,14 +80,7 @@ int pb_eval_lm(pb_model *m, const pb_task *task, int n, const pb_lm_eval_opts *o
             return pb_fail(err, "lm evaluation: stride=%d must be in [1, window length %d]",
                            s, n);
         step = tail = s;
-    } else if (o->stride > 0 && o->stride != n) {
-        return pb_fail(err, "lm evaluation: stride=%d is for window=\"sliding\" (nonoverlap "
-                            "windows step by their length %d)",
-                       o->stride, n);
     }
-    if (o->max_tokens < 0)
-        return pb_fail(err, "lm evaluation: max_tokens must be >= 0 (0: whole corpus), got %ld",
-                       o->max_tokens);
     long C = pb_lm_corpus_len(task);
     long K = (C - n - 1) / step + 1; /* windows with offset + n < C */
     if (o->max_tokens > 0) {

@@ -24,7 +24,8 @@ typedef enum { PB_LM_NONOVERLAP, PB_LM_SLIDING } pb_lm_window_kind;
 
 typedef struct pb_lm_eval_opts {
     pb_lm_window_kind window;
-    int stride;             /* sliding: s in [1, n]; 0 means n / 2 (at least 1) */
+    int stride;             /* sliding: s in [1, n]; 0 means n / 2 (at least 1);
+                               nonoverlap: 0 (windows step by their length) */
     long max_tokens;        /* 0: the whole corpus */
     unsigned long seed;     /* only for position schemes that draw at test time */
 } pb_lm_eval_opts;
@@ -43,8 +44,14 @@ typedef struct pb_lm_eval_result {
  * the valid choices otherwise. */
 int pb_lm_window_parse(const char *s, pb_lm_window_kind *out, pb_error *err);
 
+/* Checks the options before any window length is known: stride_set says
+ * the caller named a stride (0 included), which must then be positive and
+ * go with window sliding; max_tokens must be >= 0. -1 with err otherwise. */
+int pb_lm_eval_opts_check(const pb_lm_eval_opts *o, int stride_set, pb_error *err);
+
 /* Evaluate window length n over the corpus of an 'lm' task with a causal
- * model. The model's position scheme fills positions as at test time. */
+ * model. The model's position scheme fills positions as at test time.
+ * o is checked as by pb_lm_eval_opts_check (a stride of 0 counts as none). */
 int pb_eval_lm(pb_model *m, const pb_task *task, int n, const pb_lm_eval_opts *o,
                pb_lm_eval_result *r, pb_error *err);
 

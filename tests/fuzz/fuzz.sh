@@ -35,7 +35,7 @@ fi
 build() {  # target -> $out/fuzz_target
     local t=$1 src
     case $t in
-        tensorfile) src=(harness/io/tensorfile.c harness/core/pb_error.c) ;;
+        tensorfile) src=(harness/io/*.c harness/core/pb_error.c) ;;
         json) src=() ;;
         args) src=(harness/bind/lua_args.c) ;;
         *) echo "fuzz: unknown target '$t' (valid: tensorfile json args)"; return 1 ;;

@@ -25,11 +25,19 @@ fi
 check "the local Slurm cluster starts" true
 check "slurm-local.sh up is idempotent" scripts/slurm-local.sh up
 
-# wait_jobs ID...: until none of them is in the queue (at most 5 minutes).
+# wait_jobs ID...: until none of them (job or array job ids) is in the
+# queue, at most 5 minutes. An squeue that fails (slurmctld busy on a
+# loaded machine) proves nothing: it is asked again.
 wait_jobs() {
-    local ids; ids=$(IFS=,; echo "$*")
+    local ids=" $* " out busy f a
     for _ in $(seq 600); do
-        [ -z "$(squeue -h -j "$ids" 2>/dev/null)" ] && return 0
+        if out=$(squeue -h -o '%F %A' 2>/dev/null); then
+            busy=0
+            while read -r f a; do
+                [ -n "$f" ] && { [[ "$ids" == *" $f "* ]] || [[ "$ids" == *" $a "* ]]; } && busy=1
+            done <<< "$out"
+            [ "$busy" = 0 ] && return 0
+        fi
         sleep 0.5
     done
     squeue; return 1
@@ -88,7 +96,9 @@ for _ in $(seq 20); do scontrol update JobId="$task" StartTime=now >/dev/null 2>
 wait_jobs $(job_ids "$TMP/rq.log")
 check "the requeued sweep's jobs all ended" test $? -eq 0
 "$PB" collect "$STUDY" "${LONG[@]}" root="$TMP/rq" > "$TMP/rq-collect.log" 2>&1
-check "  and the sweep is complete" test $? -eq 0
+rc=$?
+check "  and the sweep is complete" test $rc -eq 0
+[ $rc -eq 0 ] || { tail -5 "$TMP/rq-collect.log"; squeue; sacct 2>/dev/null | tail -5; } | sed 's/^/      /'
 check "  with a restart count of 1 recorded" grep -rq '"restart_count": 1' "$TMP"/rq/extrapolation/*/summary.json
 wait "$seqpid"
 check "  outputs == an uninterrupted sequential run" same_outputs "$TMP/rseq" "$TMP/rq"

@@ -146,4 +146,17 @@ check "collect removes a dead writer's temporary files" \
     test ! -e "$d/copy-rope-s1/summary.json.tmp.$dead.0" -a ! -e "$d/summary.csv.tmp.$dead.3"
 check "  and keeps a live writer's" test -e "$d/summary.csv.tmp.$live.1"
 kill $live
+
+# A results directory can be moved: run configs name nothing outside it
+# (the literature study's corpus is named relative to its directory).
+mv "$TMP/local" "$TMP/moved"
+"$PB" sweep "$STUDY" "${ARGS[@]}" lm_steps=61 root="$TMP/moved" --plan > "$TMP/moved-plan.txt" 2>&1
+check "a moved results directory: its runs stay done" grep -q '^12 runs: 12 done, 0 todo' "$TMP/moved-plan.txt"
+LIT=$PWD/experiments/literature.lua
+"$PB" sweep "$LIT" scale=tiny sections=press root="$TMP/lit" --local 2 > "$TMP/lit.log" 2>&1
+mv "$TMP/lit" "$TMP/lit-moved"
+"$PB" sweep "$LIT" scale=tiny sections=press root="$TMP/lit-moved" --plan > "$TMP/lit-plan.txt" 2>&1
+check "  the literature study's too (8 runs done after the move)" grep -q '^8 runs: 8 done, 0 todo' "$TMP/lit-plan.txt"
+"$PB" sweep "$LIT" scale=tiny sections=press root="$TMP/lit-moved" texts=/usr/share/common-licenses/BSD --plan > "$TMP/lit-plan2.txt" 2>&1
+check "  and another corpus makes its language-model runs stale" grep -q "^8 runs: 0 done, 0 todo, 8 stale" "$TMP/lit-plan2.txt"
 finish

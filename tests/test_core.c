@@ -1,0 +1,86 @@
+/* The core layer's small pieces: pb_fail / pb_prefix (messages keep their
+ * context and are cut to fit), and the typed option getters every layer
+ * reads its settings with (booleans, seeds, merging key by key). */
+#include <string.h>
+
+#include "../harness/core/opts.h"
+#include "../harness/core/pb_error.h"
+#include "check.h"
+
+static void check_prefix(void) {
+    pb_error err;
+    CHECK(pb_fail(&err, "x failed") == -1, "pb_fail returns -1");
+    CHECK(pb_prefix(&err, "pb.eval at length %d", 12) == -1, "pb_prefix returns -1");
+    CHECK(strcmp(err.msg, "pb.eval at length 12: x failed") == 0, "got '%s'", err.msg);
+    CHECK(pb_prefix(NULL, "nothing") == -1, "NULL error is allowed");
+
+    /* a full message stays terminated and keeps the context first */
+    char big[2000];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    pb_fail(&err, "%s", big);
+    CHECK(strlen(err.msg) == sizeof err.msg - 1, "pb_fail cuts to fit: %zu", strlen(err.msg));
+    pb_prefix(&err, "ctx");
+    CHECK(strlen(err.msg) == sizeof err.msg - 1 && strncmp(err.msg, "ctx: aaa", 8) == 0,
+          "prefix of a full message: %zu '%.12s'", strlen(err.msg), err.msg);
+    /* a context longer than the message buffer */
+    pb_fail(&err, "m");
+    pb_prefix(&err, "%s", big);
+    CHECK(strlen(err.msg) == sizeof err.msg - 1 && err.msg[sizeof err.msg - 3] == ':' &&
+          err.msg[sizeof err.msg - 2] == ' ',
+          "an over-long context is cut before ': ': %zu", strlen(err.msg));
+}
+
+static void check_bool_and_seed(void) {
+    pb_opts o;
+    pb_error err = {{0}};
+    pb_opts_init(&o);
+    int b = -1;
+    unsigned long s = 0;
+    CHECK(pb_opts_bool(&o, "causal", 1, &b, "w", &err) == 0 && b == 1, "missing bool -> default");
+    CHECK(pb_opts_seed(&o, "seed", 7, &s, "w", &err) == 0 && s == 7, "missing seed -> default");
+    pb_opts_set_num(&o, "causal", 0, NULL);
+    CHECK(pb_opts_bool(&o, "causal", 1, &b, "w", &err) == 0 && b == 0, "0 is false");
+    pb_opts_set_num(&o, "causal", 2, NULL);
+    CHECK(pb_opts_bool(&o, "causal", 1, &b, "w", &err) == -1 &&
+              strcmp(err.msg, "w: 'causal' must be true or false") == 0,
+          "2 is not a boolean: %s", err.msg);
+
+    pb_opts_set_num(&o, "seed", 4294967295.0, NULL);
+    CHECK(pb_opts_seed(&o, "seed", 1, &s, "w", &err) == 0 && s == 4294967295UL, "largest seed");
+    const double bad[] = {-1.0, 1.5, 4294967296.0, NAN, INFINITY};
+    for (int i = 0; i < 5; i++) {
+        pb_opts_set_num(&o, "seed", bad[i], NULL);
+        CHECK(pb_opts_seed(&o, "seed", 1, &s, "w", &err) == -1 &&
+                  strstr(err.msg, "w: 'seed' must be an integer in [0, 4294967295], got") == err.msg,
+              "seed %g refused: %s", bad[i], err.msg);
+        CHECK(!pb_seed_valid(bad[i]), "pb_seed_valid(%g)", bad[i]);
+    }
+    pb_opts_set_str(&o, "seed", "abc", NULL);
+    CHECK(pb_opts_seed(&o, "seed", 1, &s, "w", &err) == -1 && strstr(err.msg, "got abc"),
+          "a string seed: %s", err.msg);
+}
+
+static void check_merge(void) {
+    pb_opts base, over;
+    pb_error err;
+    pb_opts_init(&base);
+    pb_opts_init(&over);
+    pb_opts_set_str(&base, "scaling.type", "pi", NULL);
+    pb_opts_set_num(&base, "scaling.factor", 2, NULL);
+    pb_opts_set_num(&over, "scaling.factor", 4, NULL);
+    CHECK(pb_opts_merge(&base, &over, &err) == 0, "merge: %s", err.msg);
+    const char *type = NULL;
+    double factor = 0;
+    pb_opts_str(&base, "scaling.type", NULL, &type, "w", &err);
+    pb_opts_num(&base, "scaling.factor", 0, &factor, "w", &err);
+    CHECK(type && strcmp(type, "pi") == 0 && factor == 4 && base.n == 2,
+          "a nested override replaces one key and keeps the group's others");
+}
+
+int main(void) {
+    check_prefix();
+    check_bool_and_seed();
+    check_merge();
+    return check_summary("test_core");
+}
