@@ -61,9 +61,7 @@ int pb_standalone_split(const pb_opts *settings, int max_pos, const char *what,
     for (int i = 0; i < o->n; i++) {
         const pb_opt *it = &o->items[i];
         if (is_own_key(it->key)) continue;
-        int rc = it->kind == PB_OPT_NUM ? pb_opts_set_num(&out->enc_opts, it->key, it->num, err)
-                                        : pb_opts_set_str(&out->enc_opts, it->key, it->str, err);
-        if (rc) return -1;
+        if (pb_opts_set_item(&out->enc_opts, it->key, it, err)) return -1;
     }
     out->enc_opts.user = o->user;
     pb_error perr;

@@ -39,12 +39,15 @@ static void check_bool_and_seed(void) {
     unsigned long s = 0;
     CHECK(pb_opts_bool(&o, "causal", 1, &b, "w", &err) == 0 && b == 1, "missing bool -> default");
     CHECK(pb_opts_seed(&o, "seed", 7, &s, "w", &err) == 0 && s == 7, "missing seed -> default");
-    pb_opts_set_num(&o, "causal", 0, NULL);
-    CHECK(pb_opts_bool(&o, "causal", 1, &b, "w", &err) == 0 && b == 0, "0 is false");
-    pb_opts_set_num(&o, "causal", 2, NULL);
+    pb_opts_set_bool(&o, "causal", 0, NULL);
+    CHECK(pb_opts_bool(&o, "causal", 1, &b, "w", &err) == 0 && b == 0, "false is false");
+    double num = -1;
+    CHECK(pb_opts_num(&o, "causal", 5, &num, "w", &err) == 0 && num == 0,
+          "a reader of numbers takes a boolean as 0 / 1");
+    pb_opts_set_num(&o, "causal", 1, NULL);
     CHECK(pb_opts_bool(&o, "causal", 1, &b, "w", &err) == -1 &&
               strcmp(err.msg, "w: 'causal' must be true or false") == 0,
-          "2 is not a boolean: %s", err.msg);
+          "the number 1 is not a boolean: %s", err.msg);
 
     pb_opts_set_num(&o, "seed", 4294967295.0, NULL);
     CHECK(pb_opts_seed(&o, "seed", 1, &s, "w", &err) == 0 && s == 4294967295UL, "largest seed");
@@ -76,6 +79,10 @@ static void check_merge(void) {
     pb_opts_num(&base, "scaling.factor", 0, &factor, "w", &err);
     CHECK(type && strcmp(type, "pi") == 0 && factor == 4 && base.n == 2,
           "a nested override replaces one key and keeps the group's others");
+    pb_opts_set_bool(&over, "flag", 1, NULL);
+    CHECK(pb_opts_merge_prefixed(&base, &over, "g.", &err) == 0 &&
+              pb_opts_find(&base, "g.flag") && pb_opts_find(&base, "g.flag")->kind == PB_OPT_BOOL,
+          "merging keeps a boolean's kind");
 }
 
 int main(void) {

@@ -122,7 +122,7 @@ static void push_opts(lua_State *co, const pb_encoding *e, const pb_opts *o) {
         int boolean = lua_type(co, -1) == LUA_TBOOLEAN;
         lua_pop(co, 1);
         if (it->kind == PB_OPT_STR) lua_pushstring(co, it->str);
-        else if (boolean) lua_pushboolean(co, it->num != 0.0);
+        else if (it->kind == PB_OPT_BOOL || boolean) lua_pushboolean(co, it->num != 0.0);
         else push_arg(co, it->num);
         lua_setfield(co, t, it->key);
     }

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "../numerics/format.h"
+#include "../numerics/format_policy.h"
+#include "lua_internal.h"
 
 #define FORMAT_MT "posbench.format"
 
@@ -17,38 +19,7 @@ typedef struct {
     uint64_t next;
 } lua_format;
 
-static const char *const rounding_names[] = {"rne", "rtz", "stochastic", NULL};
-static const char *const overflow_names[] = {"inf", "saturate", "nan", NULL};
 static const char *const option_names[] = {"overflow", "rounding", "subnormals", "seed", NULL};
-
-/* Index of the string option `key` of the table at `t` in `names`; `dflt`
- * when absent. Errors name the option, the value and the choices. */
-static int choice_option(lua_State *L, int t, const char *key, const char *const *names,
-                         int dflt) {
-    int found = dflt;
-    if (lua_getfield(L, t, key) != LUA_TNIL) {
-        const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-        found = -1;
-        for (int i = 0; v && names[i]; i++)
-            if (strcmp(v, names[i]) == 0) found = i;
-        if (found < 0) {
-            luaL_Buffer b;
-            luaL_buffinit(L, &b);
-            for (int i = 0; names[i]; i++) {
-                luaL_addstring(&b, i ? ", \"" : "\"");
-                luaL_addstring(&b, names[i]);
-                luaL_addstring(&b, "\"");
-            }
-            luaL_pushresult(&b);
-            const char *choices = lua_tostring(L, -1);
-            const char *got = luaL_tolstring(L, -2, NULL);
-            return luaL_error(L, "pb.format: option '%s' must be one of %s (got %s)", key,
-                              choices, got);
-        }
-    }
-    lua_pop(L, 1);
-    return found;
-}
 
 static void check_option_names(lua_State *L, int t) {
     lua_pushnil(L);
@@ -75,18 +46,15 @@ static int l_format(lua_State *L) {
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
         check_option_names(L, 2);
-        f.rounding = (pb_rounding)choice_option(L, 2, "rounding", rounding_names, f.rounding);
-        f.overflow = (pb_overflow)choice_option(L, 2, "overflow", overflow_names, f.overflow);
-        if (f.overflow == PB_OVERFLOW_INF && strcmp(f.name, "e4m3") == 0)
-            return luaL_error(L, "pb.format: option 'overflow': e4m3 has no infinity; "
-                                 "use \"saturate\" or \"nan\"");
-        if (lua_getfield(L, 2, "subnormals") != LUA_TNIL) {
-            if (!lua_isboolean(L, -1))
-                return luaL_error(L, "pb.format: option 'subnormals' must be true or false "
-                                     "(got %s)", luaL_tolstring(L, -1, NULL));
-            f.subnormals = lua_toboolean(L, -1);
+        /* the policies are parsed where the precision sites parse them */
+        pb_opts o;
+        pb_lua_to_opts(L, 2, &o, "pb.format");
+        for (int k = 0; pb_format_policies[k]; k++) {
+            const pb_opt *v = pb_opts_find(&o, pb_format_policies[k]);
+            if (v && pb_format_set_policy(&f, pb_format_policies[k], v, "pb.format", &err))
+                return pb_lua_raise(L, &err);
         }
-        lua_pop(L, 1);
+        if (pb_format_check_policies(&f, "pb.format", &err)) return pb_lua_raise(L, &err);
         if (lua_getfield(L, 2, "seed") != LUA_TNIL) {
             int isint = 0;
             lua_Integer s = lua_tointegerx(L, -1, &isint);
@@ -150,9 +118,9 @@ static int l_info(lua_State *L) {
     lua_setfield(L, -2, "min_normal");
     lua_pushnumber(L, f->min_subnormal);
     lua_setfield(L, -2, "min_subnormal");
-    lua_pushstring(L, rounding_names[f->rounding]);
+    lua_pushstring(L, pb_rounding_name(f->rounding));
     lua_setfield(L, -2, "rounding");
-    lua_pushstring(L, overflow_names[f->overflow]);
+    lua_pushstring(L, pb_overflow_name(f->overflow));
     lua_setfield(L, -2, "overflow");
     lua_pushboolean(L, f->subnormals);
     lua_setfield(L, -2, "subnormals");

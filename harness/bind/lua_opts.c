@@ -28,7 +28,7 @@ static void flatten(lua_State *L, int idx, const char *prefix, pb_opts *o,
         int rc = 0;
         switch (lua_type(L, -1)) {
         case LUA_TNUMBER: rc = pb_opts_set_num(o, key, lua_tonumber(L, -1), &err); break;
-        case LUA_TBOOLEAN: rc = pb_opts_set_num(o, key, lua_toboolean(L, -1), &err); break;
+        case LUA_TBOOLEAN: rc = pb_opts_set_bool(o, key, lua_toboolean(L, -1), &err); break;
         case LUA_TSTRING: rc = pb_opts_set_str(o, key, lua_tostring(L, -1), &err); break;
         case LUA_TTABLE: flatten(L, -1, key, o, what, depth + 1); break;
         default:
@@ -51,10 +51,10 @@ void pb_lua_to_opts(lua_State *L, int idx, pb_opts *o, const char *what) {
 void pb_lua_push_opts(lua_State *L, const pb_opts *o) {
     lua_createtable(L, 0, o->n);
     for (int i = 0; i < o->n; i++) {
-        if (o->items[i].kind == PB_OPT_NUM)
-            lua_pushnumber(L, o->items[i].num);
-        else
-            lua_pushstring(L, o->items[i].str);
+        const pb_opt *it = &o->items[i];
+        if (it->kind == PB_OPT_NUM) lua_pushnumber(L, it->num);
+        else if (it->kind == PB_OPT_BOOL) lua_pushboolean(L, it->num != 0.0);
+        else lua_pushstring(L, it->str);
         lua_setfield(L, -2, o->items[i].key);
     }
 }

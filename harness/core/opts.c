@@ -45,12 +45,29 @@ int pb_opts_set_str(pb_opts *o, const char *key, const char *v, pb_error *err) {
     return 0;
 }
 
+int pb_opts_set_bool(pb_opts *o, const char *key, int v, pb_error *err) {
+    pb_opt *it = slot_for(o, key, err);
+    if (!it) return -1;
+    it->kind = PB_OPT_BOOL;
+    it->num = v != 0;
+    it->str[0] = 0;
+    return 0;
+}
+
+int pb_opts_set_item(pb_opts *o, const char *key, const pb_opt *item, pb_error *err) {
+    if (item->kind == PB_OPT_STR) return pb_opts_set_str(o, key, item->str, err);
+    pb_opt *it = slot_for(o, key, err);
+    if (!it) return -1;
+    it->kind = item->kind;
+    it->num = item->num;
+    it->str[0] = 0;
+    return 0;
+}
+
 int pb_opts_merge(pb_opts *dst, const pb_opts *src, pb_error *err) {
     for (int i = 0; i < src->n; i++) {
         const pb_opt *it = &src->items[i];
-        int rc = it->kind == PB_OPT_NUM ? pb_opts_set_num(dst, it->key, it->num, err)
-                                        : pb_opts_set_str(dst, it->key, it->str, err);
-        if (rc) return rc;
+        if (pb_opts_set_item(dst, it->key, it, err)) return -1;
     }
     if (src->user) dst->user = src->user;
     return 0;
@@ -62,9 +79,7 @@ int pb_opts_merge_prefixed(pb_opts *dst, const pb_opts *src, const char *prefix,
         const pb_opt *it = &src->items[i];
         char key[PB_OPT_KEY_LEN + 16];
         snprintf(key, sizeof key, "%s%s", prefix, it->key);
-        int rc = it->kind == PB_OPT_NUM ? pb_opts_set_num(dst, key, it->num, err)
-                                        : pb_opts_set_str(dst, key, it->str, err);
-        if (rc) return rc;
+        if (pb_opts_set_item(dst, key, it, err)) return -1;
     }
     return 0;
 }
@@ -87,7 +102,7 @@ int pb_opts_num(const pb_opts *o, const char *key, double dflt, double *out,
         *out = dflt;
         return 0;
     }
-    if (it->kind != PB_OPT_NUM)
+    if (it->kind == PB_OPT_STR)
         return pb_fail(err, "%s: option '%s' must be a number, got \"%s\"", what, key,
                        it->str);
     *out = it->num;
@@ -111,7 +126,7 @@ int pb_opts_bool(const pb_opts *o, const char *key, int dflt, int *out,
         *out = dflt;
         return 0;
     }
-    if (it->kind != PB_OPT_NUM || (it->num != 0.0 && it->num != 1.0))
+    if (it->kind != PB_OPT_BOOL)
         return pb_fail(err, "%s: '%s' must be true or false", what, key);
     *out = it->num != 0.0;
     return 0;

@@ -2,7 +2,9 @@
  *
  * Nested tables are flattened with dotted keys, so the Lua option
  * `scaling = {type = "yarn", factor = 4}` arrives as "scaling.type" = "yarn"
- * and "scaling.factor" = 4. Booleans arrive as numbers 0 / 1. Encodings,
+ * and "scaling.factor" = 4. Booleans keep their kind (value 0 / 1), so a
+ * reader of a boolean can refuse a number; readers of numbers take them as
+ * 0 / 1. Encodings,
  * tasks and position schemes read their options through this list, which
  * keeps them free of Lua and lets unknown keys be reported in one place. */
 #ifndef PB_OPTS_H
@@ -14,7 +16,7 @@
 #define PB_OPT_KEY_LEN 64
 #define PB_OPT_STR_LEN 128
 
-typedef enum { PB_OPT_NUM, PB_OPT_STR } pb_opt_kind;
+typedef enum { PB_OPT_NUM, PB_OPT_STR, PB_OPT_BOOL } pb_opt_kind;
 
 typedef struct pb_opt {
     char key[PB_OPT_KEY_LEN];
@@ -36,6 +38,9 @@ void pb_opts_init(pb_opts *o);
  * key/string is too long. */
 int pb_opts_set_num(pb_opts *o, const char *key, double v, pb_error *err);
 int pb_opts_set_str(pb_opts *o, const char *key, const char *v, pb_error *err);
+int pb_opts_set_bool(pb_opts *o, const char *key, int v, pb_error *err);
+/* Add or replace key with the kind and value of item. */
+int pb_opts_set_item(pb_opts *o, const char *key, const pb_opt *item, pb_error *err);
 /* Copy every item of src into dst, replacing keys dst already has. */
 int pb_opts_merge(pb_opts *dst, const pb_opts *src, pb_error *err);
 /* The same with every key of src prefixed (e.g. "scaling."): a group of
@@ -54,8 +59,8 @@ int pb_opts_int(const pb_opts *o, const char *key, int dflt, int *out,
                 const char *what, pb_error *err);
 int pb_opts_str(const pb_opts *o, const char *key, const char *dflt,
                 const char **out, const char *what, pb_error *err);
-/* Booleans arrive as 0 / 1 (the Lua converter stores true as 1): anything
- * else fails with "what: 'key' must be true or false". */
+/* A boolean option: anything else (a number included) fails with
+ * "what: 'key' must be true or false". */
 int pb_opts_bool(const pb_opts *o, const char *key, int dflt, int *out,
                  const char *what, pb_error *err);
 

@@ -1,7 +1,10 @@
 /* Precision settings from an options list (see precision_opts.h). */
 #include "precision_opts.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "format_policy.h"
 
 #define SITE_LEN 32
 
@@ -26,20 +29,25 @@ static const char *str_of(const pb_opt *it, const char *site, const char *field,
     return NULL;
 }
 
-/* The table form of one site: its fields among o's keys. */
+/* Index of a policy field in pb_format_policies, or -1. */
+static int policy_index(const char *field) {
+    for (int k = 0; pb_format_policies[k]; k++)
+        if (strcmp(field, pb_format_policies[k]) == 0) return k;
+    return -1;
+}
+
+/* The table form of one site: format= and the policies among o's keys. */
 static int parse_fields(const pb_opts *o, const char *prefix, const char *site,
                         pb_format *f, pb_error *err) {
-    const pb_opt *fmt = NULL, *rnd = NULL, *ovf = NULL, *sub = NULL;
+    const pb_opt *fmt = NULL, *policy[3] = {NULL, NULL, NULL};
     for (int i = 0; i < o->n; i++) {
         char s[SITE_LEN];
         const char *field;
         if (!split_key(o->items[i].key, prefix, s, &field) || strcmp(s, site) != 0 || !field)
             continue;
-        const pb_opt *it = &o->items[i];
-        if (strcmp(field, "format") == 0) fmt = it;
-        else if (strcmp(field, "rounding") == 0) rnd = it;
-        else if (strcmp(field, "overflow") == 0) ovf = it;
-        else if (strcmp(field, "subnormals") == 0) sub = it;
+        int k = policy_index(field);
+        if (strcmp(field, "format") == 0) fmt = &o->items[i];
+        else if (k >= 0) policy[k] = &o->items[i];
         else
             return pb_fail(err, "precision.%s: unknown option '%s' (valid options: format, "
                                 "rounding, overflow, subnormals)", site, field);
@@ -49,32 +57,12 @@ static int parse_fields(const pb_opts *o, const char *prefix, const char *site,
     if (!name) return -1;
     pb_error perr;
     if (pb_format_parse(name, f, &perr)) return pb_fail(err, "precision.%s: %s", site, perr.msg);
-    if (rnd) {
-        const char *r = str_of(rnd, site, "rounding", err);
-        if (!r) return -1;
-        if (strcmp(r, "rne") == 0) f->rounding = PB_ROUND_RNE;
-        else if (strcmp(r, "rtz") == 0) f->rounding = PB_ROUND_RTZ;
-        else if (strcmp(r, "stochastic") == 0) f->rounding = PB_ROUND_STOCHASTIC;
-        else return pb_fail(err, "precision.%s: unknown rounding '%s' (valid: rne, rtz, "
-                                 "stochastic)", site, r);
-    }
-    if (ovf) {
-        const char *v = str_of(ovf, site, "overflow", err);
-        if (!v) return -1;
-        if (strcmp(v, "inf") == 0) f->overflow = PB_OVERFLOW_INF;
-        else if (strcmp(v, "saturate") == 0) f->overflow = PB_OVERFLOW_SATURATE;
-        else if (strcmp(v, "nan") == 0) f->overflow = PB_OVERFLOW_NAN;
-        else return pb_fail(err, "precision.%s: unknown overflow '%s' (valid: inf, saturate, "
-                                 "nan)", site, v);
-    }
-    if (sub) {
-        /* booleans arrive as 0 / 1 */
-        if (sub->kind != PB_OPT_NUM || (sub->num != 0.0 && sub->num != 1.0))
-            return pb_fail(err, "precision.%s: 'subnormals' must be true or false", site);
-        f->subnormals = sub->num != 0.0;
-    }
-    if (f->rounding != PB_ROUND_RNE) f->is_identity = 0;
-    return 0;
+    char what[SITE_LEN + 16];
+    snprintf(what, sizeof what, "precision.%s", site);
+    for (int k = 0; pb_format_policies[k]; k++)
+        if (policy[k] && pb_format_set_policy(f, pb_format_policies[k], policy[k], what, err))
+            return -1;
+    return pb_format_check_policies(f, what, err);
 }
 
 /* One site, given either as a format name or as a table of fields. */

@@ -102,6 +102,28 @@ do
     errors_with({ "pb.encoding: ", b[2] }, pb.encoding, "rope",
       { d = 8, heads = 2, precision = b[1] })
   end
+  -- pb.format parses the same policies with the same words and refusals
+  local policies = {
+    { { rounding = "up" }, "unknown rounding 'up' (valid: rne, rtz, stochastic)" },
+    { { overflow = "wrap" }, "unknown overflow 'wrap' (valid: inf, saturate, nan)" },
+    { { subnormals = "no" }, "'subnormals' must be true or false" },
+  }
+  for _, b in ipairs(policies) do
+    local site = { format = "bf16" }
+    for k, v in pairs(b[1]) do site[k] = v end
+    errors_with("pb.format: " .. b[2], pb.format, "bf16", b[1])
+    errors_with("precision.logits: " .. b[2], pb.model, { d = 8, heads = 2, precision = { logits = site } })
+  end
+  local no_inf = "option 'overflow': e4m3 has no infinity"
+  errors_with("pb.format: " .. no_inf, pb.format, "e4m3", { overflow = "inf" })
+  errors_with("precision.logits: " .. no_inf, pb.model,
+    { d = 8, heads = 2, precision = { logits = { format = "e4m3", overflow = "inf" } } })
+  errors_with("precision.angles: " .. no_inf, pb.encoding, "rope",
+    { d = 8, heads = 2, precision = { angles = { format = "e4m3", overflow = "inf" } } })
+  local sat = pb.format("e4m3", { overflow = "nan", rounding = "rtz", subnormals = false }):info()
+  check(sat.overflow == "nan" and sat.rounding == "rtz" and sat.subnormals == false,
+    "pb.format's policies are read")
+
   -- the model's precision is the parsed one: bf16 angles change its logits
   local function logits(prec)
     local m = pb.model { vocab = 8, d = 8, heads = 1, layers = 1, encoding = "rope", max_len = 4096,
@@ -138,6 +160,7 @@ do
     { { d = -4 }, "d, d_head and heads must be positive" },
     { { max_len = 0 }, "max_len=0 must be in [1, 1048576]" },
     { { causal = "yes" }, "'causal' must be true or false" },
+    { { causal = 1 }, "'causal' must be true or false" },
     { { seed = -1 }, "'seed' must be an integer in [0, 4294967295], got -1" },
     { { precision = "bf16" }, "precision must be a table" },
   }

@@ -152,6 +152,13 @@ kill $live
 mv "$TMP/local" "$TMP/moved"
 "$PB" sweep "$STUDY" "${ARGS[@]}" lm_steps=61 root="$TMP/moved" --plan > "$TMP/moved-plan.txt" 2>&1
 check "a moved results directory: its runs stay done" grep -q '^12 runs: 12 done, 0 todo' "$TMP/moved-plan.txt"
+# Runs made from another source state are reused, and collect says so.
+"$PB" collect "$STUDY" "${ARGS[@]}" lm_steps=61 root="$TMP/moved" > "$TMP/moved-collect.log" 2>&1
+check "collect of runs from one source state gives no warning" bash -c "! grep -q 'source states' '$TMP/moved-collect.log'"
+sed -i 's/"git_commit": "[^"]*"/"git_commit": "0123456789abcdef"/' "$TMP/moved/extrapolation/copy-rope-s1/config.json"
+"$PB" collect "$STUDY" "${ARGS[@]}" lm_steps=61 root="$TMP/moved" > "$TMP/moved-collect2.log" 2>&1
+check "  one run from another commit: collect warns, naming both states" \
+    bash -c "grep -Eq 'the runs come from 2 source states: .*0123456789ab(\\+changes)? \\(1 run\\)' '$TMP/moved-collect2.log'"
 LIT=$PWD/experiments/literature.lua
 "$PB" sweep "$LIT" scale=tiny sections=press root="$TMP/lit" --local 2 > "$TMP/lit.log" 2>&1
 mv "$TMP/lit" "$TMP/lit-moved"

@@ -374,6 +374,29 @@ end
 --- Checks the plan's states, cleans temporary files, writes missing.txt
 --- and runs M.collect unless runs are missing (allow_partial: collect what
 --- there is). Returns the exit status (0, or 3 when runs are missing).
+-- The source states (commit, and "+changes" for a tree with uncommitted
+-- changes) the done runs were made with, from their config.json: a finished
+-- run is reused while its settings are unchanged, even after a code change,
+-- so a study collected from several states says so.
+local function source_states(cfg, done)
+  local n, order = {}, {}
+  for _, e in ipairs(done) do
+    local ok, c = pcall(json.read, util.join(util.join(results_of(cfg, e.experiment).dir, e.name), "config.json"))
+    local state = "unknown"
+    if ok and type(c) == "table" and type(c.git_commit) == "string" then
+      state = c.git_commit:sub(1, 12) .. (c.git_dirty and "+changes" or "")
+    end
+    if not n[state] then order[#order + 1] = state end
+    n[state] = (n[state] or 0) + 1
+  end
+  local parts = {}
+  for _, st in ipairs(order) do
+    parts[#parts + 1] = string.format("%s (%d run%s)", st, n[st], n[st] == 1 and "" or "s")
+  end
+  return parts
+end
+sweep.source_states = source_states
+
 function sweep.collect(S, allow_partial)
   local cfg, plan, M = S.cfg, S.plan, S.M
   for _, e in ipairs(plan) do
@@ -413,6 +436,12 @@ function sweep.collect(S, allow_partial)
   proc.unlock(fd, lock_path)
   if not ok then error(result, 0) end
   S.result = result
+  local states = source_states(cfg, done)
+  if #states > 1 then
+    io.stderr:write(string.format("posbench collect: warning: the runs come from %d source states: %s. " ..
+      "A finished run is kept while its settings are unchanged, even after a code change; remove " ..
+      "the runs to redo (or use root= for a fresh study).\n", #states, table.concat(states, ", ")))
+  end
   print(string.format("posbench collect: %s from %d of %d runs%s", M.name, #done, #plan,
     result and result.dir and (" -> " .. result.dir) or ""))
   return #missing > 0 and EXIT_MISSING or 0
