@@ -1,8 +1,10 @@
 /* The core layer's small pieces: pb_fail / pb_prefix (messages keep their
- * context and are cut to fit), and the typed option getters every layer
- * reads its settings with (booleans, seeds, merging key by key). */
+ * context and are cut to fit), the typed option getters every layer reads
+ * its settings with (booleans, seeds, merging key by key), base64 and
+ * FNV-1a against published vectors. */
 #include <string.h>
 
+#include "../harness/core/encode.h"
 #include "../harness/core/opts.h"
 #include "../harness/core/pb_error.h"
 #include "check.h"
@@ -85,7 +87,23 @@ static void check_merge(void) {
           "merging keeps a boolean's kind");
 }
 
+/* RFC 4648 section 10 and the FNV reference values. */
+static void check_encode(void) {
+    const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    const char *want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (int i = 0; i < 7; i++) {
+        char out[16] = {0};
+        size_t n = pb_base64(in[i], strlen(in[i]), out);
+        CHECK(n == pb_base64_len(strlen(in[i])) && strcmp(out, want[i]) == 0,
+              "base64('%s') = '%s', want '%s'", in[i], out, want[i]);
+    }
+    CHECK(pb_fnv1a64("", 0) == 0xcbf29ce484222325ULL, "FNV-1a 64 of nothing");
+    CHECK(pb_fnv1a64("a", 1) == 0xaf63dc4c8601ec8cULL, "FNV-1a 64 of 'a'");
+    CHECK(pb_fnv1a64("foobar", 6) == 0x85944171f73967e8ULL, "FNV-1a 64 of 'foobar'");
+}
+
 int main(void) {
+    check_encode();
     check_prefix();
     check_bool_and_seed();
     check_merge();

@@ -7,7 +7,7 @@
 #include "lua_internal.h"
 #include "lua_util.h"
 #include "../model/positions.h"
-#include "../io/tensorfile.h"
+#include "../model/model_checkpoint.h"
 
 pb_model *pb_lua_check_model(lua_State *L, int idx) {
     pb_lua_model *u = luaL_checkudata(L, idx, PB_MODEL_MT);
@@ -336,25 +336,8 @@ static int l_list_tasks(lua_State *L) {
 static int l_model_save(lua_State *L) {
     pb_model *m = pb_lua_check_model(L, 1);
     const char *path = pb_lua_check_path(L, 2, "model:save");
-    const char *meta = luaL_checkstring(L, 3);
-    pb_tf_entry e[PB_N_PARAM_TENSORS];
-    int n = 0;
-    const float *mem = m->param_mem;
-    for (int i = 0; i < PB_N_PARAM_TENSORS; i++) {
-        const pb_param_shape *s = &m->shapes[i];
-        if (s->size) {
-            pb_tf_entry *x = &e[n++];
-            memset(x, 0, sizeof *x);
-            snprintf(x->name, sizeof x->name, "%s", pb_param_names[i]);
-            x->dtype = PB_TF_F32;
-            x->ndim = s->ndim;
-            for (int k = 0; k < s->ndim; k++) x->shape[k] = s->shape[k];
-            x->data = mem;
-        }
-        mem += s->size;
-    }
     pb_error err;
-    if (pb_tf_write(path, meta, e, n, &err)) return pb_lua_raise(L, &err);
+    if (pb_model_save(m, path, luaL_checkstring(L, 3), &err)) return pb_lua_raise(L, &err);
     return 0;
 }
 
@@ -392,63 +375,16 @@ static int l_read_checkpoint(lua_State *L) {
     return 2;
 }
 
-static void shape_text(char *buf, size_t len, int ndim, const int64_t *shape) {
-    int w = snprintf(buf, len, "[");
-    for (int k = 0; k < ndim && w >= 0 && (size_t)w < len; k++)
-        w += snprintf(buf + w, len - (size_t)w, k ? ",%lld" : "%lld", (long long)shape[k]);
-    if (w >= 0 && (size_t)w < len) snprintf(buf + w, len - (size_t)w, "]");
-}
-
-/* core._load_params(model, checkpoint, path, allow_nonfinite): every
- * parameter present with exactly the model's shape, no other tensors, and
- * (unless allowed) only finite values; nothing is changed unless all pass. */
+/* core._load_params(model, checkpoint, path, allow_nonfinite): see
+ * pb_model_load_params; the checkpoint's tensors are released right after. */
 static int l_model_load_params(lua_State *L) {
     pb_model *m = pb_lua_check_model(L, 1);
     lua_checkpoint *u = luaL_checkudata(L, 2, PB_CHECKPOINT_MT);
     const char *path = luaL_checkstring(L, 3);
-    int allow_nonfinite = lua_toboolean(L, 4);
     if (!u->alive) return luaL_error(L, "%s: checkpoint already released", path);
-    const pb_tf_file *f = &u->f;
-    const pb_tf_entry *found[PB_N_PARAM_TENSORS] = {0};
-    char want[64], got[64];
-    for (int i = 0; i < PB_N_PARAM_TENSORS; i++) {
-        const pb_param_shape *s = &m->shapes[i];
-        if (!s->size) continue;
-        const char *name = pb_param_names[i];
-        const pb_tf_entry *x = pb_tf_find(f, name);
-        if (!x) return luaL_error(L, "%s: parameter '%s' is missing", path, name);
-        if (x->dtype != PB_TF_F32)
-            return luaL_error(L, "%s: parameter '%s' is not float32", path, name);
-        int64_t shape[PB_TF_MAX_DIMS];
-        for (int k = 0; k < s->ndim; k++) shape[k] = s->shape[k];
-        int same = x->ndim == s->ndim;
-        for (int k = 0; same && k < s->ndim; k++) same = x->shape[k] == shape[k];
-        if (!same) {
-            shape_text(want, sizeof want, s->ndim, shape);
-            shape_text(got, sizeof got, x->ndim, x->shape);
-            return luaL_error(L, "%s: parameter '%s' has shape %s, but the model's config "
-                                 "gives %s", path, name, got, want);
-        }
-        const float *v = x->data;
-        for (size_t k = 0; !allow_nonfinite && k < s->size; k++)
-            if (!isfinite(v[k]))
-                return luaL_error(L, "%s: parameter '%s' holds %s at element %d; pass "
-                                     "{allow_nonfinite = true} to load it anyway", path, name,
-                                  isnan(v[k]) ? "nan" : v[k] > 0 ? "inf" : "-inf", (int)k);
-        found[i] = x;
-    }
-    for (int j = 0; j < f->n; j++) {
-        int known = 0;
-        for (int i = 0; i < PB_N_PARAM_TENSORS; i++) known |= found[i] == &f->entries[j];
-        if (!known)
-            return luaL_error(L, "%s: tensor '%s' is not a parameter of the model its config "
-                                 "builds", path, f->entries[j].name);
-    }
-    float *mem = m->param_mem;
-    for (int i = 0; i < PB_N_PARAM_TENSORS; i++) {
-        if (found[i]) memcpy(mem, found[i]->data, m->shapes[i].size * sizeof(float));
-        mem += m->shapes[i].size;
-    }
+    pb_error err;
+    if (pb_model_load_params(m, &u->f, path, lua_toboolean(L, 4), &err))
+        return pb_lua_raise(L, &err);
     pb_tf_free(&u->f);  /* now, not at the next collection */
     u->alive = 0;
     return 0;

@@ -292,8 +292,7 @@ static int l_encoder_score(lua_State *L) {
     transform_head(L, u, k, pj, 1, head, 1, what);
     double dot = 0.0;
     for (int c = 0; c < dh; c++) dot += (double)q[c] * (double)k[c];
-    double s = dot / sqrt((double)dh) * (double)u->se.enc.logit_scale;
-    lua_pushnumber(L, s + bias_at(L, u, pi, pj, head, 1, what));
+    lua_pushnumber(L, pb_encoding_logit(&u->se.enc, dot, bias_at(L, u, pi, pj, head, 1, what)));
     return 1;
 }
 

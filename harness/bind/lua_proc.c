@@ -1,24 +1,26 @@
 /* Process primitives the sweep engine (harness/lua/posbench/sweep.lua) and
- * the results directories need: start worker processes and wait for them,
- * tell whether a pid is alive, and hold an exclusive lock on a run
- * directory. Failures are returned as nil plus a message, never raised,
- * except for bad arguments. */
+ * the results directories need: workers, waits and run-directory locks
+ * (io/proc.h), plus thin wrappers of single system calls. Failures are
+ * returned as nil plus a message, never raised, except for bad arguments. */
 #include "lua_proc.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <lauxlib.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../io/proc.h"
+
+static int push_error(lua_State *L, const pb_error *err) {
+    luaL_pushfail(L);
+    lua_pushstring(L, err->msg);
+    return 2;
+}
 
 static int push_fail(lua_State *L, const char *what, const char *path) {
     luaL_pushfail(L);
@@ -26,8 +28,7 @@ static int push_fail(lua_State *L, const char *what, const char *path) {
     return 2;
 }
 
-/* spawn({argv...}, logpath) -> pid: runs argv[1] (a path) with stdout and
- * stderr appended to logpath, stdin from /dev/null. */
+/* spawn({argv...}, logpath) -> pid, or nil and a message (pb_spawn). */
 static int l_spawn(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     const char *log = luaL_checkstring(L, 2);
@@ -40,51 +41,24 @@ static int l_spawn(lua_State *L) {
         lua_pop(L, 1); /* the strings stay alive in the table */
     }
     argv[n] = NULL;
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
-    if (fd < 0) return push_fail(L, "spawn: cannot open log", log);
-    fflush(NULL);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fd);
-        return push_fail(L, "spawn: fork failed for", argv[0]);
-    }
-    if (pid == 0) {
-        /* A worker ends with its sweep (its run stays unfinished and is
-         * redone by the next sweep). */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent) _exit(143);
-        int null = open("/dev/null", O_RDONLY);
-        if (null >= 0) dup2(null, 0);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execv(argv[0], (char *const *)argv);
-        dprintf(2, "spawn: cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(fd);
+    pb_error err;
+    pid_t pid = pb_spawn(argv, log, &err);
+    if (pid < 0) return push_error(L, &err);
     lua_pushinteger(L, pid);
     return 1;
 }
 
-/* wait([pid [, nohang]]) -> pid, code: code is the exit status, or 128 +
- * the signal that ended it. nil when nothing finished (nohang) or no
- * child is left. */
+/* wait([pid [, nohang]]) -> pid, code (pb_wait_child); nil when nothing
+ * finished (nohang) or no child is left. */
 static int l_wait(lua_State *L) {
-    pid_t want = (pid_t)luaL_optinteger(L, 1, -1);
-    int nohang = lua_toboolean(L, 2);
-    int status = 0;
-    pid_t pid;
-    do pid = waitpid(want, &status, nohang ? WNOHANG : 0);
-    while (pid < 0 && errno == EINTR);
-    if (pid <= 0) {
+    int code = 0;
+    pid_t pid = pb_wait_child((pid_t)luaL_optinteger(L, 1, -1), lua_toboolean(L, 2), &code);
+    if (!pid) {
         luaL_pushfail(L);
         return 1;
     }
     lua_pushinteger(L, pid);
-    if (WIFEXITED(status)) lua_pushinteger(L, WEXITSTATUS(status));
-    else if (WIFSIGNALED(status)) lua_pushinteger(L, 128 + WTERMSIG(status));
-    else lua_pushinteger(L, 255);
+    lua_pushinteger(L, code);
     return 2;
 }
 
@@ -169,60 +143,33 @@ static int l_sleep(lua_State *L) {
     return 0;
 }
 
-/* lock(path, text) -> fd, or nil and the current holder's text (or an
- * error message). An exclusive flock on path, which holds `text` (who
- * owns it) while held. The kernel drops the flock when its process dies,
- * so a lock file left by a dead process is simply taken over. The inode
- * check guards against a holder that unlinked the file between our open
- * and our flock. */
+/* lock(path, text) -> fd, previous text; or nil, the holder's text, true
+ * (busy); or nil and an error message (pb_lock_acquire). */
 static int l_lock(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     size_t tlen;
     const char *text = luaL_checklstring(L, 2, &tlen);
-    for (int attempt = 0; attempt < 20; attempt++) {
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-        if (fd < 0) return push_fail(L, "lock: cannot open", path);
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            int e = errno;
-            char buf[1024];
-            ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-            close(fd);
-            luaL_pushfail(L);
-            if (e != EWOULDBLOCK) {
-                lua_pushfstring(L, "lock '%s': %s", path, strerror(e));
-                return 2;
-            }
-            lua_pushlstring(L, buf, n > 0 ? (size_t)n : 0);
-            lua_pushboolean(L, 1); /* busy */
-            return 3;
-        }
-        struct stat a, b;
-        if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
-            a.st_dev == b.st_dev) {
-            /* Whatever the file held belonged to a dead holder: return it. */
-            char prev[1024];
-            ssize_t n = pread(fd, prev, sizeof prev - 1, 0);
-            if (ftruncate(fd, 0) != 0 || pwrite(fd, text, tlen, 0) != (ssize_t)tlen) {
-                close(fd);
-                return push_fail(L, "lock: cannot write", path);
-            }
-            lua_pushinteger(L, fd);
-            lua_pushlstring(L, prev, n > 0 ? (size_t)n : 0);
-            return 2;
-        }
-        close(fd); /* the file we locked was unlinked meanwhile: retry */
+    char prev[1024];
+    int fd = -1;
+    pb_error err;
+    switch (pb_lock_acquire(path, text, tlen, &fd, prev, sizeof prev, &err)) {
+    case PB_LOCK_TAKEN:
+        lua_pushinteger(L, fd);
+        lua_pushstring(L, prev);
+        return 2;
+    case PB_LOCK_BUSY:
+        luaL_pushfail(L);
+        lua_pushstring(L, prev);
+        lua_pushboolean(L, 1);
+        return 3;
+    default:
+        return push_error(L, &err);
     }
-    luaL_pushfail(L);
-    lua_pushfstring(L, "lock '%s': the lock file keeps changing", path);
-    return 2;
 }
 
-/* unlock(fd, path): removes the lock file, then releases the lock. */
+/* unlock(fd, path) (pb_lock_release) */
 static int l_unlock(lua_State *L) {
-    int fd = (int)luaL_checkinteger(L, 1);
-    const char *path = luaL_checkstring(L, 2);
-    unlink(path);
-    close(fd);
+    pb_lock_release((int)luaL_checkinteger(L, 1), luaL_checkstring(L, 2));
     return 0;
 }
 

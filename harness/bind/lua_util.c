@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +16,8 @@
 #include <lauxlib.h>
 
 #include "../core/blas_info.h"
+#include "../core/encode.h"
+#include "../core/machine.h"
 #include "../core/opts.h"
 #include "../core/pb_error.h"
 #include "../io/atomic_file.h"
@@ -118,31 +119,6 @@ static int l_now(lua_State *L) {
     return 1;
 }
 
-/* Value of the first line "key<spaces/tabs>: value" (or key=value with
- * sep '=') in a text file, quotes stripped; 0 when absent. */
-static int read_field(const char *file, const char *key, char sep, char *out, size_t cap) {
-    FILE *f = fopen(file, "r");
-    if (!f) return 0;
-    char line[512];
-    size_t klen = strlen(key);
-    int found = 0;
-    while (!found && fgets(line, sizeof line, f)) {
-        if (strncmp(line, key, klen) != 0) continue;
-        char *p = line + klen;
-        while (*p == ' ' || *p == '\t') p++;
-        if (*p != sep) continue;
-        p++;
-        while (*p == ' ' || *p == '"') p++;
-        size_t n = strcspn(p, "\"\n");
-        if (n >= cap) n = cap - 1;
-        memcpy(out, p, n);
-        out[n] = '\0';
-        found = n > 0;
-    }
-    fclose(f);
-    return found;
-}
-
 static void set_str(lua_State *L, const char *k, const char *v) {
     lua_pushstring(L, v);
     lua_setfield(L, -2, k);
@@ -152,29 +128,19 @@ static void set_str(lua_State *L, const char *k, const char *v) {
  * blas_kernel=, blas_selection=, cpu_best_kernel=, cpu_features=}: recorded
  * with every run so timings can be compared (and explained) across machines. */
 static int l_machine(lua_State *L) {
-    char buf[256];
     pb_blas_info blas;
     pb_blas_info_get(&blas); /* reads the CPU's model name too */
+    pb_machine m;
+    pb_machine_get(&m, blas.cpu_model);
     lua_createtable(L, 0, 11);
-    snprintf(buf, sizeof buf, "%s", blas.cpu_model);
-    if (strcmp(buf, "unknown") == 0 && !read_field("/proc/cpuinfo", "Hardware", ':', buf, sizeof buf))
-        strcpy(buf, "unknown");
-    set_str(L, "cpu", buf);
-    lua_pushinteger(L, sysconf(_SC_NPROCESSORS_ONLN));
+    set_str(L, "cpu", m.cpu);
+    lua_pushinteger(L, m.cores);
     lua_setfield(L, -2, "cores");
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    lua_pushinteger(L, pages > 0 && page > 0 ? (lua_Integer)pages * page : 0);
+    lua_pushinteger(L, (lua_Integer)m.memory);
     lua_setfield(L, -2, "memory");
-    struct utsname u;
-    int have_uname = uname(&u) == 0;
-    if (!read_field("/etc/os-release", "PRETTY_NAME", '=', buf, sizeof buf))
-        snprintf(buf, sizeof buf, "%s", have_uname ? u.sysname : "unknown");
-    set_str(L, "os", buf);
-    if (have_uname) {
-        snprintf(buf, sizeof buf, "%s %s", u.sysname, u.release);
-        set_str(L, "kernel", buf);
-        set_str(L, "arch", u.machine);
-    }
+    set_str(L, "os", m.os);
+    if (m.kernel[0]) set_str(L, "kernel", m.kernel);
+    if (m.arch[0]) set_str(L, "arch", m.arch);
     set_str(L, "blas", blas.library);
     set_str(L, "blas_kernel", blas.kernel);
     set_str(L, "blas_selection", blas.selection);
@@ -183,45 +149,24 @@ static int l_machine(lua_State *L) {
     return 1;
 }
 
-/* hash64(s): FNV-1a 64 of the bytes of s; names configs in results. */
+/* hash64(s): FNV-1a 64 of the bytes of s, as 16 hex digits; names configs
+ * in results. */
 static int l_hash64(lua_State *L) {
     size_t len;
-    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
-    uint64_t h = 14695981039346656037ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= s[i];
-        h *= 1099511628211ULL;
-    }
+    const char *s = luaL_checklstring(L, 1, &len);
     char hex[17];
-    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)pb_fnv1a64(s, len));
     lua_pushstring(L, hex);
     return 1;
 }
 
 /* base64(s): used to embed figures in self-contained HTML reports. */
 static int l_base64(lua_State *L) {
-    static const char abc[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t len;
-    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+    const char *s = luaL_checklstring(L, 1, &len);
     luaL_Buffer b;
-    char *out = luaL_buffinitsize(L, &b, (len + 2) / 3 * 4);
-    size_t o = 0, i = 0;
-    for (; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-        out[o++] = abc[v >> 18];
-        out[o++] = abc[(v >> 12) & 63];
-        out[o++] = abc[(v >> 6) & 63];
-        out[o++] = abc[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < len ? (uint32_t)s[i + 1] << 8 : 0);
-        out[o++] = abc[v >> 18];
-        out[o++] = abc[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? abc[(v >> 6) & 63] : '=';
-        out[o++] = '=';
-    }
-    luaL_pushresultsize(&b, o);
+    char *out = luaL_buffinitsize(L, &b, pb_base64_len(len));
+    luaL_pushresultsize(&b, pb_base64(s, len, out));
     return 1;
 }
 
