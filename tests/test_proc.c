@@ -1,11 +1,14 @@
 /* io/proc.h: run-directory locks (taken, busy with the holder's text, taken
  * over from a dead holder, errors naming the path) and worker processes
- * (log capture, exit codes, signals, a missing program). */
+ * (log capture, exit codes, signals, a missing program); io/dirs.h:
+ * mkdir -p. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "../harness/io/dirs.h"
 #include "../harness/io/proc.h"
 #include "check.h"
 
@@ -87,6 +90,25 @@ static void check_spawn(void) {
           "a log that cannot be opened is named: %s", err.msg);
 }
 
+static void check_dirs(void) {
+    char path[300], file[300];
+    pb_error err;
+    path_in(path, sizeof path, "a//b/c/");
+    CHECK(pb_mkdir_p(path, &err) == 0, "mkdir -p with doubled and trailing slashes: %s", err.msg);
+    path_in(path, sizeof path, "a/b/c");
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "every component exists");
+    CHECK(pb_mkdir_p(path, &err) == 0, "an existing directory is fine");
+    path_in(file, sizeof file, "a/file");
+    FILE *f = fopen(file, "w");
+    if (f) fclose(f);
+    path_in(path, sizeof path, "a/file/d");
+    CHECK(pb_mkdir_p(path, &err) == -1 && strstr(err.msg, "exists and is not a directory") &&
+              strstr(err.msg, file),
+          "a file in the way is named: %s", err.msg);
+    CHECK(pb_mkdir_p("", &err) == -1 && strstr(err.msg, "empty path"), "an empty path");
+}
+
 int main(void) {
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -94,6 +116,7 @@ int main(void) {
     }
     check_locks();
     check_spawn();
+    check_dirs();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

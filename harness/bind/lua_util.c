@@ -21,6 +21,7 @@
 #include "../core/opts.h"
 #include "../core/pb_error.h"
 #include "../io/atomic_file.h"
+#include "../io/dirs.h"
 
 #ifndef PB_SOURCE_ROOT
 #define PB_SOURCE_ROOT "."
@@ -46,33 +47,12 @@ static int l_write_atomic(lua_State *L) {
     return 0;
 }
 
-/* Creates one directory; an existing directory is fine, an existing file is not. */
-static int make_dir(lua_State *L, const char *dir) {
-    if (mkdir(dir, 0777) == 0) return 0;
-    int e = errno;
-    struct stat st;
-    if (stat(dir, &st) == 0) {
-        if (S_ISDIR(st.st_mode)) return 0;
-        return luaL_error(L, "mkdir_p: '%s' exists and is not a directory", dir);
-    }
-    return luaL_error(L, "mkdir_p: cannot create '%s': %s", dir, strerror(e));
-}
-
 /* mkdir_p(path): every missing component of path, like `mkdir -p`. */
 static int l_mkdir_p(lua_State *L) {
-    size_t len;
     const char *path = pb_lua_check_path(L, 1, "mkdir_p");
-    len = strlen(path);
-    luaL_argcheck(L, len > 0, 1, "empty path");
-    char *buf = lua_newuserdatauv(L, len + 1, 0);  /* freed by the GC, even on error */
-    memcpy(buf, path, len + 1);
-    for (size_t i = 1; i < len; i++) {
-        if (buf[i] != '/' || buf[i - 1] == '/') continue;
-        buf[i] = '\0';
-        make_dir(L, buf);
-        buf[i] = '/';
-    }
-    make_dir(L, buf);
+    luaL_argcheck(L, path[0] != '\0', 1, "empty path");
+    pb_error err;
+    if (pb_mkdir_p(path, &err)) return luaL_error(L, "%s", err.msg);
     return 0;
 }
 
