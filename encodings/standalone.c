@@ -48,8 +48,16 @@ static int read_geometry(const pb_opts *o, int max_pos, pb_geometry *g, const ch
     return 0;
 }
 
-int pb_standalone_split(const pb_opts *settings, int max_pos, const char *what,
-                        pb_standalone_settings *out, pb_error *err) {
+/* What a flat settings list holds, split by owner. */
+typedef struct split_settings {
+    pb_geometry g;
+    pb_precision prec;
+    unsigned long seed;
+    pb_opts enc_opts;    /* everything else: the encoding's own options */
+} split_settings;
+
+static int split(const pb_opts *settings, int max_pos, const char *what, split_settings *out,
+                 pb_error *err) {
     memset(out, 0, sizeof *out);
     pb_opts_init(&out->enc_opts);
     pb_precision_init(&out->prec);
@@ -64,11 +72,10 @@ int pb_standalone_split(const pb_opts *settings, int max_pos, const char *what,
         if (pb_opts_set_item(&out->enc_opts, it->key, it, err)) return -1;
     }
     out->enc_opts.user = o->user;
-    pb_error perr;
-    if (read_geometry(o, max_pos, &out->g, what, err) || pb_opts_seed(o, "seed", 1, &out->seed, what, err))
+    if (read_geometry(o, max_pos, &out->g, what, err) ||
+        pb_opts_seed(o, "seed", 1, &out->seed, what, err))
         return -1;
-    if (pb_precision_from_opts(&out->prec, o, "precision.", &perr))
-        return pb_fail(err, "%s: %s", what, perr.msg);
+    if (pb_precision_from_opts(&out->prec, o, "precision.", err)) return pb_prefix(err, "%s", what);
     return 0;
 }
 
@@ -91,13 +98,15 @@ static int create(pb_standalone_encoding *se, const char *name, const pb_geometr
     return 0;
 }
 
-int pb_standalone_open(pb_standalone_encoding *se, const char *name,
-                       const pb_standalone_settings *s, const char *what, pb_error *err) {
+int pb_standalone_open(pb_standalone_encoding *se, const char *name, const pb_opts *settings,
+                       int max_pos, const char *what, pb_error *err) {
     memset(se, 0, sizeof *se);
-    se->prec = s->prec;
-    se->opts = s->enc_opts;
+    split_settings s;
+    if (split(settings, max_pos, what, &s, err)) return -1;
+    se->prec = s.prec;
+    se->opts = s.enc_opts;
     pb_error eerr;
-    if (create(se, name, &s->g, s->seed, &eerr)) {
+    if (create(se, name, &s.g, s.seed, &eerr)) {
         pb_standalone_close(se);
         /* the encoding lists its own options; the object's keys are named here */
         if (strstr(eerr.msg, "unknown option"))
@@ -106,15 +115,6 @@ int pb_standalone_open(pb_standalone_encoding *se, const char *name,
         return pb_fail(err, "%s: %s", what, eerr.msg);
     }
     return 0;
-}
-
-int pb_standalone_open_settings(pb_standalone_encoding *se, const char *name,
-                                const pb_opts *settings, int max_pos, const char *what,
-                                pb_error *err) {
-    memset(se, 0, sizeof *se);
-    pb_standalone_settings s;
-    if (pb_standalone_split(settings, max_pos, what, &s, err)) return -1;
-    return pb_standalone_open(se, name, &s, what, err);
 }
 
 void pb_standalone_close(pb_standalone_encoding *se) {

@@ -62,7 +62,7 @@ static void open_with(pb_standalone_encoding *se, const char *name, int d, int h
     pb_opts_set_num(&o, "d", d, NULL);
     pb_opts_set_num(&o, "heads", heads, NULL);
     if (extra) pb_opts_merge(&o, extra, NULL);
-    int rc = pb_standalone_open_settings(se, name, &o, 1 << 20, "open", &err);
+    int rc = pb_standalone_open(se, name, &o, 1 << 20, "open", &err);
     CHECK(rc == 0, "open %s: %s", name, err.msg);
 }
 

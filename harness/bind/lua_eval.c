@@ -100,9 +100,8 @@ static int eval_accuracy(lua_State *L, pb_model *m, pb_task *t, int samples,
         int n = length_at(L, i, INT_MAX); /* pb_eval_length names lengths too long */
         if (!n) return pb_fail(err, "%s: lengths[%d] must be a positive integer", what, i);
         pb_eval_result r;
-        if (pb_eval_length(m, t, n, samples, seed + (unsigned long)n, &r, err)) {
+        if (pb_eval_length(m, t, n, samples, seed + (unsigned long)n, &r, err))
             return pb_prefix(err, "%s at length %d", what, n);
-        }
         lua_newtable(L);
         pb_lua_set_num(L, "accuracy", r.accuracy);
         pb_lua_set_num(L, "exact", r.exact);
@@ -126,9 +125,8 @@ static int eval_perplexity(lua_State *L, pb_model *m, pb_task *t, const pb_lm_ev
         int n = length_at(L, i, 1 << 24);
         if (!n) return pb_fail(err, "%s: lengths[%d] must be a positive integer", what, i);
         pb_lm_eval_result r;
-        if (pb_eval_lm(m, t, n, o, &r, err)) {
+        if (pb_eval_lm(m, t, n, o, &r, err))
             return pb_prefix(err, "%s at length %d", what, n);
-        }
         lua_newtable(L);
         pb_lua_set_num(L, "loss", r.loss);
         pb_lua_set_num(L, "ppl", r.ppl);

@@ -7,6 +7,7 @@
 #include "../numerics/format.h"
 #include "../numerics/format_policy.h"
 #include "lua_internal.h"
+#include "lua_push.h"
 
 #define FORMAT_MT "posbench.format"
 
@@ -21,21 +22,6 @@ typedef struct {
 
 static const char *const option_names[] = {"overflow", "rounding", "subnormals", "seed", NULL};
 
-static void check_option_names(lua_State *L, int t) {
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        int ok = 0;
-        if (lua_type(L, -2) == LUA_TSTRING)
-            for (int i = 0; option_names[i]; i++)
-                if (strcmp(lua_tostring(L, -2), option_names[i]) == 0) ok = 1;
-        if (!ok)
-            luaL_error(L, "pb.format: unknown option '%s' (valid options: overflow, "
-                          "rounding, subnormals, seed)",
-                       luaL_tolstring(L, -2, NULL));
-        lua_pop(L, 1);
-    }
-}
-
 /* pb.format(name [, options]) */
 static int l_format(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
@@ -45,7 +31,7 @@ static int l_format(lua_State *L) {
     uint64_t seed = 0;
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
-        check_option_names(L, 2);
+        pb_lua_check_keys(L, 2, option_names, "pb.format");
         /* the policies are parsed where the precision sites parse them */
         pb_opts o;
         pb_lua_to_opts(L, 2, &o, "pb.format");
@@ -106,18 +92,12 @@ static int l_info(lua_State *L) {
     lua_createtable(L, 0, 10);
     lua_pushstring(L, f->name);
     lua_setfield(L, -2, "name");
-    lua_pushinteger(L, f->exp_bits);
-    lua_setfield(L, -2, "exp_bits");
-    lua_pushinteger(L, f->man_bits);
-    lua_setfield(L, -2, "man_bits");
-    lua_pushinteger(L, f->bias);
-    lua_setfield(L, -2, "bias");
-    lua_pushnumber(L, f->max_finite);
-    lua_setfield(L, -2, "max");
-    lua_pushnumber(L, f->min_normal);
-    lua_setfield(L, -2, "min_normal");
-    lua_pushnumber(L, f->min_subnormal);
-    lua_setfield(L, -2, "min_subnormal");
+    pb_lua_set_int(L, "exp_bits", f->exp_bits);
+    pb_lua_set_int(L, "man_bits", f->man_bits);
+    pb_lua_set_int(L, "bias", f->bias);
+    pb_lua_set_num(L, "max", f->max_finite);
+    pb_lua_set_num(L, "min_normal", f->min_normal);
+    pb_lua_set_num(L, "min_subnormal", f->min_subnormal);
     lua_pushstring(L, pb_rounding_name(f->rounding));
     lua_setfield(L, -2, "rounding");
     lua_pushstring(L, pb_overflow_name(f->overflow));

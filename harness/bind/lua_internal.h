@@ -53,7 +53,7 @@ void pb_lua_to_precision(lua_State *L, int idx, pb_precision *p);
 
 /* Pushes a new pb.encoding object: encoding `name` outside a model, opened
  * from the settings table at idx (or nil), positions below max_pos; the
- * engine splits the settings (pb_standalone_split). Errors start with
+ * engine splits the settings (pb_standalone_open). Errors start with
  * what. The object stays valid while it is on the stack. */
 pb_standalone_encoding *pb_lua_push_encoding(lua_State *L, const char *name, int idx,
                                              int max_pos, const char *what);

@@ -190,14 +190,11 @@ static int l_model_close(lua_State *L) {
     return l_model_gc(L);
 }
 
-static const char *const task_keys_common[] = {NULL};
-
 /* pb.task(name, {options}) -> task */
 static int l_task(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     pb_opts o;
     pb_lua_to_opts(L, 2, &o, "pb.task options");
-    (void)task_keys_common;
     pb_lua_task *u = lua_newuserdatauv(L, sizeof *u, 0);
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, PB_TASK_MT);

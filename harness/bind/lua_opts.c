@@ -128,6 +128,7 @@ void pb_lua_check_keys(lua_State *L, int idx, const char *const *valid, const ch
         int known = 0;
         for (const char *const *v = valid; k && *v; v++) known |= strcmp(*v, k) == 0;
         if (!known) {
+            if (!k) k = luaL_tolstring(L, -1, NULL); /* a non-string key, as text */
             luaL_Buffer b;
             luaL_buffinit(L, &b);
             for (const char *const *v = valid; *v; v++) {
@@ -135,8 +136,8 @@ void pb_lua_check_keys(lua_State *L, int idx, const char *const *valid, const ch
                 luaL_addstring(&b, *v);
             }
             luaL_pushresult(&b);
-            luaL_error(L, "%s: unknown option '%s' (valid options: %s)", what,
-                       k ? k : luaL_tolstring(L, -2, NULL), lua_tostring(L, -1));
+            luaL_error(L, "%s: unknown option '%s' (valid options: %s)", what, k,
+                       lua_tostring(L, -1));
         }
     }
 }

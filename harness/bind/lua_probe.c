@@ -48,7 +48,7 @@ pb_standalone_encoding *pb_lua_push_encoding(lua_State *L, const char *name, int
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, PB_ENCODER_MT);
     pb_error err;
-    if (pb_standalone_open_settings(&u->se, name, &settings, max_pos, what, &err))
+    if (pb_standalone_open(&u->se, name, &settings, max_pos, what, &err))
         pb_lua_raise(L, &err);
     u->alive = 1;
     return &u->se;

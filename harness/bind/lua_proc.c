@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <lauxlib.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>

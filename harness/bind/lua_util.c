@@ -2,9 +2,7 @@
 #include "lua_util.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

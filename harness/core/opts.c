@@ -25,13 +25,18 @@ static pb_opt *slot_for(pb_opts *o, const char *key, pb_error *err) {
     return it;
 }
 
-int pb_opts_set_num(pb_opts *o, const char *key, double v, pb_error *err) {
+/* A number or a boolean (0 / 1) under key. */
+static int set_scalar(pb_opts *o, const char *key, pb_opt_kind kind, double v, pb_error *err) {
     pb_opt *it = slot_for(o, key, err);
     if (!it) return -1;
-    it->kind = PB_OPT_NUM;
+    it->kind = kind;
     it->num = v;
     it->str[0] = 0;
     return 0;
+}
+
+int pb_opts_set_num(pb_opts *o, const char *key, double v, pb_error *err) {
+    return set_scalar(o, key, PB_OPT_NUM, v, err);
 }
 
 int pb_opts_set_str(pb_opts *o, const char *key, const char *v, pb_error *err) {
@@ -46,22 +51,12 @@ int pb_opts_set_str(pb_opts *o, const char *key, const char *v, pb_error *err) {
 }
 
 int pb_opts_set_bool(pb_opts *o, const char *key, int v, pb_error *err) {
-    pb_opt *it = slot_for(o, key, err);
-    if (!it) return -1;
-    it->kind = PB_OPT_BOOL;
-    it->num = v != 0;
-    it->str[0] = 0;
-    return 0;
+    return set_scalar(o, key, PB_OPT_BOOL, v != 0, err);
 }
 
 int pb_opts_set_item(pb_opts *o, const char *key, const pb_opt *item, pb_error *err) {
     if (item->kind == PB_OPT_STR) return pb_opts_set_str(o, key, item->str, err);
-    pb_opt *it = slot_for(o, key, err);
-    if (!it) return -1;
-    it->kind = item->kind;
-    it->num = item->num;
-    it->str[0] = 0;
-    return 0;
+    return set_scalar(o, key, item->kind, item->num, err);
 }
 
 int pb_opts_merge(pb_opts *dst, const pb_opts *src, pb_error *err) {

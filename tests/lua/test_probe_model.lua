@@ -138,15 +138,21 @@ local function worst_diff(a, b)
 end
 
 local tmp = os.tmpname()
-local function case(name, enc, causal, pos_dims)
-  local cfg = { vocab = V, d = D, heads = H, layers = 1, ff = F, encoding = name, enc = enc,
-                causal = causal, max_len = 16, seed = 3,
-                positions = pos_dims == 2 and { scheme = "grid", width = 4 } or nil }
+-- A model of cfg with its q/k/v weights scaled by 25 (sharper attention),
+-- through a checkpoint.
+local function sharpened(cfg)
   local m0 = pb.model(cfg)
   m0:save(tmp)
   m0:close()
   scale_tensor(tmp, "qkv_w", 25)
-  local model = pb.load(tmp)
+  return pb.load(tmp)
+end
+
+local function case(name, enc, causal, pos_dims)
+  local cfg = { vocab = V, d = D, heads = H, layers = 1, ff = F, encoding = name, enc = enc,
+                causal = causal, max_len = 16, seed = 3,
+                positions = pos_dims == 2 and { scheme = "grid", width = 4 } or nil }
+  local model = sharpened(cfg)
   local tokens, pos = {}, {}
   for t = 1, T do
     tokens[t] = (t * 5 + 3) % V
@@ -191,11 +197,7 @@ do
   local enc = { scaling = { type = "dynamic_ntk", factor = 4, original_len = 4 } }
   local cfg = { vocab = V, d = D, heads = H, layers = 1, ff = F, encoding = "rope", enc = enc,
                 max_len = 16, seed = 3 }
-  local m0 = pb.model(cfg)
-  m0:save(tmp)
-  m0:close()
-  scale_tensor(tmp, "qkv_w", 25)
-  local model = pb.load(tmp)
+  local model = sharpened(cfg)
   local tokens, pos = {}, {}
   for t = 1, T do tokens[t], pos[t] = (t * 5 + 3) % V, t - 1 end
   local want = model:forward(tokens, { positions = pos }).logits
