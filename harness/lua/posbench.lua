@@ -10,6 +10,7 @@ end
 pb.json = require "posbench.json"
 pb.csv = require "posbench.csv"
 pb.stats = require "posbench.stats"
+pb.verdict = require "posbench.verdict"
 pb.plot = require "posbench.plot"
 pb.results = require("posbench.results").open
 pb.report = require "posbench.report"
