@@ -114,6 +114,7 @@ close(r.df, 6.5946709729511, 1e-10, "Welch df value")
 close(r.t, -4.5 / math.sqrt(va + vb), 1e-12, "Welch t")
 close(r.p, 2 * stats.t_cdf(r.t, r.df), 1e-12, "Welch p")
 check(r.p_signflip == nil and r.test == "welch", "no sign-flip p for an unpaired test")
+close(r.sd, math.sqrt(5 / 3 + 14), 1e-12, "Welch sd: of one draw of a minus one of b")
 local adj = stats.holm { 0.01, 0.04, 0.03, 0.005 }
 check(adj[1] == 0.03 and adj[2] == 0.06 and adj[3] == 0.06 and adj[4] == 0.02,
   "Holm: textbook example (0.01, 0.04, 0.03, 0.005) -> (0.03, 0.06, 0.06, 0.02)")
@@ -182,6 +183,11 @@ check(weak[1].verdict == "inconclusive" and weak[1].would_decide.hold >= 5
   and weak[1].would_decide.refute == nil, "inconclusive: seeds that would decide it")
 local un = verdict.decide { { id = "u", kind = "less", a = { 1, 2, 3, 4 }, b = { 3, 4, 5, 6, 7 }, paired = false } }
 check(un[1].test == "welch t" and un[1].effects[1].kind == "welch", "paired = false uses Welch")
+local mixed = verdict.decide({ { id = "mix", kind = "all_of", claims = {
+  { id = "p", kind = "greater", x = { 1, 2, 3, 2, 1 } },
+  { id = "w", kind = "greater", a = { 3, 4, 5 }, b = { 1, 2, 1 }, paired = false } } } }, { test = "signflip" })
+check(mixed[1].test:find("no sign-flip", 1, true) and mixed[1].hold.p == mixed[1].hold.t,
+  "signflip with an unpaired part decides by t and says so")
 local nan = verdict.decide { { id = "n", kind = "greater", x = { 1, 0 / 0, 2 } } }
 check(nan[1].verdict == "not testable" and nan[1].reason:find("seed 2", 1, true), "NaN seed: not testable")
 local all = verdict.decide { { id = "all", kind = "all_of", claims = {
@@ -196,7 +202,7 @@ errors_with("test must be", verdict.decide, {}, { test = "z" })
 local rows, cols = verdict.rows(res)
 check(#rows == 4 and #cols == 8, "one row per claim")
 for _, row in ipairs(rows) do
-  for _, c in ipairs { "claim", "test", "stage", "verdict" } do
+  for _, c in ipairs(cols) do
     check(type(row[c]) == "string", "row column " .. c .. " is text")
   end
 end
@@ -454,7 +460,7 @@ do
   local s3 = verdict.sequential(fam, { look = 3, state = s2.state })
   check(s3.next_n == nil and (#s3.decided + #s3.final == 1 or s2.futile[1] == "mid"), "the last look closes every claim")
   local rows_ = verdict.rows(s3.results)
-  check(rows_[2].stage == "look 1" and rows_[2]["Holm p"]:find("thr", 1, true), "sequential rows show stage and thresholds")
+  check(rows_[2].stage == "look 1 (n <= 5)" and rows_[2]["Holm p"]:find("thr", 1, true), "sequential rows show stage and thresholds")
 end
 local elapsed = os.clock() - started
 print(string.format("elapsed %.1f s", elapsed))

@@ -28,7 +28,8 @@
 --   stats.welch(a, b, opts)      unpaired, Welch-Satterthwaite df
 --     -> {test, n, mean, sd, se, lo, hi, t, df, p, p_signflip, mu, level,
 --         alternative} (paired/one-sample also diffs or values; welch also
---         n_a, n_b, mean_a, mean_b). alternative: "two-sided", "greater"
+--         n_a, n_b, mean_a, mean_b, and sd = sqrt(sd_a^2 + sd_b^2), the sd
+--         of one draw of a minus one of b). alternative: "two-sided", "greater"
 --     (true mean > mu), "less". One-sided alternatives give one-sided
 --     intervals (lo or hi infinite), as scipy does. sd = 0: t = +-inf (p 0
 --     or 1 by the alternative), or NaN when mean = mu, then p = 1.
@@ -582,7 +583,7 @@ function stats.welch(a, b, opts)
   local t = (m - mu) / se
   local lo, hi = t_interval(m, se, df, level, alt)
   return { test = "welch", n = na + nb, n_a = na, n_b = nb, mean_a = ma, mean_b = mb,
-           mean = m, sd = se * math.sqrt(na + nb), se = se, lo = lo, hi = hi, t = t, df = df,
+           mean = m, sd = math.sqrt(va * na + vb * nb), se = se, lo = lo, hi = hi, t = t, df = df,
            p = t_p(t, df, alt), mu = mu, level = level, alternative = alt }
 end
 

@@ -375,6 +375,9 @@ local function evaluate_all(claims, o)
     results[i] = r
     if r.hold then
       r.test = test_name(r, o.test)
+      if o.test == "signflip" and r.hold.sf == nil then  -- an unpaired part: t for the whole claim
+        r.test = test_name(r, "t") .. " (no sign-flip p for unpaired parts)"
+      end
       for _, h in ipairs { r.hold, r.refute } do
         h.p = (o.test == "signflip" and h.sf) or h.t
       end
@@ -602,7 +605,7 @@ function verdict.sequential(claims, opts)
   for _, c in ipairs(claims) do if state.stopped[c.id] then out.results[#out.results + 1] = state.stopped[c.id] end end
   local t = o.looks[o.look] / o.looks[#o.looks]
   for _, r in ipairs(results) do
-    r.stage, r.family = o.look, m
+    r.stage, r.limit, r.family = o.look, o.limit, m
     if r.hold then
       for _, h in ipairs { r.hold, r.refute } do if h.rejected then new.rejected = new.rejected + 1 end end
     end
@@ -664,8 +667,10 @@ verdict.columns = { "claim", "test", "per seed", "effect [interval]", "p hold / 
 function verdict.rows(results)
   local rows = {}
   for i, r in ipairs(results) do
-    local row = { claim = tostring(r.id), test = r.test or "-", stage = r.stage and
-      string.format("look %d", r.stage) or "-", verdict = verdict_text(r) }
+    local row = {}
+    for _, c in ipairs(verdict.columns) do row[c] = "-" end
+    row.claim, row.test, row.verdict = tostring(r.id), r.test or "-", verdict_text(r)
+    if r.stage then row.stage = string.format("look %d (n <= %d)", r.stage, r.limit) end
     if r.hold then
       row["per seed"] = per_seed_text(r)
       row["effect [interval]"] = effect_text(r)
