@@ -14,7 +14,8 @@
 --     (run seeds up to next_n and call again with look = k + 1 and state),
 --     final (undecided at the last look). Claims stopped at earlier looks
 --     keep their result (r.stage says when); only seeds 1..looks[k] are used.
---   verdict.rows(results) -> rows, columns (a markdown table's content)
+--   verdict.rows(results) -> rows, columns (a markdown table's content;
+--     verdict.columns is the same list of column names)
 --   verdict.rules_text(opts) -> the rules in a paragraph
 --
 -- A claim: {id =, text =, kind =, margin = 0, lower_is_better = false,
