@@ -6,7 +6,7 @@
 -- assembles results/article/report.md and report.html in the article's
 -- order: the problem, integer, binary, sinusoidal, RoPE, 2D RoPE, and the
 -- open questions on precision and signal processing. Every claim is stated,
--- measured, and marked confirmed, contradicted or inconclusive next to the
+-- measured, and marked confirmed, contradicted, inconclusive or not testable next to the
 -- table or figure that shows it.
 --
 --   build/posbench run experiments/article.lua [scale=tiny|default] [key=value ...]
@@ -158,7 +158,7 @@ end
 -- Assemble: each section adopts the blocks the studies tagged with its key.
 function M.assemble(config, summaries, t0)
   local rep = pb.report.new("You could have designed state of the art positional encoding — measured")
-  local verdicts, claims = { confirmed = 0, contradicted = 0, inconclusive = 0 }, {}
+  local verdicts, claims = { confirmed = 0, contradicted = 0, inconclusive = 0, untestable = 0 }, {}
   for _, part in ipairs(config.parts) do
     for _, b in ipairs(summaries[part].report and summaries[part].report.blocks or {}) do
       if b.kind == "claim" then
@@ -168,10 +168,12 @@ function M.assemble(config, summaries, t0)
     end
   end
   rep:para(string.format("Every number below was measured by posbench in this run (scale " ..
-    "`%s`, %s). %d claims confirmed, %d contradicted, %d inconclusive. Each study's full " ..
+    "`%s`, %s). %d claims confirmed, %d contradicted, %d inconclusive, %d not testable at this scale. " ..
+    "Claims measured over seeds are tests on per-seed values with error control across each study's " ..
+    "claims (the evidence of each names its test, effect, p-values and Holm adjustment). Each study's full " ..
     "report, tables and per-run data are in its own directory under `%s/`.", config.scale,
     os.date("!%Y-%m-%d %H:%M UTC"), verdicts.confirmed, verdicts.contradicted,
-    verdicts.inconclusive, config.results))
+    verdicts.inconclusive, verdicts.untestable, config.results))
   rep:table(claims, { "claim", "verdict", "study" }, { caption = "All claims and their verdicts." })
   for _, s in ipairs(sections) do
     rep:section(s.title)
@@ -199,8 +201,8 @@ function M.assemble(config, summaries, t0)
   R:csv("claims.csv", claims, { "claim", "verdict", "study" })
   rep:write(R:path("report.md"))
   rep:write_html(R:path("report.html"))
-  print(string.format("\narticle: %d confirmed, %d contradicted, %d inconclusive (%.0f s)",
-                      verdicts.confirmed, verdicts.contradicted, verdicts.inconclusive,
+  print(string.format("\narticle: %d confirmed, %d contradicted, %d inconclusive, %d not testable (%.0f s)",
+                      verdicts.confirmed, verdicts.contradicted, verdicts.inconclusive, verdicts.untestable,
                       pb.now() - t0))
   for _, c in ipairs(claims) do print(string.format("  [%s] %s", c.verdict, c.claim)) end
   print("wrote " .. R:path("report.md") .. ", " .. R:path("report.html") .. " and " ..

@@ -53,6 +53,10 @@ M.config = {
   scaling_types = { "pi", "ntk", "yarn" }, p = 0.75, rope_base = 10000,
   finetune_steps = 200, finetune_lr = 1e-3,
   level = 0.95,                  -- confidence level of the intervals
+  -- verdicts: the report's claims are one family, Holm at alpha (pb.verdict);
+  -- margins (smallest effect a claim means, declared before the run):
+  -- accuracy in absolute units, perplexity as a ratio
+  alpha = 0.05, acc_margin = 0.03, ppl_margin = 0.03,
   -- Amplitude of the sinusoidal table. At 1 (Vaswani et al., who also
   -- scale embeddings by sqrt(d)) it is ~50x the 0.02-scale token
   -- embeddings here and copy is not learned (accuracy 0.05 at n = 8);
@@ -460,7 +464,7 @@ end
 -- finished first).
 local function load_rows(cfg, R, plan)
   local X = { cfg = cfg, R = R, eval_rows = {}, diag_rows = {}, head_rows = {}, run_rows = {},
-              timing_rows = {}, scale_rows = {}, chance_of = {}, figures = {} }
+              timing_rows = {}, scale_rows = {}, chance_of = {}, figures = {}, claims = {} }
   for _, e in ipairs(plan) do
     if e.done and e.experiment == M.name then
       local run = R:load(e.name)
@@ -503,7 +507,7 @@ local function add_lookups(X)
   -- Aggregation -----------------------------------------------------------------
 
   local function agg_index(rows, keys, values)
-    local out = stats.aggregate(rows, keys, values, { level = level })
+    local out = stats.aggregate(rows, keys, values, { level = level, bounds = { accuracy = { 0, 1 }, exact = { 0, 1 } } })
     local index = {}
     for _, r in ipairs(out) do
       local parts = {}
@@ -723,16 +727,6 @@ local function ci(r, m, lo, hi)
   return string.format("%.3f", r[m])
 end
 
--- 1 when a's interval lies above b's, -1 below, 0 when they overlap or a
--- side has no interval (one seed).
-local function separated(a, b, lo, hi)
-  if not (a and b and a.n_seeds > 1 and b.n_seeds > 1) then return 0 end
-  if a[lo] > b[hi] then return 1 end
-  if a[hi] < b[lo] then return -1 end
-  return 0
-end
-local VERDICT = { [1] = "confirmed", [0] = "inconclusive", [-1] = "contradicted" }
-
 local function add_readers(X)
   local summary = X.summary
   local lengths_of = X.lengths_of
@@ -870,54 +864,132 @@ local function report_readings(X, rep, task)
   rep:list(items)
 end
 
--- The claims one task tests, with verdicts from the intervals over seeds.
+-- Claims -----------------------------------------------------------------------
+-- Each claim is a test on per-seed values (pb.verdict): every encoding of
+-- a comparison shares the seed, so the test is on per-seed differences.
+-- The claims of the report are one family, decided in M.collect once
+-- every part has stated its claims (claim_block keeps the block to fill).
+
+-- Per seed: metric of task x encoding at length n (log for perplexity).
+local function seeds_at(X, task, enc, n, metric)
+  local out = {}
+  for _, r in ipairs(X.eval_rows) do
+    if r.task == task and r.encoding == enc and r.length == n and r[metric] then
+      out[r.seed] = metric == "ppl" and math.log(r[metric]) or r[metric]
+    end
+  end
+  return out
+end
+
+-- Per seed: mean accuracy of task x encoding over sizes <= L.
+local function seeds_in_dist(X, task, enc)
+  local sum, k = {}, {}
+  for _, r in ipairs(X.eval_rows) do
+    if r.task == task and r.encoding == enc and r.in_dist and r.accuracy then
+      sum[r.seed], k[r.seed] = (sum[r.seed] or 0) + r.accuracy, (k[r.seed] or 0) + 1
+    end
+  end
+  for s in pairs(sum) do sum[s] = sum[s] / k[s] end
+  return sum
+end
+
+-- Per seed: accuracy of a scaling method (fine-tuned or not) at length n.
+local function scale_seeds(X, method, ft, n)
+  local out = {}
+  for _, r in ipairs(X.scale_rows) do
+    if r.method == method and r.finetuned == ft and r.length == n then out[r.seed] = r.accuracy end
+  end
+  return out
+end
+
+-- Premise: every seed of the listed per-seed in-distribution accuracies
+-- reaches the threshold.
+local function learned_premise(threshold, list)
+  for name, by in pairs(list) do
+    for s, v in pairs(by) do
+      if v < threshold then
+        return { ok = false, reason = string.format("%s reaches %.3f in distribution on seed %d (< %g)",
+          name, v, s, threshold), would_need = "a recipe under which it learns the task in distribution" }
+      end
+    end
+    if next(by) == nil then return { ok = false, reason = name .. " has no runs" } end
+  end
+  return { ok = true }
+end
+
+local function claim_block(X, rep, c)
+  rep:claim { section = "extrapolation", text = c.text, verdict = "inconclusive", evidence = c.evidence }
+  c.block = rep.blocks[#rep.blocks]
+  c.test.id = string.format("extrapolation-%d", #X.claims + 1)
+  X.claims[#X.claims + 1] = c
+end
+
+local MARK = { reproduced = "confirmed", ["not reproduced"] = "contradicted", inconclusive = "inconclusive",
+               ["not testable"] = "untestable" }
+
+-- One family: every claim of the report; fills the claim blocks.
+local function decide_claims(X)
+  local tests = {}
+  for i, c in ipairs(X.claims) do tests[i] = c.test end
+  local results = pb.verdict.decide(tests, { alpha = X.cfg.alpha, level = X.cfg.level })
+  local rows = pb.verdict.rows(results)
+  for i, c in ipairs(X.claims) do
+    local r, row = results[i], rows[i]
+    c.block.verdict = MARK[r.verdict]
+    c.block.evidence = c.evidence .. string.format(" Test (%s, %d claims, Holm at alpha = %g): %s; effect %s; " ..
+      "p (reproduce / refute) %s; Holm %s; %s.", r.id, #X.claims, X.cfg.alpha, r.test or "-",
+      row["effect [interval]"] or "-", row["p hold / refute"] or "-", row["Holm p"] or "-", row.verdict)
+  end
+  return results
+end
+
+-- The claims one task tests.
 local function report_claims(X, rep, task)
   local config, chance_of, lengths_of, row_of = X.cfg, X.chance_of, X.lengths_of, X.row_of
   local in_dist_mean, test_length = X.in_dist_mean, X.test_length
   local function train_len(task) return train_len_of(config, task) end
   local L = train_len(task)
   local lens = lengths_of(task)
-  -- Claims of the seed article and its sources, with verdicts from the
-  -- intervals over seeds.
   local n2 = test_length(task)
+  local margin = config.acc_margin
   if is_lm(task) then
     local far = lens[#lens]
     local r, l = row_of(task, "rope", far), row_of(task, "learned", far)
     if r and l and r.mean_ppl and l.mean_ppl then
-      rep:claim { section = "extrapolation",
-        text = "Relative positions (RoPE) generalise beyond the training length better than a " ..
-          "learned absolute table (language modelling).",
-        verdict = VERDICT[separated(l, r, "ppl_lo", "ppl_hi")],
+      claim_block(X, rep, { text = "Relative positions (RoPE) generalise beyond the training length better " ..
+          "than a learned absolute table (language modelling).",
         evidence = string.format("lm perplexity at %d characters (trained at %d): RoPE %s, learned %s.",
-          far, L, ci(r, "mean_ppl", "ppl_lo", "ppl_hi"), ci(l, "mean_ppl", "ppl_lo", "ppl_hi")) }
+          far, L, ci(r, "mean_ppl", "ppl_lo", "ppl_hi"), ci(l, "mean_ppl", "ppl_lo", "ppl_hi")),
+        test = { kind = "beats_each", a = seeds_at(X, task, "rope", far, "ppl"),
+                 bs = { learned = seeds_at(X, task, "learned", far, "ppl") }, lower_is_better = true,
+                 margin = math.log(1 + config.ppl_margin) } })
     end
   else
     local lm_in = in_dist_mean(task, "learned", "mean_acc")
     local l2 = row_of(task, "learned", n2)
+    local learned_in, rope_in_seeds = seeds_in_dist(X, task, "learned"), seeds_in_dist(X, task, "rope")
     if lm_in and l2 then
-      local verdict = "inconclusive"
-      if lm_in >= 0.9 and l2.n_seeds > 1 then
-        verdict = l2.hi < 0.5 * lm_in and "confirmed" or (l2.lo >= 0.5 * lm_in and "contradicted" or "inconclusive")
-      end
-      rep:claim { section = "extrapolation",
-        text = "A learned absolute position table does not generalise beyond the training length.",
-        verdict = verdict,
+      -- per seed: accuracy at n2 minus half the in-distribution accuracy
+      local gap, at2 = {}, seeds_at(X, task, "learned", n2, "accuracy")
+      for s, v in pairs(at2) do gap[s] = learned_in[s] and v - 0.5 * learned_in[s] end
+      claim_block(X, rep, { text = "A learned absolute position table does not generalise beyond the training length.",
         evidence = string.format("%s: learned reaches %.3f in distribution and %s at n=%d (%.3gL); " ..
-          "confirmed when the interval at n=%d lies below half the in-distribution accuracy. Chance %.3f.",
-          task, lm_in, ci(l2, "mean_acc", "lo", "hi"), n2, n2 / L, n2, chance_of[task]) }
+          "the claim holds when its accuracy at n=%d is below half its in-distribution accuracy. Chance %.3f.",
+          task, lm_in, ci(l2, "mean_acc", "lo", "hi"), n2, n2 / L, n2, chance_of[task]),
+        test = { kind = "less", x = gap, reference = 0, margin = margin,
+                 premise = learned_premise(0.9, { learned = learned_in }) } })
     end
     local r2 = row_of(task, "rope", n2)
     local rope_in = in_dist_mean(task, "rope", "mean_acc")
     if l2 and r2 and lm_in and rope_in then
-      local learned_ok = lm_in >= 0.9 and rope_in >= 0.9
-      rep:claim { section = "extrapolation",
-        text = "Relative positions (RoPE) generalise beyond the training length better than a " ..
+      claim_block(X, rep, { text = "Relative positions (RoPE) generalise beyond the training length better than a " ..
           "learned absolute table.",
-        verdict = learned_ok and VERDICT[separated(r2, l2, "lo", "hi")] or "inconclusive",
         evidence = string.format("%s accuracy at n=%d (%.3gL): RoPE %s, learned %s (in distribution " ..
-          "%.3f and %.3f)%s.", task, n2, n2 / L, ci(r2, "mean_acc", "lo", "hi"),
-          ci(l2, "mean_acc", "lo", "hi"), rope_in, lm_in,
-          learned_ok and "" or "; one of them did not learn the task in distribution") }
+          "%.3f and %.3f).", task, n2, n2 / L, ci(r2, "mean_acc", "lo", "hi"),
+          ci(l2, "mean_acc", "lo", "hi"), rope_in, lm_in),
+        test = { kind = "beats_each", a = seeds_at(X, task, "rope", n2, "accuracy"),
+                 bs = { learned = seeds_at(X, task, "learned", n2, "accuracy") }, margin = margin,
+                 premise = learned_premise(0.9, { learned = learned_in, rope = rope_in_seeds }) } })
     end
   end
 end
@@ -1050,17 +1122,19 @@ local function report_scaling(X, rep)
     -- How much p-RoPE changes at these lengths: the largest angle any of the
     -- frequencies it removes would reach at the longest evaluated position.
     local dh = config.d // config.heads
-    local pairs = dh // 2
-    local keep = math.floor(config.p * pairs + 0.5)
+    local n_pairs = dh // 2
+    local keep = math.floor(config.p * n_pairs + 0.5)
     local items = {}
     local prope_note = ""
-    if keep < pairs then
+    local turn = 0  -- largest angle of a removed frequency over the longest sequence
+    if keep < n_pairs then
       local theta = config.rope_base ^ (-2 * keep / dh)
       local T_last = scaling_T_max
+      turn = theta * math.max(T_last - 1, 0)
       items[#items + 1] = string.format(
         "p-RoPE keeps %d of %d frequency pairs per head; the highest removed frequency (%.3g rad " ..
         "per position) turns by at most %.3g rad over the %d positions of the longest evaluated " ..
-        "sequence, so at these lengths p-RoPE %s.", keep, pairs, theta, theta * math.max(T_last - 1, 0),
+        "sequence, so at these lengths p-RoPE %s.", keep, n_pairs, theta, theta * math.max(T_last - 1, 0),
         T_last, theta * math.max(T_last - 1, 0) < 0.5 and "differs little from RoPE"
           or "removes rotations that matter")
       prope_note = items[#items]
@@ -1098,40 +1172,47 @@ local function report_scaling(X, rep)
     local n2 = slens[2]
     if n2 then
       local plain, pr = srow("rope", false, n2), srow("p-rope", false, n2)
-      local verdict, parts = 0, {}
+      local parts = {}
       for _, n in ipairs(slens) do
         local a, b = srow("p-rope", false, n), srow("rope", false, n)
         if a and b then
-          local v = separated(a, b, "lo", "hi")
-          if v < 0 then verdict = -1 elseif v > 0 and verdict == 0 then verdict = 1 end
           parts[#parts + 1] = string.format("n=%d: p-RoPE %s, RoPE %s", n, ci(a, "mean_acc", "lo", "hi"),
             ci(b, "mean_acc", "lo", "hi"))
         end
       end
       if plain and pr then
-        rep:claim { section = "extrapolation",
-          text = "Removing the lowest RoPE frequencies (p-RoPE) improves performance.",
-          verdict = VERDICT[verdict],
-          evidence = table.concat(parts, "; ") .. ". " .. prope_note }
+        claim_block(X, rep, { text = "Removing the lowest RoPE frequencies (p-RoPE) improves performance.",
+          evidence = table.concat(parts, "; ") .. ". " .. prope_note .. string.format(" Tested at n=%d.", n2),
+          test = { kind = "beats_each", a = scale_seeds(X, "p-rope", false, n2),
+                   bs = { rope = scale_seeds(X, "rope", false, n2) }, margin = config.acc_margin,
+                   -- removed frequencies that barely turn make p-RoPE RoPE
+                   premise = turn >= 0.5 and { ok = true } or { ok = false,
+                     reason = string.format("the frequencies p-RoPE removes turn by at most %.3g rad over the " ..
+                       "longest sequence: at these lengths p-RoPE is RoPE", turn),
+                     would_need = "longer sequences or more rotary pairs per head (larger d / heads)" } } })
       end
-      local best
+      local each, gain, n_methods = {}, {}, 0
+      local base = scale_seeds(X, "rope", false, n2)
+      local rope_in_dist = scale_seeds(X, "rope", false, L)
       for _, ty in ipairs(config.scaling_types) do
         local r = srow("rope+" .. ty, false, n2)
-        if r and (not best or r.mean_acc > best.mean_acc) then best = r end
-      end
-      if best and plain then
-        local each = {}
-        for _, ty in ipairs(config.scaling_types) do
-          local r = srow("rope+" .. ty, false, n2)
-          if r then each[#each + 1] = string.format("%s %s", ty, ci(r, "mean_acc", "lo", "hi")) end
+        if r then
+          each[#each + 1] = string.format("%s %s", ty, ci(r, "mean_acc", "lo", "hi"))
+          n_methods = n_methods + 1
+          for seed, v in pairs(scale_seeds(X, "rope+" .. ty, false, n2)) do
+            if base[seed] then gain[seed] = (gain[seed] or 0) + v - base[seed] end
+          end
         end
-        rep:claim { section = "extrapolation",
-          text = "Rescaling RoPE's frequencies at evaluation time (position interpolation, NTK, YaRN) " ..
-            "improves a RoPE model's accuracy beyond its training length, without retraining.",
-          verdict = VERDICT[separated(best, plain, "lo", "hi")],
+      end
+      for seed, v in pairs(gain) do gain[seed] = v / n_methods end
+      if n_methods > 0 and plain then
+        claim_block(X, rep, { text = "Rescaling RoPE's frequencies at evaluation time (position interpolation, " ..
+            "NTK, YaRN) improves a RoPE model's accuracy beyond its training length, without retraining.",
           evidence = string.format("%s accuracy at n=%d (trained at %d), no fine-tuning: plain RoPE %s; %s. " ..
-            "Confirmed when the best method's interval lies above plain RoPE's.", task, n2, L,
-            ci(plain, "mean_acc", "lo", "hi"), table.concat(each, ", ")) }
+            "Tested on the gain over plain RoPE per seed, averaged over the methods (no method is picked " ..
+            "after seeing the results).", task, n2, L, ci(plain, "mean_acc", "lo", "hi"), table.concat(each, ", ")),
+          test = { kind = "greater", x = gain, reference = 0, margin = config.acc_margin,
+                   premise = learned_premise(0.9, { rope = rope_in_dist }) } })
       end
     end
     for _, fig in ipairs(figures) do
@@ -1155,6 +1236,7 @@ function M.collect(cfg, R, plan)
   for _, task in ipairs(cfg.tasks) do report_task(X, rep, task) end
   report_diagnostics(X, rep)
   report_scaling(X, rep)
+  local results = decide_claims(X)
   local config = cfg
 
   rep:section("Files")
@@ -1169,7 +1251,7 @@ function M.collect(cfg, R, plan)
   local elapsed = pb.now() - t0
   experiment.sayer("extrapolation")("collected in %.1f s: %s", elapsed, R:path("report.md"))
   return { dir = R.dir, summary = X.summary, scaling = X.scale_summary, diagnostics = X.diag_summary,
-           seconds = elapsed, report = rep }  -- report: lets experiments/article.lua adopt claims and figures
+           claims = results, seconds = elapsed, report = rep }  -- report: lets experiments/article.lua adopt claims and figures
 end
 
 --- The whole study in this process: every run, then collect.

@@ -27,7 +27,7 @@ local json = pb.json
 local runs = require "literature.runs"
 local measure = require "literature.measure"
 
-local M = { name = "literature" }
+local M = { name = "literature", sequential = true }
 
 M.sections = {}
 for _, part in ipairs { "literature.task_sections", "literature.lm_sections" } do
@@ -41,12 +41,29 @@ M.config = {
   threads = 1,
   sections = M.order,
   seeds = 5, level = 0.95,
-  -- a comparison is read only when its models learned the task in
-  -- distribution: per-token accuracy at sizes <= L, or lm perplexity at L
-  -- (a character unigram model of the held-out text has perplexity 29.6)
-  learn_threshold = 0.8, lm_learned_ppl = 15,
-  -- every model: width, heads, blocks; every training run: steps, batch, lr
-  d = 32, heads = 4, layers = 2, steps = 3000, batch = 32, lr = 1e-3, samples = 100,
+  -- verdicts: the report's claims are one family, Holm at alpha; margins
+  -- (the smallest effect a claim means, declared here before any run):
+  -- accuracy and exact match in absolute units, perplexity as a ratio
+  alpha = 0.05, acc_margin = 0.03, ppl_margin = 0.03,
+  -- a claim reads the seeds on which every series it compares learned the
+  -- task in distribution, on the claim's own metric: mean per-token
+  -- accuracy at sizes <= L, exact match at every size <= L, or lm
+  -- perplexity at L (a character unigram model of the held-out text has
+  -- perplexity 29.6); it needs at least min_seeds such seeds
+  learn_threshold = 0.8, exact_threshold = 0.9, lm_learned_ppl = 15, min_seeds = 3,
+  -- premises: a comparison beyond L needs some series above `floor` there;
+  -- p-RoPE and frequency-usage claims need min_rotary_pairs pairs per head
+  floor = 0.02, min_rotary_pairs = 8, usage_margin = 0.1,
+  -- every model: width, heads, blocks; every training run: steps, batch;
+  -- recipes: a section's own settings over these (below)
+  d = 32, heads = 4, layers = 2, steps = 3000, batch = 32, samples = 100,
+  -- learning rate per series: the grid's lr with the lowest validation loss
+  -- on the pilot seed (validation problems from their own stream, sizes <=
+  -- L; lm: the first half of the held-out text); one value = no pilots
+  lr_grid = { 1e-3, 3e-3 }, pilot_seed = 0, valid_samples = 100,
+  recipes = {
+    barbero = { heads = 1 },   -- 16 rotary pairs per head at d = 32
+  },
   vocab = 16,                  -- symbols of copy / reverse / sort / duplicate
   sinusoidal_scale = 0.1,      -- amplitude of sinusoidal tables (docs/extrapolation.md)
   -- 1 Kazemnejad et al.
@@ -69,7 +86,7 @@ M.config = {
   barbero_encodings = { "rope", "p-rope", "none" }, p = 0.75,
   -- 4 context extension
   ctx_tasks = { "copy", "lm" }, ctx_methods = { "rope", "pi", "ntk", "yarn" },
-  ctx_factors = { 1, 2, 4 }, finetune_steps = 200, finetune_lr = 1e-3,
+  ctx_factors = { 1, 2, 4 }, finetune_steps = 200, finetune_lr_ratio = 0.1,
   -- 5 McLeish et al.
   add_L = 5, add_factors = { 1, 2, 3 }, abacus_encodings = { "abacus", "none", "rope", "fire" },
   abacus_max_offset = 20,
@@ -172,10 +189,12 @@ local function task_options(cfg, task)
   return o
 end
 
--- Model config of an encoding variant ("p-rope" = RoPE with enc.p).
-local function model_config(cfg, enc, vocab, T_train, T_max, seed, o)
-  local m = { vocab = vocab, d = cfg.d, heads = cfg.heads, layers = cfg.layers, max_len = T_train,
-              encoding = enc == "p-rope" and "rope" or enc, seed = seed, causal = o.causal ~= false }
+
+-- Model config of an encoding variant ("p-rope" = RoPE with enc.p) under
+-- recipe r; the seed is set per run.
+local function model_config(cfg, r, enc, vocab, T_train, T_max, o)
+  local m = { vocab = vocab, d = r.d, heads = r.heads, layers = r.layers, max_len = T_train,
+              encoding = enc == "p-rope" and "rope" or enc, causal = o.causal ~= false }
   if enc == "p-rope" then m.enc = { p = cfg.p } end
   if enc == "learned" then m.enc = { size = o.random and o.max_pos or T_max } end
   if enc == "sinusoidal" or enc == "sinusoidal2d" then m.enc = { scale = cfg.sinusoidal_scale } end
@@ -186,6 +205,12 @@ local function model_config(cfg, enc, vocab, T_train, T_max, seed, o)
   if enc:match("2d") then m.positions = { scheme = "grid" } end
   if o.random then m.positions = { scheme = "random", max_pos = o.max_pos } end
   return m
+end
+
+--- Seeds of a series: cfg.seeds, or more where a sequential sweep
+--- (--until-decided) added seeds to the series behind undecided claims.
+function M.seeds_of(cfg, series)
+  return math.max(cfg.seeds, cfg._seeds and cfg._seeds[series] or 0)
 end
 
 local function cost(c, T) return c.steps * c.batch * T * c.model.layers * c.model.d ^ 2 * 1e-9 end
@@ -204,6 +229,33 @@ function M.plan(cfg)
     by_name[e.name] = e
     plan[#plan + 1] = e
   end
+  -- Learning-rate pilots of one series (stage 1, on the pilot seed, one per
+  -- lr of the grid); returns the names its runs select from, or nil when
+  -- the grid has one lr (then every run trains at it).
+  local function pilots(c0, T_train)
+    if #cfg.lr_grid == 1 then c0.lr = cfg.lr_grid[1]; return nil end
+    local names = {}
+    for _, lr in ipairs(cfg.lr_grid) do
+      local c = runs.copy(c0)
+      c.pilot, c.lr, c.seed, c.model.seed, c.valid_samples = true, lr, cfg.pilot_seed, cfg.pilot_seed, cfg.valid_samples
+      c.lengths, c.checkpoint, c.freq_usage = nil, nil, nil
+      local name = string.format("%s-lr%g", c.series, lr)
+      add { name = name, stage = 1, config = c, cost = cost(c, T_train) }
+      names[#names + 1] = name
+    end
+    return names
+  end
+  -- The runs of one series: its pilots, then one run per seed (stage 2
+  -- when it selects its lr).
+  local function series_runs(c0, T_train, min_seeds)
+    local select = pilots(c0, T_train)
+    for seed = 1, math.max(M.seeds_of(cfg, c0.series), min_seeds or 0) do
+      local c = runs.copy(c0)
+      c.seed, c.model.seed, c.lr_select = seed, seed, select
+      add { name = c.series .. "-s" .. seed, stage = select and 2 or 1, needs = select, config = c,
+            cost = cost(c, T_train) }
+    end
+  end
   local P = {}
   function P.seq(prefix, task, enc, o)
     local variant = enc .. (o.random and "+random" or "")
@@ -212,44 +264,41 @@ function M.plan(cfg)
     local lengths = sizes(o.L, o.factors)
     local T_train, T_max = runs.seq_len(t, o.L), runs.seq_len(t, lengths[#lengths])
     if o.random then o.max_pos = cfg.ruoss_pos_factor * T_max end
-    for seed = 1, cfg.seeds do
-      local c = { family = "seq", series = prefix .. "-" .. task .. "-" .. variant, seed = seed, task = task,
-                  topts = c0.topts, L = o.L, lengths = lengths, samples = cfg.samples, steps = cfg.steps,
-                  batch = cfg.batch, lr = cfg.lr,
-                  checkpoint = enc == "rope" and not o.random and o.causal ~= false,
-                  model = model_config(cfg, enc, t:info().vocab, T_train, T_max, seed, o) }
-      add { name = c.series .. "-s" .. seed, stage = 1, config = c, cost = cost(c, T_train) }
-    end
+    local r = runs.recipe(cfg, o.recipe)
+    series_runs({ family = "seq", series = prefix .. "-" .. task .. "-" .. variant, task = task,
+                  topts = c0.topts, L = o.L, lengths = lengths, samples = cfg.samples, steps = r.steps,
+                  batch = r.batch, checkpoint = enc == "rope" and not o.random and o.causal ~= false,
+                  model = model_config(cfg, r, enc, t:info().vocab, T_train, T_max, o) }, T_train, o.min_seeds)
   end
-  function P.lm(enc)
+  function P.lm(enc, which, min_seeds)
     local c0 = { task = "lm", text = cfg._corpus, holdout = cfg._holdout, L = cfg.lm_L }
     local t = runs.task(c0, "train", cfg._corpus_dir)
     local lengths = sizes(cfg.lm_L, cfg.lm_factors)
     local T_train, T_max = runs.seq_len(t, cfg.lm_L), runs.seq_len(t, lengths[#lengths])
-    for seed = 1, cfg.seeds do
-      local c = { family = "lm", series = "lm-" .. enc, seed = seed, task = "lm", text = cfg._corpus,
-                  text_hash = cfg._corpus_hash, holdout = cfg._holdout, L = cfg.lm_L, lengths = lengths, max_tokens = cfg.lm_max_tokens,
-                  steps = cfg.lm_steps, batch = cfg.batch, lr = cfg.lr, freq_usage = enc == "rope",
-                  checkpoint = enc == "rope",
-                  model = model_config(cfg, enc, t:info().vocab, T_train, T_max, seed, {}) }
-      add { name = c.series .. "-s" .. seed, stage = 1, config = c, cost = cost(c, T_train) }
-    end
+    local r = runs.recipe(cfg, which or "lm")
+    series_runs({ family = "lm", series = (which and which ~= "lm" and which .. "-" or "lm-") .. enc,
+                  task = "lm", text = cfg._corpus, text_hash = cfg._corpus_hash, holdout = cfg._holdout,
+                  L = cfg.lm_L, lengths = lengths, max_tokens = cfg.lm_max_tokens, steps = r.steps,
+                  batch = r.batch, freq_usage = enc == "rope", checkpoint = enc == "rope",
+                  model = model_config(cfg, r, enc, t:info().vocab, T_train, T_max, {}) }, T_train, min_seeds)
   end
   function P.scaling(task)
+    local n = M.seeds_of(cfg, "ctx-" .. task)
     if task == "lm" then
-      P.lm("rope")
+      P.lm("rope", nil, n)
     else
-      P.seq("kaz", task, "rope", { L = cfg.kaz_L, factors = cfg.kaz_factors })
+      P.seq("kaz", task, "rope", { L = cfg.kaz_L, factors = cfg.kaz_factors, recipe = "kaz", min_seeds = n })
     end
-    for seed = 1, cfg.seeds do
+    for seed = 1, n do
       local need = (task == "lm" and "lm-rope" or "kaz-" .. task .. "-rope") .. "-s" .. seed
-      local base = by_name[need].config
-      local c = { family = "scaling", series = "ctx-" .. task, base = base, methods = cfg.ctx_methods,
-                  lengths = sizes(base.L, cfg.ctx_factors), finetune_steps = cfg.finetune_steps,
-                  finetune_lr = cfg.finetune_lr }
-      local ft = { steps = cfg.finetune_steps * #cfg.ctx_methods, batch = base.batch, model = base.model }
-      add { name = "ctx-" .. task .. "-s" .. seed, stage = 2, needs = { need }, config = c,
-            cost = cost(ft, 2 * base.model.max_len) }
+      local base = by_name[need]
+      local c = { family = "scaling", series = "ctx-" .. task, base = base.config, methods = cfg.ctx_methods,
+                  lengths = sizes(base.config.L, cfg.ctx_factors), finetune_steps = cfg.finetune_steps,
+                  finetune_lr_ratio = cfg.finetune_lr_ratio }
+      local ft = { steps = cfg.finetune_steps * #cfg.ctx_methods, batch = base.config.batch,
+                   model = base.config.model }
+      add { name = "ctx-" .. task .. "-s" .. seed, stage = base.stage + 1, needs = { need }, config = c,
+            cost = cost(ft, 2 * base.config.model.max_len) }
     end
   end
   for _, id in ipairs(cfg.sections) do M.sections[id].plan(cfg, P) end

@@ -9,13 +9,14 @@ local measure = require "literature.measure"
 local function load(M, R, plan)
   local rows, chance, freq, run_rows = {}, {}, {}, {}
   for _, e in ipairs(plan) do
-    if e.done and e.experiment == M.name then
+    if e.done and e.experiment == M.name and not e.config.pilot then
       local run = R:load(e.name)
       local c, s = e.config, run.summary or {}
       local seed = c.seed or c.base.seed
       chance[c.series] = s.chance
       local info = s.run_info or {}
-      run_rows[#run_rows + 1] = { run = e.name, series = c.series, seed = seed, final_loss = s.final_loss,
+      run_rows[#run_rows + 1] = { run = e.name, series = c.series, seed = seed, lr = s.lr or c.lr,
+                                  finetune_lr = s.finetune_lr, final_loss = s.final_loss,
                                   wall_seconds = info.wall_seconds, train_seconds = s.train_seconds }
       local f_rows = {}
       for _, rec in ipairs(run.metrics) do
@@ -42,14 +43,15 @@ local function load(M, R, plan)
           for k = 1, q do hi, lo = hi + u[k], lo + u[#u - k + 1] end
         end
         freq[c.series] = freq[c.series] or {}
-        table.insert(freq[c.series], { matrix = mat, ratio = hi > 0 and lo / hi or 0 / 0 })
+        table.insert(freq[c.series], { seed = seed, matrix = mat, ratio = hi > 0 and lo / hi or 0 / 0 })
       end
     end
   end
   return rows, chance, freq, run_rows
 end
 
-local MARK = { reproduced = "confirmed", ["not reproduced"] = "contradicted", inconclusive = "inconclusive" }
+local MARK = { reproduced = "confirmed", ["not reproduced"] = "contradicted", inconclusive = "inconclusive",
+               ["not testable"] = "untestable" }
 
 local function shown_config(cfg)
   local keys = {}
@@ -60,90 +62,235 @@ local function shown_config(cfg)
   local out = {}
   for _, k in ipairs(keys) do
     local v = cfg[k]
-    out[#out + 1] = k .. "=" .. (type(v) == "table" and table.concat(v, ",") or tostring(v))
+    out[#out + 1] = k .. "=" .. (type(v) == "table" and pb.json.encode(v) or tostring(v))
   end
   return table.concat(out, " ")
+end
+
+-- The series a verdict claim reads (a, b, x, each of bs; sub-claims too).
+local function each_series(v, f)
+  for _, k in ipairs { "a", "b", "x" } do if v[k] then v[k] = f(v[k]) end end
+  if v.bs then for name, s in pairs(v.bs) do v.bs[name] = f(s) end end
+  for _, sc in ipairs(v.claims or {}) do each_series(sc, f) end
+end
+
+--- Keeps, in the claim's test, the seeds on which every series it needs
+--- (c.needs) learned in distribution on the claim's metric (c.metric);
+--- with fewer than cfg.min_seeds of them the claim is not testable.
+--- -> text naming what did not learn, or nil
+local function restrict_to_learned(X, cfg, c)
+  local metric = c.metric or "accuracy"
+  local keep, failed, seeds = nil, {}, {}
+  for _, series in ipairs(c.needs or {}) do
+    local ok, val = X:learned_seeds(series, metric, cfg)
+    local bad = {}
+    for s, yes in pairs(ok) do
+      seeds[s] = true
+      if not yes then bad[#bad + 1] = string.format("s%d %.3g", s, val[s] or 0 / 0) end
+    end
+    if next(ok) == nil then bad[1] = "no runs" end
+    table.sort(bad)
+    if #bad > 0 then failed[#failed + 1] = series .. " (" .. table.concat(bad, ", ") .. ")" end
+    local k = {}
+    for s, yes in pairs(ok) do if yes and (keep == nil or keep[s]) then k[s] = true end end
+    keep = k
+  end
+  if not c.needs or #c.needs == 0 then return nil end
+  local n = 0
+  for _ in pairs(keep) do n = n + 1 end
+  each_series(c.test, function(series)
+    local out = {}
+    for s, v in pairs(series) do if keep[s] then out[s] = v end end
+    return out
+  end)
+  local what = ({ accuracy = string.format("mean per-token accuracy >= %g at sizes <= L", cfg.learn_threshold),
+                  exact = string.format("exact match >= %g at every size <= L", cfg.exact_threshold),
+                  ppl = string.format("perplexity <= %g at L", cfg.lm_learned_ppl) })[metric]
+  if n < cfg.min_seeds then
+    c.test.learned = { ok = false,
+      reason = string.format("%d seed%s on which every compared model learned the task in distribution " ..
+        "(%s), %d needed; not learned: %s", n, n == 1 and "" or "s", what, cfg.min_seeds,
+        table.concat(failed, "; ")),
+      would_need = c.would_need or "a recipe (model size, steps) under which these models learn the task" }
+  end
+  return #failed > 0 and ("not learned in distribution (" .. what .. "): " .. table.concat(failed, "; ")) or nil
+end
+
+local function count_verdicts(claims)
+  local counts = { reproduced = 0, ["not reproduced"] = 0, inconclusive = 0, ["not testable"] = 0 }
+  for _, c in ipairs(claims) do counts[c.verdict] = counts[c.verdict] + 1 end
+  return counts
+end
+
+-- Learning rate chosen for each series (runs.csv has it per run).
+local function lr_rows(run_rows)
+  local by, order = {}, {}
+  for _, r in ipairs(run_rows) do
+    if r.lr and not by[r.series] then by[r.series] = {}; order[#order + 1] = r.series end
+    if r.lr then by[r.series][string.format("%g", r.lr)] = true end
+  end
+  local out = {}
+  for _, series in ipairs(order) do
+    local lrs = {}
+    for k in pairs(by[series]) do lrs[#lrs + 1] = k end
+    table.sort(lrs)
+    out[#out + 1] = { series = series, lr = table.concat(lrs, ", ") }
+  end
+  return out
+end
+
+-- Every section's part of the report (tables, figures, claims) into rep,
+-- from the records in D = {X, chance, freq}. -> claims, number of figures
+local function sections(M, cfg, R, rep, D)
+  local claims, figures = {}, 0
+  for _, id in ipairs(cfg.sections) do
+    local sec = M.sections[id]
+    local paper = sec.title:match("^(.-):") or sec.title
+    rep:section(sec.title)
+    rep:para("**Protocol.** " .. sec.protocol)
+    rep:para("**posbench.** " .. sec.changes)
+    rep:para("**Published.** " .. sec.published)
+    local S = { cfg = cfg, X = D.X, R = R, rep = rep, chance = D.chance, freq = D.freq }
+    -- c: claim, published, measured (text), test (a pb.verdict claim
+    -- without id), needs (series that must have learned), metric, series
+    -- (what it reads, when more than needs).
+    function S.claim(c)
+      c.paper, c.section = paper, id
+      c.test.id = string.format("%s-%d", id, #claims + 1)
+      local unlearned = restrict_to_learned(D.X, cfg, c)
+      if unlearned then c.measured = c.measured .. "; " .. unlearned end
+      rep:claim { text = paper .. ": " .. c.claim, verdict = "inconclusive", section = "literature" }
+      c.block = rep.blocks[#rep.blocks]
+      claims[#claims + 1] = c
+    end
+    function S.figure(png, caption)
+      if png then figures = figures + 1; rep:figure(png, caption) end
+    end
+    sec.report(S)
+  end
+  return claims, figures
+end
+
+local function tests_of(claims)
+  local tests = {}
+  for i, c in ipairs(claims) do tests[i] = c.test end
+  return tests
+end
+
+-- The runs' series behind a claim (an eval series "ctx-copy/pi" is read
+-- from the runs of series "ctx-copy").
+local function run_series(c)
+  local out, seen = {}, {}
+  for _, s in ipairs(c.series or c.needs or {}) do
+    local r = s:gsub("/.*$", "")
+    if not seen[r] then seen[r], out[#out + 1] = true, r end
+  end
+  return out
+end
+
+--- Verdicts of the claims: one family decided at once, or, in a sequential
+--- sweep (cfg._sequential = {looks =, look =}), the group-sequential rule
+--- replayed look by look on the seeds each look had (earlier looks without
+--- plots, into a scratch report). -> results, sequential output or nil
+local function decide(M, cfg, R, claims, D)
+  local q = cfg._sequential
+  if not q then return pb.verdict.decide(tests_of(claims), { alpha = cfg.alpha, level = cfg.level }), nil end
+  local opts = { alpha = cfg.alpha, level = cfg.level, looks = q.looks, futility = cfg.futility }
+  local state
+  local available = pb.plot.available
+  for j = 1, q.look - 1 do
+    pb.plot.available = function() return false end
+    local ok, earlier = pcall(sections, M, cfg, R, pb.report.new("scratch"),
+      { X = measure.new(cfg.level, D.rows, nil, q.looks[j]), chance = D.chance, freq = D.freq })
+    pb.plot.available = available
+    if not ok then error(earlier, 0) end
+    opts.look, opts.state = j, state
+    state = pb.verdict.sequential(tests_of(earlier), opts).state
+  end
+  opts.look, opts.state = q.look, state
+  local out = pb.verdict.sequential(tests_of(claims), opts)
+  out.more_series = {}
+  for i, r in ipairs(out.results) do
+    if r.status == "more" then
+      for _, s in ipairs(run_series(claims[i])) do out.more_series[#out.more_series + 1] = s end
+    end
+  end
+  return out.results, out
 end
 
 return function(M)
   return function(cfg, R, plan)
     local t0 = pb.now()
     local rows, chance, freq, run_rows = load(M, R, plan)
-    local X = measure.new(cfg.level, rows)
-    local claims = {}
+    local X = measure.new(cfg.level, rows, nil, cfg._sequential and cfg._sequential.limit)
     local rep = pb.report.new("Reproducing the literature on positional encodings")
     rep:para(string.format("Scale `%s`, %d seeds per configuration, %d runs. Each section states the " ..
       "paper's protocol, what posbench changes to fit a small CPU budget, the paper's finding, " ..
-      "posbench's measurement (mean [95%% Student-t interval] over seeds, and the max over seeds, " ..
-      "the statistic of papers that report their best seed) and a verdict: **reproduced** when " ..
-      "the intervals separate in the paper's direction, **not reproduced** when they separate the " ..
-      "other way (or, for a flat or at-chance claim, when the interval excludes it), " ..
-      "**inconclusive** when they overlap. Claims render as Confirmed / Contradicted / " ..
-      "Inconclusive below. Nothing is tuned on the evaluation lengths: every encoding uses the " ..
-      "same learning rate, steps and model, given in the configuration.", cfg.scale, cfg.seeds, #run_rows))
+      "posbench's measurement (mean [95%% interval, kept inside [0, 1] for accuracies] over seeds, and " ..
+      "the max over seeds, the statistic of papers that report their best seed) and a verdict. " ..
+      "Every claim is a test on per-seed values: all encodings of a comparison share the seed, so " ..
+      "they start from the same shared weights and see the same training data, and the test is on " ..
+      "the per-seed differences. Claims render as Confirmed (reproduced), Contradicted (not " ..
+      "reproduced), Inconclusive, or Not testable at this scale. Nothing is tuned on the evaluation " ..
+      "lengths: each series' learning rate is chosen from the grid on validation problems of sizes <= L " ..
+      "(pilot seed %d, not used in any comparison).", cfg.scale, cfg.seeds, #run_rows, cfg.pilot_seed))
+    rep:para(pb.verdict.rules_text { alpha = cfg.alpha } ..
+      string.format(" Margins: %g in accuracy or exact match, %g%% in perplexity (`acc_margin`, `ppl_margin`). " ..
+        "A claim reads only the seeds on which every model it compares learned the task in distribution, " ..
+        "on the claim's own metric, and needs at least %d of them.", cfg.acc_margin, 100 * cfg.ppl_margin,
+        cfg.min_seeds))
     local summary_at = #rep.blocks + 1
-    local figures = 0
-    for _, id in ipairs(cfg.sections) do
-      local sec = M.sections[id]
-      local paper = sec.title:match("^(.-):") or sec.title
-      rep:section(sec.title)
-      rep:para("**Protocol.** " .. sec.protocol)
-      rep:para("**posbench.** " .. sec.changes)
-      rep:para("**Published.** " .. sec.published)
-      local S = { cfg = cfg, X = X, R = R, rep = rep, chance = chance, freq = freq }
-      -- A comparison is only read when the models it compares (c.needs, a
-      -- list of series) learned their task in distribution.
-      function S.claim(c)
-        c.paper, c.section = paper, id
-        local failed = {}
-        for _, s in ipairs(c.needs or {}) do
-          local ok, v = X:learned(s, cfg)
-          if not ok then
-            failed[#failed + 1] = string.format("%s (%s)", s, v and string.format("%.3g", v) or "n/a")
-          end
-        end
-        if #failed > 0 then
-          c.measured = c.measured .. "; not learned in distribution: " .. table.concat(failed, ", ")
-          c.verdict = "inconclusive"
-        end
-        claims[#claims + 1] = c
-        rep:claim { text = paper .. ": " .. c.claim .. " (" .. c.verdict .. ")", verdict = MARK[c.verdict],
-                    evidence = "published: " .. c.published .. ". Measured: " .. c.measured .. ".",
-                    section = "literature" }
-      end
-      function S.figure(png, caption)
-        if png then figures = figures + 1; rep:figure(png, caption) end
-      end
-      sec.report(S)
+    local claims, figures = sections(M, cfg, R, rep, { X = X, chance = chance, freq = freq })
+    local results, seq = decide(M, cfg, R, claims, { rows = rows, chance = chance, freq = freq })
+    local stat_rows = pb.verdict.rows(results)
+    for i, c in ipairs(claims) do
+      local r = results[i]
+      c.verdict, c.id = r.verdict, r.id
+      c.effect, c.p = stat_rows[i]["effect [interval]"], stat_rows[i]["p hold / refute"]
+      c.holm, c.detail = stat_rows[i]["Holm p"], stat_rows[i].verdict
+      c.block.verdict = MARK[r.verdict]
+      c.block.text = c.block.text .. " (" .. r.verdict .. ", " .. r.id .. ")"
+      c.block.evidence = "published: " .. c.published .. ". Measured: " .. c.measured .. ". Test: " ..
+        (r.test or "-") .. "; effect " .. (c.effect or "-") .. "; p (reproduce / refute) " .. (c.p or "-") ..
+        "; Holm " .. (c.holm or "-") .. "; " .. c.detail .. "."
     end
     -- The claims table goes right after the introduction.
     local tail = {}
     for i = summary_at, #rep.blocks do tail[#tail + 1] = rep.blocks[i] end
     for i = #rep.blocks, summary_at, -1 do rep.blocks[i] = nil end
-    local counts = { reproduced = 0, ["not reproduced"] = 0, inconclusive = 0 }
-    for _, c in ipairs(claims) do counts[c.verdict] = counts[c.verdict] + 1 end
+    local counts = count_verdicts(claims)
     rep:section("Claims")
-    rep:para(string.format("%d claims: %d reproduced, %d not reproduced, %d inconclusive (claims.csv).",
-      #claims, counts.reproduced, counts["not reproduced"], counts.inconclusive))
-    rep:table(claims, { "paper", "claim", "published", "measured", "verdict" })
+    rep:para(string.format("%d claims: %d reproduced, %d not reproduced, %d inconclusive, %d not testable " ..
+      "at this scale (%d decided; claims.csv). Family: %d hypotheses, Holm at alpha = %g.", #claims,
+      counts.reproduced, counts["not reproduced"], counts.inconclusive, counts["not testable"],
+      counts.reproduced + counts["not reproduced"], results[1] and results[1].family or 0, cfg.alpha))
+    rep:table(claims, { "id", "paper", "claim", "published", "measured", "verdict" })
+    rep:section("Statistics of each claim", 3)
+    rep:table(stat_rows, pb.verdict.columns, { caption = "Per-seed statistic (n and range), effect with its " ..
+      "interval, one-sided p-values of the two hypotheses (reproduce / refute), Holm-adjusted, and the verdict " ..
+      "with what would decide an undecided claim." })
     for _, b in ipairs(tail) do rep.blocks[#rep.blocks + 1] = b end
     rep:section("What was run")
-    rep:para("Configuration (every encoding and section uses these; no other learning rates, " ..
-      "seeds or sizes were tried for this report): `" .. shown_config(cfg) .. "`.")
+    rep:para("Configuration (learning rates: each series' from the grid, chosen on the pilot seed's " ..
+      "validation loss; no other settings were tried for this report): `" .. shown_config(cfg) .. "`.")
+    rep:table(lr_rows(run_rows), { "series", "lr" }, { caption = "Learning rate of each series." })
     rep:list {
-      "`claims.csv`: paper, claim, published, measured, verdict, section.",
-      "`runs.csv`: one row per run (series, seed, final training loss, wall seconds).",
+      "`claims.csv`: id, paper, claim, published, measured, effect, p, Holm p, verdict, section.",
+      "`runs.csv`: one row per run (series, seed, learning rate, final training loss, wall seconds).",
       "`plots/`: the figures above (PNG and SVG, gnuplot script and data).",
       "one directory per run with config.json, metrics.jsonl and summary.json.",
     }
-    R:csv("claims.csv", claims, { "paper", "claim", "published", "measured", "verdict", "section" })
-    R:csv("runs.csv", run_rows, { "run", "series", "seed", "final_loss", "train_seconds", "wall_seconds" })
+    R:csv("claims.csv", claims, { "id", "paper", "claim", "published", "measured", "effect", "p", "holm",
+                                  "verdict", "detail", "section" })
+    R:csv("runs.csv", run_rows, { "run", "series", "seed", "lr", "finetune_lr", "final_loss", "train_seconds",
+                                  "wall_seconds" })
     rep:write(R:path("report.md"))
     rep:write_html(R:path("report.html"))
     local elapsed = pb.now() - t0
     experiment.sayer("literature")("collected in %.1f s: %d claims (%d reproduced, %d not reproduced, " ..
-      "%d inconclusive), %d figures: %s", elapsed, #claims, counts.reproduced, counts["not reproduced"],
-      counts.inconclusive, figures, R:path("report.md"))
-    return { dir = R.dir, claims = claims, counts = counts, seconds = elapsed, report = rep }
+      "%d inconclusive, %d not testable), %d figures: %s", elapsed, #claims, counts.reproduced,
+      counts["not reproduced"], counts.inconclusive, counts["not testable"], figures, R:path("report.md"))
+    return { dir = R.dir, claims = claims, counts = counts, results = results, seconds = elapsed, report = rep,
+             sequential = seq }
   end
 end

@@ -3,6 +3,7 @@
 -- Barbero et al. 2024 (p-RoPE, frequency usage). Same shape as
 -- task_sections.lua.
 local measure = require "literature.measure"
+local runs = require "literature.runs"
 local ci = measure.ci
 
 local S = {}
@@ -36,10 +37,11 @@ S[#S + 1] = {
       local s = "lm-" .. enc
       local at_L = X:at(s, "ppl", cfg.lm_L)
       local far, n = ppl_at_max(X, s)
-      by_enc[enc] = { L = at_L, far = far }
+      by_enc[enc] = { L = at_L, far = far, n = n }
       -- Growth per seed: perplexity at the longest window over that at L.
-      by_enc[enc].growth = X:over_seeds(s, function(by)
-        return n and by[n] and by[cfg.lm_L] and by[n].ppl / by[cfg.lm_L].ppl or nil end)
+      local function growth(by) return n and by[n] and by[cfg.lm_L] and by[n].ppl / by[cfg.lm_L].ppl or nil end
+      by_enc[enc].growth = X:over_seeds(s, growth)
+      by_enc[enc].seed_growth = X:by_seed(s, growth)
       rows[#rows + 1] = { encoding = enc, at_L = ci(at_L, "%.2f"), far = ci(far, "%.2f"),
                           growth = ci(by_enc[enc].growth, "%.2f") }
       list[#list + 1] = { series = s, name = enc }
@@ -48,35 +50,32 @@ S[#S + 1] = {
       far = "ppl at the longest window", growth = "ratio longest / L" },
       caption = "Held-out perplexity, mean [95% CI] (max) over seeds." })
     local a, sn = by_enc.alibi, by_enc.sinusoidal
-    local needs = {}
-    for _, enc in ipairs(cfg.press_encodings) do needs[#needs + 1] = "lm-" .. enc end
-    local flat = "inconclusive"
-    if a and a.growth and a.growth.has_ci then
-      flat = a.growth.hi <= 1 + cfg.flat_margin and "reproduced"
-        or (a.growth.lo > 1 + cfg.flat_margin and "not reproduced" or "inconclusive")
+    local needs, growth, far = {}, {}, {}
+    for _, enc in ipairs(cfg.press_encodings) do
+      local s = "lm-" .. enc
+      needs[#needs + 1] = s
+      -- per seed, on the log scale: log ratio longest / L, log perplexity far
+      growth[enc] = measure.map(by_enc[enc].seed_growth, math.log)
+      far[enc] = measure.map(X:seed_at(s, "ppl", by_enc[enc].n), math.log)
+    end
+    local lm = math.log(1 + cfg.ppl_margin)
+    local function except(t, skip)
+      local out = {}
+      for k, v in pairs(t) do if k ~= skip then out[k] = v end end
+      return out
     end
     S_.claim { claim = "ALiBi's perplexity stays flat (ratio <= 1 + flat_margin) up to the longest window",
-      published = "ALiBi flat in Figure 1", needs = { "lm-alibi" },
+      published = "ALiBi flat in Figure 1", needs = { "lm-alibi" }, metric = "ppl",
       measured = "alibi ratio " .. ci(a and a.growth, "%.2f"),
-      verdict = flat }
-    local others = {}
-    for _, enc in ipairs(cfg.press_encodings) do
-      if enc ~= "sinusoidal" then others[#others + 1] = by_enc[enc].growth end
-    end
+      test = { kind = "less", x = growth.alibi, reference = math.log(1 + cfg.flat_margin) } }
     S_.claim { claim = "Sinusoidal degrades the most beyond the training window",
-      published = "sinusoidal blows up first in Figure 1", needs = needs,
+      published = "sinusoidal blows up first in Figure 1", needs = needs, metric = "ppl",
       measured = "ratio sinusoidal " .. ci(sn and sn.growth, "%.2f"),
-      verdict = measure.beats_all(sn and sn.growth, others) }
+      test = { kind = "beats_each", a = growth.sinusoidal, bs = except(growth, "sinusoidal"), margin = lm } }
     S_.claim { claim = "ALiBi beats sinusoidal, RoPE and T5 at the longest window",
-      published = "ALiBi lowest perplexity beyond L in Figure 1", needs = needs,
+      published = "ALiBi lowest perplexity beyond L in Figure 1", needs = needs, metric = "ppl",
       measured = "alibi " .. ci(a and a.far, "%.2f"),
-      verdict = (function()
-        local fars = {}
-        for _, enc in ipairs(cfg.press_encodings) do
-          if enc ~= "alibi" then fars[#fars + 1] = by_enc[enc].far end
-        end
-        return measure.beats_all(a and a.far, fars, true)
-      end)() }
+      test = { kind = "beats_each", a = far.alibi, bs = except(far, "alibi"), lower_is_better = true, margin = lm } }
     S_.figure(X:plot_lines(S_.R:path("plots/press"), "Press: held-out perplexity (licence texts)", list, "ppl",
       { xlabel = "window (characters)", ylabel = "perplexity", L = cfg.lm_L, logy = true }),
       "Perplexity against evaluation window, mean and 95% CI over seeds.")
@@ -123,26 +122,36 @@ S[#S + 1] = {
         task, metric, L) })
       local n2 = 2 * L
       local function r(m) return X:at(base .. "/" .. m, metric, n2) end
+      -- per seed at 2L: accuracy, or log perplexity (lower is better)
+      local function v(m)
+        local by = X:seed_at(base .. "/" .. m, metric, n2)
+        return lower and measure.map(by, math.log) or by
+      end
+      local margin = lower and math.log(1 + cfg.ppl_margin) or cfg.acc_margin
       local each = {}
       for _, m in ipairs(cfg.ctx_methods) do
-        if m ~= "rope" then each[#each + 1] = measure.beats_all(r(m), { r("rope") }, lower) end
+        if m ~= "rope" then
+          each[#each + 1] = { id = m, kind = "beats_each", a = v(m), bs = { rope = v("rope") },
+                              lower_is_better = lower, margin = margin }
+        end
       end
+      local needs, lmetric = { base .. "/rope" }, lower and "ppl" or "accuracy"
       S_.claim { claim = task .. ": zero-shot PI, NTK and YaRN each beat plain RoPE at 2L",
         published = "direct extrapolation degrades; the scaled methods do not (PI, YaRN abstracts)",
-        needs = { base .. "/rope" },
+        needs = needs, metric = lmetric,
         measured = string.format("%s at n=%d: rope %s; pi %s; ntk %s; yarn %s", metric, n2, ci(r("rope")),
-          ci(r("pi")), ci(r("ntk")), ci(r("yarn"))), verdict = measure.all_of(each) }
+          ci(r("pi")), ci(r("ntk")), ci(r("yarn"))), test = { kind = "all_of", claims = each } }
       S_.claim { claim = task .. ": zero-shot, NTK-aware beats PI at 2L",
         published = "NTK-aware proposed for use without fine-tuning, PI with one (stated in words)",
-        needs = { base .. "/rope" },
+        needs = needs, metric = lmetric,
         measured = string.format("ntk %s vs pi %s", ci(r("ntk")), ci(r("pi"))),
-        verdict = measure.beats_all(r("ntk"), { r("pi") }, lower) }
+        test = { kind = "beats_each", a = v("ntk"), bs = { pi = v("pi") }, lower_is_better = lower, margin = margin } }
       S_.claim { claim = task .. ": after the same short fine-tune, YaRN beats PI at 2L",
         published = "YaRN surpasses previous methods with less fine-tuning (abstract)",
-        needs = { base .. "/rope" },
+        needs = needs, metric = lmetric,
         measured = string.format("yarn+ft %s vs pi+ft %s at n=%d", ci(r("yarn+ft")), ci(r("pi+ft")), n2),
-        verdict = measure.compare(r("yarn+ft"), r("pi+ft"), lower) < 0 and "not reproduced"
-          or measure.beats_all(r("yarn+ft"), { r("pi+ft") }, lower) }
+        test = { kind = "beats_each", a = v("yarn+ft"), bs = { ["pi+ft"] = v("pi+ft") }, lower_is_better = lower,
+                 margin = margin } }
       S_.figure(X:plot_lines(S_.R:path("plots/context_" .. task), "Context extension: " .. task, list, metric,
         { xlabel = "length", ylabel = metric, L = L, logy = lower, yrange = not lower and { 0, 1 } or nil }),
         task .. ": " .. metric .. " per method, zero-shot (solid) and fine-tuned (dashed).")
@@ -163,41 +172,59 @@ S[#S + 1] = {
   published = "Abstract: Gemma \"greatly prefers to use the lowest frequencies of RoPE\"; p-RoPE " ..
     "\"improves performance\" (their Gemma 2B perplexity table; ordering as stated in the abstract).",
   plan = function(cfg, P)
-    for _, enc in ipairs(cfg.barbero_encodings) do P.lm(enc) end
+    for _, enc in ipairs(cfg.barbero_encodings) do P.lm(enc, "barbero") end
   end,
   report = function(S_)
     local cfg, X = S_.cfg, S_.X
-    local rows, by = {}, {}
+    local rows, by, seeds, needs = {}, {}, {}, {}
     for _, enc in ipairs(cfg.barbero_encodings) do
-      by[enc] = X:at("lm-" .. enc, "ppl", cfg.lm_L)
+      local s = "barbero-" .. enc
+      needs[#needs + 1] = s
+      by[enc] = X:at(s, "ppl", cfg.lm_L)
+      seeds[enc] = measure.map(X:seed_at(s, "ppl", cfg.lm_L), math.log)
       rows[#rows + 1] = { encoding = enc, ppl = ci(by[enc], "%.3f") }
     end
     S_.rep:table(rows, { "encoding", "ppl" }, { headers = { ppl = "held-out perplexity at L" } })
+    -- The premise: enough rotary pairs per head that p-RoPE removes some and
+    -- the usage quarters hold several each.
+    local r = runs.recipe(cfg, "barbero")
+    local pairs_per_head = r.d // r.heads // 2
+    local removed = pairs_per_head - math.floor(cfg.p * pairs_per_head + 0.5)
+    local premise = pairs_per_head >= cfg.min_rotary_pairs and removed >= 1 and { ok = true } or { ok = false,
+      reason = string.format("%d rotary pairs per head (d=%d, heads=%d): p = %g removes %d", pairs_per_head, r.d,
+        r.heads, cfg.p, removed),
+      would_need = string.format("at least %d pairs per head (d / heads >= %d)", cfg.min_rotary_pairs,
+        2 * cfg.min_rotary_pairs) }
     local others = {}
-    for _, enc in ipairs(cfg.barbero_encodings) do if enc ~= "p-rope" then others[#others + 1] = by[enc] end end
+    for _, enc in ipairs(cfg.barbero_encodings) do if enc ~= "p-rope" then others[enc] = seeds[enc] end end
     S_.claim { claim = "p-RoPE reaches lower perplexity than RoPE and NoPE",
-      published = "p-RoPE improves performance (abstract)", needs = { "lm-p-rope", "lm-rope", "lm-none" },
-      measured = string.format("p-rope %s; rope %s; none %s", ci(by["p-rope"]), ci(by.rope), ci(by.none)),
-      verdict = measure.beats_all(by["p-rope"], others, true) }
+      published = "p-RoPE improves performance (abstract)", needs = needs, metric = "ppl",
+      measured = string.format("p-rope %s; rope %s; none %s (%d of %d pairs per head left unrotated)",
+        ci(by["p-rope"]), ci(by.rope), ci(by.none), removed, pairs_per_head),
+      test = { kind = "beats_each", a = seeds["p-rope"], bs = others, lower_is_better = true,
+               margin = math.log(1 + cfg.ppl_margin), premise = premise } }
     -- Usage ratio per seed: lowest quarter of frequencies over highest quarter.
     local ratios, mat, n_pairs = {}, {}, 0
-    for _, f in ipairs(S_.freq["lm-rope"] or {}) do
-      ratios[#ratios + 1] = f.ratio
-      for i, row in ipairs(f.matrix) do
-        mat[i] = mat[i] or {}
-        for k, v in ipairs(row) do mat[i][k] = (mat[i][k] or 0) + v / #S_.freq["lm-rope"] end
+    local usage = {}
+    for _, f in ipairs(S_.freq["barbero-rope"] or {}) do
+      if f.seed <= X.max_seed then usage[#usage + 1] = f end
+    end
+    for _, f in ipairs(usage) do
+      ratios[f.seed] = f.ratio
+      for j, row in ipairs(f.matrix) do
+        mat[j] = mat[j] or {}
+        for k, u in ipairs(row) do mat[j][k] = (mat[j][k] or 0) + u / #usage end
         n_pairs = #row
       end
     end
-    local r = #ratios > 0 and pb.stats.summary(ratios, { level = cfg.level }) or nil
-    local verdict = "inconclusive"
-    if r and r.has_ci then
-      verdict = r.lo > 1 and "reproduced" or (r.hi < 1 and "not reproduced" or "inconclusive")
-    end
+    local list = {}
+    for _, v in pairs(ratios) do list[#list + 1] = v end
+    local rs = #list > 0 and pb.stats.summary(list, { level = cfg.level }) or nil
     S_.claim { claim = "RoPE heads use the lowest frequencies more than the highest",
-      published = "Gemma greatly prefers the lowest frequencies (abstract)", needs = { "lm-rope" },
-      measured = string.format("usage ratio lowest/highest quarter of %d pairs: %s", n_pairs, ci(r, "%.2f")),
-      verdict = verdict }
+      published = "Gemma greatly prefers the lowest frequencies (abstract)", needs = { "barbero-rope" }, metric = "ppl",
+      measured = string.format("usage ratio lowest/highest quarter of %d pairs: %s", n_pairs, ci(rs, "%.2f")),
+      test = { kind = "greater", x = measure.map(ratios, math.log), reference = 0,
+               margin = math.log(1 + cfg.usage_margin), premise = premise } }
     if #mat > 0 and pb.plot.available() then
       S_.figure(pb.plot.heatmap { path = S_.R:path("plots/barbero_usage"), title = "RoPE frequency usage",
         matrix = mat, xlabel = "pair k (0 = highest frequency)", ylabel = "layer x head",

@@ -1,17 +1,22 @@
 -- What the literature report reads from the run directories: the eval
 -- records indexed by series, seed and length; per-seed statistics (a
--- value at one length, a mean over out-of-distribution lengths) with
--- their mean, 95% Student-t interval and max over seeds; verdicts from
--- intervals; and plots of series against length.
+-- value at one length, a mean over out-of-distribution lengths), as
+-- series by seed for the verdicts (pb.verdict) and summarised over seeds
+-- (mean, 95% interval kept inside [0, 1] for accuracies, max) for tables;
+-- which seeds learned their task in distribution; and plots of series
+-- against length.
 local measure = {}
 
 local M = {}
 M.__index = M
 
---- rows: eval records (with seed); freq: frequency-usage records.
-function measure.new(level, rows, freq)
-  local X = setmetatable({ level = level, idx = {}, seeds = {}, lengths = {}, freq = freq or {} }, M)
+--- rows: eval records (with seed); freq: frequency-usage records;
+--- max_seed: keep only seeds up to it (a look of a sequential sweep).
+function measure.new(level, rows, freq, max_seed)
+  local X = setmetatable({ level = level, idx = {}, seeds = {}, lengths = {}, freq = freq or {},
+                           max_seed = max_seed or math.huge }, M)
   for _, r in ipairs(rows) do
+    if r.seed > X.max_seed then goto skip end
     X.idx[r.series] = X.idx[r.series] or {}
     X.idx[r.series][r.seed] = X.idx[r.series][r.seed] or {}
     X.idx[r.series][r.seed][r.length] = r
@@ -19,6 +24,7 @@ function measure.new(level, rows, freq)
     X.seeds[r.series][r.seed] = true
     X.lengths[r.series] = X.lengths[r.series] or {}
     X.lengths[r.series][r.length] = true
+    ::skip::
   end
   return X
 end
@@ -30,39 +36,47 @@ local function sorted_keys(t)
   return out
 end
 
+local function mean_where(by, metric, pred)
+  local s, k = 0, 0
+  for _, r in pairs(by) do
+    if pred(r) and r[metric] then s, k = s + r[metric], k + 1 end
+  end
+  return k > 0 and s / k or nil
+end
+local function ood(r) return not r.in_dist end
+
 function M:lengths_of(series) return sorted_keys(self.lengths[series]) end
 function M:seeds_of(series) return sorted_keys(self.seeds[series]) end
 
 --- Summary over seeds of f(records by length of one seed) -> number|nil;
 --- nil when no seed gives a value. Fields: mean, lo, hi, max, min, n, has_ci.
-function M:over_seeds(series, f)
+--- bounds: {lower, upper} the values cannot leave (the interval is kept
+--- inside them).
+function M:over_seeds(series, f, bounds)
   local vals = {}
   for _, s in ipairs(self:seeds_of(series)) do
     local v = f(self.idx[series][s])
     if v ~= nil then vals[#vals + 1] = v end
   end
   if #vals == 0 then return nil end
-  local r = pb.stats.summary(vals, { level = self.level })
+  local r = pb.stats.summary(vals, { level = self.level, bounds = bounds })
   r.values = vals
   return r
 end
 
+-- Accuracies and exact match lie in [0, 1].
+local BOUNDS = { accuracy = { 0, 1 }, exact = { 0, 1 } }
+measure.BOUNDS = BOUNDS
+
 --- metric at length n.
 function M:at(series, metric, n)
-  return self:over_seeds(series, function(by) return by[n] and by[n][metric] end)
+  return self:over_seeds(series, function(by) return by[n] and by[n][metric] end, BOUNDS[metric])
 end
 
 --- Mean of metric over the lengths in (lo_n, hi_n] (default: every
 --- out-of-distribution length).
 function M:mean_over(series, metric, pred)
-  pred = pred or function(r) return not r.in_dist end
-  return self:over_seeds(series, function(by)
-    local s, k = 0, 0
-    for _, r in pairs(by) do
-      if pred(r) and r[metric] then s, k = s + r[metric], k + 1 end
-    end
-    return k > 0 and s / k or nil
-  end)
+  return self:over_seeds(series, function(by) return mean_where(by, metric, pred or ood) end, BOUNDS[metric])
 end
 
 --- Mean over several series (e.g. tasks) per seed, then over seeds.
@@ -82,20 +96,99 @@ function M:mean_of_series(list, metric, pred)
   local vals = {}
   for _, s in ipairs(sorted_keys(by_seed)) do vals[#vals + 1] = by_seed[s][1] / by_seed[s][2] end
   if #vals == 0 then return nil end
-  local r = pb.stats.summary(vals, { level = self.level })
+  local r = pb.stats.summary(vals, { level = self.level, bounds = BOUNDS[metric] })
   r.values = vals
   return r
 end
 
---- Whether a series learned its task in distribution: mean over seeds of
---- the in-distribution per-token accuracy >= cfg.learn_threshold, or for
---- language models perplexity at L <= cfg.lm_learned_ppl. -> ok, value
-function M:learned(series, cfg)
-  local lm = series:match("^lm%-") or series:match("^ctx%-lm")
-  local r = self:mean_over(series, lm and "ppl" or "accuracy", function(x) return x.in_dist end)
-  if not r then return false, nil end
-  if lm then return r.mean <= cfg.lm_learned_ppl, r.mean end
-  return r.mean >= cfg.learn_threshold, r.mean
+--- Per-seed values {[seed] = v} of f(records by length of one seed).
+function M:by_seed(series, f)
+  local out = {}
+  for _, s in ipairs(self:seeds_of(series)) do out[s] = f(self.idx[series][s]) end
+  return out
+end
+
+--- Per seed: metric at length n.
+function M:seed_at(series, metric, n)
+  return self:by_seed(series, function(by) return by[n] and by[n][metric] end)
+end
+
+--- Per seed: mean of metric over the records pred accepts (default: every
+--- out-of-distribution length).
+function M:seed_mean(series, metric, pred)
+  return self:by_seed(series, function(by) return mean_where(by, metric, pred or ood) end)
+end
+
+--- Per seed: mean over several series (e.g. tasks) of their per-seed means;
+--- a seed missing from one series is left out.
+function M:seed_mean_of_series(list, metric, pred)
+  local out, first = {}, true
+  for _, series in ipairs(list) do
+    local v = self:seed_mean(series, metric, pred)
+    for s in pairs(first and v or out) do
+      if v[s] == nil then out[s] = nil else out[s] = (out[s] or 0) + v[s] / #list end
+    end
+    first = false
+  end
+  return out
+end
+
+--- Whether each seed of a series learned its task in distribution, judged
+--- on metric: "accuracy" (mean per-token accuracy over sizes <= L at least
+--- cfg.learn_threshold), "exact" (exact match at least cfg.exact_threshold
+--- at every size <= L) or "ppl" (perplexity at the longest window <= L at
+--- most cfg.lm_learned_ppl). -> {[seed] = true|false}, {[seed] = value}
+function M:learned_seeds(series, metric, cfg)
+  local ok, val = {}, {}
+  for _, s in ipairs(self:seeds_of(series)) do
+    local by, v = self.idx[series][s], nil
+    if metric == "exact" then
+      for _, r in pairs(by) do
+        if r.in_dist and r.exact then v = math.min(v or 1, r.exact) end
+      end
+      ok[s] = v ~= nil and v >= cfg.exact_threshold
+    elseif metric == "ppl" then
+      local n
+      for len, r in pairs(by) do if r.in_dist and r.ppl and (not n or len > n) then n = len end end
+      v = n and by[n].ppl
+      ok[s] = v ~= nil and v <= cfg.lm_learned_ppl
+    else
+      v = mean_where(by, "accuracy", function(r) return r.in_dist end)
+      ok[s] = v ~= nil and v >= cfg.learn_threshold
+    end
+    val[s] = v
+  end
+  return ok, val
+end
+
+--- Number of seeds of a series that learned (see learned_seeds).
+function M:n_learned(series, metric, cfg)
+  local n = 0
+  for _, yes in pairs((self:learned_seeds(series, metric, cfg))) do n = n + (yes and 1 or 0) end
+  return n
+end
+
+--- {[seed] = f(v)} of a by-seed table.
+function measure.map(by_seed, f)
+  local out = {}
+  for s, v in pairs(by_seed) do out[s] = f(v) end
+  return out
+end
+
+--- Premise of a comparison beyond L: some series is off the floor (its mean
+--- over seeds above floor), else the test lengths are out of every model's
+--- reach and the comparison says nothing. series: {name = by-seed table}.
+function measure.off_floor(series, floor, what)
+  local best, best_name = -math.huge, nil
+  for name, by in pairs(series) do
+    local s, k = 0, 0
+    for _, v in pairs(by) do s, k = s + v, k + 1 end
+    if k > 0 and s / k > best then best, best_name = s / k, name end
+  end
+  if best > floor then return { ok = true } end
+  return { ok = false, reason = string.format("every series at the floor beyond L (best: %s %.3g <= %g in %s)",
+    tostring(best_name), best, floor, what),
+    would_need = "test sizes nearer L, or models that extrapolate some way" }
 end
 
 --- "0.512 [0.401, 0.623] (max 0.70, 5 seeds)".
@@ -105,39 +198,6 @@ function measure.ci(r, fmt)
   local s = string.format(fmt, r.mean)
   if r.has_ci then s = s .. string.format(" [" .. fmt .. ", " .. fmt .. "]", r.lo, r.hi) end
   return s .. string.format(" (max " .. fmt .. ", %d seed%s)", r.max, r.n, r.n == 1 and "" or "s")
-end
-
---- +1 when a is separated above b (intervals do not overlap), -1 below,
---- 0 when they overlap or either has no interval. lower: smaller is better.
-function measure.compare(a, b, lower)
-  if not (a and b and a.has_ci and b.has_ci) then return 0 end
-  if lower then a, b = b, a end
-  if a.lo > b.hi then return 1 end
-  if a.hi < b.lo then return -1 end
-  return 0
-end
-
---- Verdict of "a beats each of bs": reproduced when every comparison
---- separates in a's favour, not reproduced when one separates against.
-function measure.beats_all(a, bs, lower)
-  local worst, all = 1, true
-  for _, b in ipairs(bs) do
-    local c = measure.compare(a, b, lower)
-    if c < 0 then worst = -1 end
-    if c ~= 1 then all = false end
-  end
-  if worst < 0 then return "not reproduced" end
-  return all and "reproduced" or "inconclusive"
-end
-
---- Verdict of several claims that must all hold.
-function measure.all_of(verdicts)
-  local out = "reproduced"
-  for _, v in ipairs(verdicts) do
-    if v == "not reproduced" then return v end
-    if v ~= "reproduced" then out = "inconclusive" end
-  end
-  return out
 end
 
 --- Lines of metric against length, one per {series=, name=}, CI bands.

@@ -8,7 +8,15 @@
 --            RoPE runs also record per-frequency usage (Barbero et al.)
 --   scaling  a RoPE model (the checkpoint of a seq or lm run) evaluated
 --            beyond its training length with PI / NTK / YaRN, zero-shot
---            and after a short fine-tune at 2L
+--            and after a short fine-tune at 2L (at finetune_lr_ratio times
+--            the base model's learning rate)
+--
+-- Learning rates: a seq or lm config either names its lr, or is a pilot
+-- (c.pilot: one lr of the grid, on the pilot seed, scored on validation
+-- problems only), or selects (c.lr_select = {pilot run names}): it reads
+-- the pilots' validation loss and trains at the lr of the best. Validation
+-- problems come from their own stream (seq tasks) or their own slice of the
+-- held-out text (lm); nothing beyond the training length is looked at.
 --
 -- Every evaluation record is {kind="eval", series=, length=, in_dist=,
 -- accuracy=, exact=, ppl=}; `series` names the curve the report reads.
@@ -25,15 +33,30 @@ runs.copy = copy
 
 --- Task object of a config: its training task, or (lm) a slice of the
 --- text, whose file c.text is named relative to the directory dir.
+--- The held-out text is split in two: its first half validates (picks
+--- learning rates), its second half evaluates.
 function runs.task(c, which, dir)
   if c.task == "lm" then
     local o = { path = util.join(dir, c.text), min_len = c.L, max_len = c.L }
-    if which == "eval" then o.from = 1 - c.holdout else o.to = 1 - c.holdout end
+    local cut = 1 - c.holdout / 2
+    if which == "eval" then o.from = cut
+    elseif which == "valid" then o.from, o.to = 1 - c.holdout, cut
+    else o.to = 1 - c.holdout end
     return pb.task("lm", o)
   end
   local o = copy(c.topts)
   o.max_len = c.L
   return pb.task(c.task, o)
+end
+
+--- A section's recipe: the study's d, heads, layers, steps (lm_steps for
+--- language models) and batch, with the section's entry of cfg.recipes
+--- over them.
+function runs.recipe(cfg, name)
+  local r = { d = cfg.d, heads = cfg.heads, layers = cfg.layers, batch = cfg.batch,
+              steps = (name == "lm" or name == "barbero") and cfg.lm_steps or cfg.steps }
+  for k, v in pairs(cfg.recipes[name] or {}) do r[k] = v end
+  return r
 end
 
 -- Model sequence length of a problem of size n (what scaling factors use).
@@ -70,14 +93,70 @@ local function evaluate(c, model, eval_task, lengths, series, extra)
   return recs
 end
 
+-- Validation of a trained model on sizes min_len..L (seq: problems of the
+-- validation stream; lm: the validation slice at window L): mean loss per
+-- answer token, accuracy and exact match (seq), perplexity (lm).
+local function validate(c, model, task_obj, dir)
+  if c.task == "lm" then
+    local ev = pb.eval(model, runs.task(c, "valid", dir),
+                       { lengths = { c.L }, max_tokens = c.max_tokens, window = "nonoverlap" })[c.L]
+    return { loss = math.log(ev.ppl), ppl = ev.ppl }
+  end
+  local sizes = {}
+  for n = task_obj:info().min_len, c.L do sizes[#sizes + 1] = n end
+  local ev = pb.eval(model, task_obj, { lengths = sizes, samples = c.valid_samples, split = "valid" })
+  local v = { loss = 0, accuracy = 0, exact = 0 }
+  for _, n in ipairs(sizes) do
+    for k in pairs(v) do v[k] = v[k] + ev[n][k] / #sizes end
+  end
+  return v
+end
+
+--- The learning rate a selecting config trains at: that of the pilot with
+--- the lowest validation loss (a diverged pilot counts as infinite; ties go
+--- to the pilot named first). R: the study's results. -> lr, pilot name
+function runs.selected_lr(c, R)
+  local best, best_loss, name
+  for _, pilot in ipairs(c.lr_select) do
+    local s = R:load(pilot).summary
+    if type(s) ~= "table" or type(s.lr) ~= "number" or type(s.valid_loss) ~= "number" then
+      error(string.format("literature: pilot run '%s' has no validation result (rerun it)", pilot), 0)
+    end
+    if s.valid_loss == s.valid_loss and (not best_loss or s.valid_loss < best_loss) then
+      best, best_loss, name = s.lr, s.valid_loss, pilot
+    end
+  end
+  if not best then
+    error("literature: every pilot of " .. c.series .. " diverged (" .. table.concat(c.lr_select, ", ") .. ")", 0)
+  end
+  return best, name
+end
+
+-- A pilot: train at its lr (a divergence is a result, not a failure), then
+-- validate. Nothing beyond L is evaluated.
+local function run_pilot(c, e, R, run, model, task_obj)
+  local ok, tr = pcall(train, c, model, task_obj, c.steps, c.lr, 0, e.name)
+  local v = ok and validate(c, model, task_obj, R.dir) or { loss = 1 / 0 }
+  run:summary { series = c.series, seed = c.seed, lr = c.lr, pilot = true, valid_loss = v.loss,
+                valid_accuracy = v.accuracy, valid_exact = v.exact, valid_ppl = v.ppl,
+                diverged = not ok or nil, final_loss = ok and tr.final_loss or nil,
+                train_seconds = ok and tr.seconds or nil }
+end
+
 -- seq and lm: train one model, evaluate it, keep RoPE checkpoints for the
 -- scaling runs and record RoPE frequency usage on lm.
 local function run_model(c, e, R)
+  local lr, from = c.lr, nil
+  if c.lr_select then lr, from = runs.selected_lr(c, R) end
   local run = R:run(e.name, c)
   local task_obj = runs.task(c, "train", R.dir)
-  local eval_task = c.task == "lm" and runs.task(c, "eval", R.dir) or task_obj
   local model = pb.model(c.model)
-  local tr = train(c, model, task_obj, c.steps, c.lr, 0, e.name)
+  if c.pilot then
+    run_pilot(c, e, R, run, model, task_obj)
+    return model:close()
+  end
+  local eval_task = c.task == "lm" and runs.task(c, "eval", R.dir) or task_obj
+  local tr = train(c, model, task_obj, c.steps, lr, 0, e.name)
   for _, rec in ipairs(evaluate(c, model, eval_task, c.lengths, c.series)) do run:log(rec) end
   if c.freq_usage then
     local U = pb.metrics.frequency_usage(model, task_obj, { length = c.L, batch = 16, seed = 7 })
@@ -88,7 +167,7 @@ local function run_model(c, e, R)
     end
   end
   if c.checkpoint then model:save(run:path("model.pbt")) end
-  run:summary { series = c.series, seed = c.seed, final_loss = tr.final_loss,
+  run:summary { series = c.series, seed = c.seed, lr = lr, lr_from = from, final_loss = tr.final_loss,
                 train_seconds = tr.seconds, tokens_per_s = tr.tokens_per_s,
                 chance = task_obj:info().chance }
   model:close()
@@ -122,6 +201,8 @@ local function run_scaling(c, e, R)
     end
   end
   for _, ty in ipairs(c.methods) do eval_all(rope, ty, c.series .. "/" .. ty) end
+  local base_lr = base.lr or R:load(e.needs[1]).summary.lr
+  local ft_lr = c.finetune_lr or c.finetune_lr_ratio * base_lr
   local ft_base = runs.copy(base)
   ft_base.L = 2 * base.L
   local ft_task = runs.task(ft_base, "train", R.dir)
@@ -131,11 +212,11 @@ local function run_scaling(c, e, R)
     rope:save(path)
     local m = pb.load(path, ty ~= "rope" and { enc = { scaling = scaled(ty, s2) } } or nil)
     os.remove(path)
-    train(base, m, ft_task, c.finetune_steps, c.finetune_lr, 500, e.name .. " ft " .. ty)
+    train(base, m, ft_task, c.finetune_steps, ft_lr, 500, e.name .. " ft " .. ty)
     eval_all(m, ty, c.series .. "/" .. ty .. "+ft", s2)
     m:close()
   end
-  run:summary { series = c.series, seed = base.seed }
+  run:summary { series = c.series, seed = base.seed, finetune_lr = ft_lr }
   rope:close()
 end
 

@@ -12,7 +12,7 @@
 --               integers, floats with 4 significant digits
 --       headers: {col = "Shown title"}
 --   rep:figure(image_path, caption)   png, svg, jpg or gif
---   rep:claim{text=, verdict="confirmed"|"contradicted"|"inconclusive", evidence=,
+--   rep:claim{text=, verdict="confirmed"|"contradicted"|"inconclusive"|"untestable", evidence=,
 --             section=}   (section: optional tag used by assembled reports)
 --   rep:figure(path, caption, {section=})
 --   rep:adopt(block)        append a copy of another report's block
@@ -29,6 +29,7 @@ Report.__index = Report
 
 local VERDICTS = {
   confirmed = "Confirmed", contradicted = "Contradicted", inconclusive = "Inconclusive",
+  untestable = "Not testable at this scale",
 }
 
 local function need_string(v, what, level)
@@ -155,7 +156,7 @@ function Report:claim(c)
   if type(c) ~= "table" then error("rep:claim: expected {text=, verdict=, evidence=}", 2) end
   need_string(c.text, "rep:claim: text", 2)
   if not VERDICTS[c.verdict] then
-    error(string.format("rep:claim: verdict '%s' is not one of confirmed, contradicted, inconclusive",
+    error(string.format("rep:claim: verdict '%s' is not one of confirmed, contradicted, inconclusive, untestable",
       tostring(c.verdict)), 2)
   end
   if c.evidence ~= nil then need_string(c.evidence, "rep:claim: evidence", 2) end
@@ -351,6 +352,8 @@ figcaption { color: #555; font-style: italic; font-size: .92rem; margin-top: .3r
 .claim.contradicted .verdict { color: #c0392b; }
 .claim.inconclusive { border-color: #b7950b; background: #fdf8e6; }
 .claim.inconclusive .verdict { color: #8a6d00; }
+.claim.untestable { border-color: #7f8c8d; background: #f2f4f4; }
+.claim.untestable .verdict { color: #566573; }
 .evidence { color: #444; font-size: .94rem; margin-top: .3rem; }
 ]]
 

@@ -120,8 +120,11 @@ function slurm.submit(S, o, worker_argv)
     for _, id in ipairs(this_stage) do prev[#prev + 1] = id end
   end
   local cscript = util.join(dir, stamp .. "-collect.sh")
-  local cargv = { proc.exe(), "collect", S.path }
-  for _, a in ipairs(S.argv_args) do cargv[#cargv + 1] = a end
+  local cargv = S.collect_argv  -- a sequential sweep: the sweep itself takes the look
+  if not cargv then
+    cargv = { proc.exe(), "collect", S.path }
+    for _, a in ipairs(S.argv_args) do cargv[#cargv + 1] = a end
+  end
   write_script(cscript, cargv)
   local cargs = { "--job-name=pb-" .. S.M.name .. "-collect", "--dependency=afterany:" .. table.concat(all_ids, ":"),
                   "--output=" .. util.join(core.realpath(logs), "collect-%j.out") }

@@ -13,10 +13,12 @@
 --     {key = {col = value...}, label = "col=value,...", rows = {...}},
 --     sorted by key values (numbers numerically) or in order of first
 --     appearance.
---   stats.aggregate(rows, keys, value_columns, {level = 0.95})
+--   stats.aggregate(rows, keys, value_columns, {level = 0.95, bounds = {v = {lower, upper}}})
 --       -> rows, columns
 --     one row per group with the key columns and, for each value column v,
---     v_mean, v_lo, v_hi, v_sd, v_n, v_min, v_max (nil values are skipped).
+--     v_mean, v_lo, v_hi, v_sd, v_n, v_min, v_max (nil values are skipped);
+--     bounds: the range a column's values cannot leave (accuracies: {0, 1}),
+--     which its interval keeps to.
 --
 -- Tests and distributions (docs/statistics.md has the formulas and choices):
 --   stats.summary(values, {bounds = {lower, upper}}) and
@@ -228,7 +230,7 @@ function stats.aggregate(rows, keys, value_columns, opts)
         vals[#vals + 1] = v
       end
       if #vals > 0 then
-        local s = stats.summary(vals, opts)
+        local s = stats.summary(vals, { level = opts and opts.level, bounds = opts and opts.bounds and opts.bounds[col] })
         for _, f in ipairs { "mean", "lo", "hi", "sd", "n", "min", "max" } do
           row[col .. "_" .. f] = s[f]
         end

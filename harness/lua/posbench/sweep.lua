@@ -469,8 +469,8 @@ end
 local USAGE = [==[
 usage: posbench sweep STUDY [key=value ...] [--plan | --local [N] | --commands [--stage S]
                              | --slurm [--chunk K] [--max-parallel P] [--dry-run] [-- SBATCH ARGS]]
-                             [--rerun-stale]
-       posbench collect STUDY [key=value ...] [--allow-partial]
+                             [--rerun-stale] [--until-decided [--max-seeds N]]
+       posbench collect STUDY [key=value ...] [--allow-partial] [--until-decided [--max-seeds N]]
 STUDY is a script path or a name in experiments/ (extrapolation, article, ...).]==]
 
 local function parse(mode, argv)
@@ -496,6 +496,8 @@ local function parse(mode, argv)
     elseif a == "--stage" then o.stage = num(a)
     elseif a == "--dry-run" then o.dry_run = true
     elseif a == "--rerun-stale" then o.rerun_stale = true
+    elseif a == "--until-decided" then o.until_decided = true
+    elseif a == "--max-seeds" then o.max_seeds = num(a)
     elseif a == "--allow-partial" then o.allow_partial = true
     elseif a == "--wait-needs" then o.wait_needs = true
     elseif a == "--log" then o.log = argv[i + 1]; i = i + 1
@@ -514,6 +516,7 @@ local function parse(mode, argv)
   end
   if not o.study then error("missing STUDY\n" .. USAGE, 0) end
   if o.run == nil and o.action == "run" then error("--run needs a run id", 0) end
+  if o.max_seeds and not o.until_decided then error("--max-seeds goes with --until-decided", 0) end
   return o
 end
 
@@ -561,6 +564,54 @@ local function commands(S, o)
   return 0
 end
 
+-- --until-decided: the looks of posbench.sequential, each run by the
+-- chosen action. With --slurm, the collect job is this same command, so
+-- each look, once collected, submits the next one.
+local function until_decided(mode, S, o)
+  local seq = require "posbench.sequential"
+  local H = {
+    results = function(S_) return results_of(S_.cfg, S_.M.name) end,
+    replan = function(S_) S_.plan, S_.by_id = sweep.plan(S_.M, S_.cfg) end,
+    collect = function(S_) return sweep.collect(S_, false) end,
+  }
+  local action = o.action or "local"
+  -- Workers (local, GNU parallel, Slurm tasks) plan the same look.
+  local max_seeds = tostring(o.max_seeds or 4 * S.cfg.seeds)
+  for _, a in ipairs { "--until-decided", "--max-seeds", max_seeds } do S.argv_args[#S.argv_args + 1] = a end
+  if mode == "collect" or action == "plan" or action == "run" or action == "array" then
+    seq.resume(S, o, H)
+    if mode == "collect" then return sweep.collect(S, o.allow_partial) end
+    if action == "run" then return cmd_run_ids(S, { o.run }, o) end
+    if action == "array" then return require("posbench.slurm").array_task(S, o, cmd_run_ids) end
+    sweep.refresh(S.cfg, S.plan)
+    print_plan(S.M, S.cfg, S.plan, S.args)
+    return 0
+  end
+  if action ~= "local" and action ~= "commands" and action ~= "slurm" then
+    error("--until-decided goes with --local, --commands, --slurm or --plan", 0)
+  end
+  function H.execute(S_)
+    sweep.write_plan(S_.M, S_.cfg, S_.plan, S_.args)
+    sweep.refresh(S_.cfg, S_.plan)
+    local left = 0
+    for _, e in ipairs(S_.plan) do
+      if e.state ~= "done" and not (e.state == "stale" and not S_.rerun_stale) then left = left + 1 end
+    end
+    if left == 0 then return "done" end
+    if action == "local" then
+      run_local(S_, o.workers or core.machine().cores or 1)
+      return "done"
+    elseif action == "commands" then
+      commands(S_, o)
+    else
+      S_.collect_argv = worker_argv(S_, { "--slurm", "--", table.unpack(o.sbatch) })
+      require("posbench.slurm").submit(S_, o, worker_argv)
+    end
+    return "pending"
+  end
+  return seq.main(S, o, H)
+end
+
 function sweep.main(mode, argv)
   -- Bad usage, an unknown study or setting: a message and exit 2.
   local ok, o, S = pcall(function()
@@ -569,6 +620,12 @@ function sweep.main(mode, argv)
   end)
   if not ok then
     io.stderr:write("posbench ", mode, ": ", tostring(o), "\n")
+    return 2
+  end
+  if o.until_decided then
+    local ok2, status = pcall(until_decided, mode, S, o)
+    if ok2 then return status end
+    io.stderr:write("posbench ", mode, ": ", tostring(status), "\n")
     return 2
   end
   if mode == "collect" then return sweep.collect(S, o.allow_partial) end
