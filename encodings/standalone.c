@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../harness/core/streams.h"
 #include "../harness/numerics/precision_opts.h"
 
 /* The keys of the object itself rather than the encoding's. */
@@ -79,8 +80,9 @@ static int split(const pb_opts *settings, int max_pos, const char *what, split_s
     return 0;
 }
 
-/* Creates the encoding and its parameters, initialised from the seed as a
- * model initialises them. */
+/* Creates the encoding and its parameters, initialised from the seed's
+ * "encoding" stream (core/streams.h) as a model initialises them, so a
+ * probe and a model built with one seed hold the same parameters. */
 static int create(pb_standalone_encoding *se, const char *name, const pb_geometry *g,
                   unsigned long seed, pb_error *err) {
     if (pb_encoding_create_named(&se->enc, name, g, &se->opts, &se->prec, err)) return -1;
@@ -91,7 +93,7 @@ static int create(pb_standalone_encoding *se, const char *name, const pb_geometr
     if (n > 0 && se->enc.type->init_params) {
         gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
         if (!rng) return pb_fail(err, "encoding '%s': out of memory for a generator", name);
-        gsl_rng_set(rng, seed);
+        gsl_rng_set(rng, pb_stream_seed(seed, PB_STREAM_ENCODING));
         se->enc.type->init_params(&se->enc, se->params, rng);
         gsl_rng_free(rng);
     }

@@ -115,20 +115,30 @@ static void check_case(const char *enc, int causal, int rms, int tied) {
                     dir[i] = (float)(dir[i] / norm);
                     gv += (double)dir[i] * analytic[off + i];
                 }
+                /* Richardson: central differences at h and h/2 combined
+                 * to cancel their h^2 error, which at some points exceeds
+                 * the tolerance at h = 3e-2 (a smaller h drowns small
+                 * gradients in float32 noise instead). */
                 const double h = 3e-2;
-                for (size_t i = 0; i < n; i++)
-                    m.param_mem[off + i] = saved[off + i] + (float)(h * dir[i]);
-                double fp = loss_at(&c, NULL);
-                for (size_t i = 0; i < n; i++)
-                    m.param_mem[off + i] = saved[off + i] - (float)(h * dir[i]);
-                double fm = loss_at(&c, NULL);
+                double num = 0;
+                for (int half = 0; half < 2; half++) {
+                    double hh = half ? h / 2 : h;
+                    for (size_t i = 0; i < n; i++)
+                        m.param_mem[off + i] = saved[off + i] + (float)(hh * dir[i]);
+                    double fp = loss_at(&c, NULL);
+                    for (size_t i = 0; i < n; i++)
+                        m.param_mem[off + i] = saved[off + i] - (float)(hh * dir[i]);
+                    double fm = loss_at(&c, NULL);
+                    num += (half ? 4.0 : -1.0) / 3.0 * (fp - fm) / (2 * hh);
+                }
                 memcpy(m.param_mem + off, saved + off, n * sizeof(float));
-                double num = (fp - fm) / (2 * h);
                 /* A random direction is nearly orthogonal to the gradient, so
-                 * its error is measured against the gradient's norm; the
-                 * 1e-5 floor is above float32 noise in the loss (~1e-7 / 2h). */
+                 * its error is measured against the gradient's norm. The
+                 * float32 loss is rounded by ~1e-7, which the combination
+                 * above turns into ~3e-7 / h = 1e-5 of noise: a 1% check
+                 * needs a scale of at least 1e-3. */
                 double scale = fmax(fabs(num) + fabs(gv), 0.2 * gnorm);
-                double e = fabs(num - gv) / fmax(scale, 1e-5);
+                double e = fabs(num - gv) / fmax(scale, 1e-3);
                 CHECK(e < 1e-2, "%s causal=%d rms=%d tied=%d: %s derivative along %s: "
                       "analytic %.6g vs finite difference %.6g (rel error %.3g)", enc,
                       causal, rms, tied, pb_param_names[k],

@@ -93,14 +93,14 @@ static int length_at(lua_State *L, int i, lua_Integer max) {
 /* Pushes {[n] = {accuracy=, exact=, loss=, n=, tokens=, seq_len=, length=}};
  * -1 with err on failure (the caller restores the model, then raises). */
 static int eval_accuracy(lua_State *L, pb_model *m, pb_task *t, int samples,
-                         unsigned long seed, pb_error *err) {
+                         pb_split split, unsigned long seed, pb_error *err) {
     int n_len = (int)luaL_len(L, LENGTHS);
     lua_newtable(L);
     for (int i = 1; i <= n_len; i++) {
         int n = length_at(L, i, INT_MAX); /* pb_eval_length names lengths too long */
         if (!n) return pb_fail(err, "%s: lengths[%d] must be a positive integer", what, i);
         pb_eval_result r;
-        if (pb_eval_length(m, t, n, samples, seed + (unsigned long)n, &r, err))
+        if (pb_eval_length(m, t, n, samples, split, seed + (unsigned long)n, &r, err))
             return pb_prefix(err, "%s at length %d", what, n);
         lua_newtable(L);
         pb_lua_set_num(L, "accuracy", r.accuracy);
@@ -144,8 +144,10 @@ static int eval_perplexity(lua_State *L, pb_model *m, pb_task *t, const pb_lm_ev
     return 0;
 }
 
-/* pb.eval(model, task, {lengths=, samples=, seed=, scaling=, enc=, positions=,
- * precision=}) -> {[length] = {accuracy=, exact=, loss=, n=}}
+/* pb.eval(model, task, {lengths=, samples=, seed=, split=, scaling=, enc=,
+ * positions=, precision=}) -> {[length] = {accuracy=, exact=, loss=, n=}}
+ * split="test" (default) or "valid": problems and positions from that
+ * split's streams (core/streams.h) of seed + length.
  * With window="nonoverlap"|"sliding" (stride=, max_tokens=), task 'lm':
  * perplexity over the corpus, {[length] = {loss=, ppl=, tokens=, ...}}. */
 static int l_eval(lua_State *L) {
@@ -154,10 +156,14 @@ static int l_eval(lua_State *L) {
     luaL_checktype(L, 3, LUA_TTABLE);
     static const char *const keys[] = {"lengths", "samples", "seed", "scaling", "enc",
                                        "positions", "precision", "window", "stride",
-                                       "max_tokens", NULL};
+                                       "max_tokens", "split", NULL};
     pb_lua_check_keys(L, 3, keys, what);
     int samples = pb_lua_field_int(L, 3, "samples", 100, what);
     unsigned long seed = pb_lua_field_seed(L, 3, "seed", 12345, what);
+    pb_split split;
+    pb_error err;
+    if (pb_eval_split_parse(pb_lua_field_str(L, 3, "split", "test", what), &split, &err))
+        return luaL_error(L, "%s: %s", what, err.msg);
     lua_getfield(L, 3, "lengths");
     if (lua_isnil(L, LENGTHS)) return luaL_error(L, "%s: lengths={...} is required", what);
     if (!lua_istable(L, LENGTHS))
@@ -165,11 +171,13 @@ static int l_eval(lua_State *L) {
                           what, luaL_typename(L, LENGTHS), luaL_tolstring(L, LENGTHS, NULL));
     pb_lm_eval_opts lm;
     int perplexity = read_lm_opts(L, 3, seed, &lm);
+    if (perplexity && split != PB_SPLIT_TEST)
+        return luaL_error(L, "%s: split=\"valid\" draws problems; perplexity (window=) "
+                             "walks the whole corpus and has no validation split", what);
     pb_model_saved s;
     apply_eval(L, 3, m, &s);
-    pb_error err;
     int rc = perplexity ? eval_perplexity(L, m, t, &lm, &err)
-                        : eval_accuracy(L, m, t, samples, seed, &err);
+                        : eval_accuracy(L, m, t, samples, split, seed, &err);
     pb_model_restore(m, &s);
     if (rc) return pb_lua_raise(L, &err);
     return 1;

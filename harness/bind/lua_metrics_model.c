@@ -56,7 +56,7 @@ static pb_batch *task_batch(lua_State *L, pb_model *m, pb_task *t, int opts,
     pb_error err;
     int T = pb_task_model_len(t, n, m->cfg.causal, &err);
     if (T < 0 || pb_batch_alloc(&u->b, B, T, t->pos_dims, &err)) pb_lua_raise(L, &err);
-    if (pb_draw_batch_seeded(m, t, seed, n, B, 0, &u->b, &err))
+    if (pb_draw_batch_seeded(m, t, PB_SPLIT_TEST, seed, n, B, &u->b, &err))
         luaL_error(L, "%s: %s", what, err.msg);
     return &u->b;
 }

@@ -103,7 +103,7 @@ static int fixed_batch(pb_model *m, pb_task *t, int B, int n, unsigned long seed
                        pb_batch *b, pb_error *err) {
     int T = pb_task_model_len(t, n, m->cfg.causal, err);
     if (T < 0 || pb_batch_alloc(b, B, T, t->pos_dims, err)) return -1;
-    int rc = pb_draw_batch_seeded(m, t, seed, n, B, 1, b, err);
+    int rc = pb_draw_batch_seeded(m, t, PB_SPLIT_TRAIN, seed, n, B, b, err);
     if (rc) pb_batch_free(b);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "../core/streams.h"
 #include "model_internal.h"
 
 const char *const pb_param_names[PB_N_PARAM_TENSORS] = {
@@ -104,15 +105,18 @@ static void fill(float *x, size_t n, float v) {
     for (size_t i = 0; i < n; i++) x[i] = v;
 }
 
-static void init_params(pb_model *m) {
+/* Shared weights come from the "weights" stream in a fixed order and the
+ * encoding's own parameters from the "encoding" stream (core/streams.h):
+ * models built with one seed share every shared weight whatever their
+ * encoding. */
+static int init_params(pb_model *m, pb_error *err) {
     const pb_param_shape *s = m->shapes;
     pb_params *p = &m->params;
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(rng, m->cfg.seed);
+    if (!rng) return pb_fail(err, "model: out of memory for a generator");
+    gsl_rng_set(rng, pb_stream_seed(m->cfg.seed, PB_STREAM_WEIGHTS));
     double sd = 0.02, sd_out = 0.02 / sqrt(2.0 * m->cfg.layers);
     init_normal(p->wte, s[PB_P_wte].size, sd, rng);
-    if (m->enc.n_params && m->enc.type->init_params)
-        m->enc.type->init_params(&m->enc, p->enc, rng);
     fill(p->ln1_w, s[PB_P_ln1_w].size, 1.0f);
     init_normal(p->qkv_w, s[PB_P_qkv_w].size, sd, rng);
     init_normal(p->proj_w, s[PB_P_proj_w].size, sd_out, rng);
@@ -121,7 +125,12 @@ static void init_params(pb_model *m) {
     init_normal(p->fcp_w, s[PB_P_fcp_w].size, sd_out, rng);
     fill(p->lnf_w, s[PB_P_lnf_w].size, 1.0f);
     init_normal(p->head_w, s[PB_P_head_w].size, sd, rng);
+    if (m->enc.n_params && m->enc.type->init_params) {
+        gsl_rng_set(rng, pb_stream_seed(m->cfg.seed, PB_STREAM_ENCODING));
+        m->enc.type->init_params(&m->enc, p->enc, rng);
+    }
     gsl_rng_free(rng); /* biases were zeroed by calloc */
+    return 0;
 }
 
 int pb_model_create(pb_model *m, const pb_model_config *cfg, pb_error *err) {
@@ -155,7 +164,10 @@ int pb_model_create(pb_model *m, const pb_model_config *cfg, pb_error *err) {
     pb_model_point_params(&m->params, m->param_mem, m->shapes);
     pb_model_point_params(&m->grads, m->grad_mem, m->shapes);
     m->used = m->params;
-    init_params(m);
+    if (init_params(m, err)) {
+        pb_model_destroy(m);
+        return -1;
+    }
     return 0;
 }
 

@@ -29,7 +29,7 @@ typedef struct pb_model_config {
     pb_opts enc_opts;      /* options of the encoding (flattened) */
     pb_opts pos_opts;      /* position scheme options */
     pb_precision prec;     /* rounding sites (every site fp32 by default) */
-    unsigned long seed;
+    unsigned long seed;    /* weights and encoding streams (core/streams.h) */
 } pb_model_config;
 
 /* Parameter tensors, in buffer order (docs/model.md). */

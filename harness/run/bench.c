@@ -212,8 +212,15 @@ int pb_bench_main(int argc, char **argv) {
         return 1;
     }
     b.B = c.batch; b.T = c.T;
-    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(rng, 1);
+    pb_draw_streams streams; /* seed 1's training streams: tokens, positions */
+    if (pb_draw_streams_open(&streams, PB_SPLIT_TRAIN, 1, &err)) {
+        fprintf(stderr, "posbench bench: %s\n", err.msg);
+        pb_draw_streams_close(&streams);
+        pb_batch_free(&b);
+        pb_model_destroy(&m);
+        return 1;
+    }
+    gsl_rng *rng = streams.problems;
     pb_adamw opt;
     pb_adamw_defaults(&opt);
     opt.steps = c.warmup + c.steps;
@@ -227,7 +234,7 @@ int pb_bench_main(int argc, char **argv) {
             b.targets[i] = (i + 1) % b.T ? b.tokens[i + 1] : (int)gsl_rng_uniform_int(rng, c.vocab);
             b.mask[i] = 1.0f;
         }
-        rc = pb_positions_fill(&m.positions, &b, rng, 1, &err);
+        rc = pb_positions_fill(&m.positions, &b, streams.positions, 1, &err);
         if (!rc && c.eval) {
             rc = pb_model_forward(&m, &b, 0, &err);
             continue;
@@ -238,7 +245,7 @@ int pb_bench_main(int argc, char **argv) {
         if (!rc) pb_adamw_step(&m, &opt);
     }
     double dt = pb_now() - t0;
-    gsl_rng_free(rng);
+    pb_draw_streams_close(&streams);
     if (rc) {
         fprintf(stderr, "posbench bench: %s\n", err.msg);
     } else {

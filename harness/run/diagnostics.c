@@ -166,11 +166,11 @@ int pb_diagnose_length(pb_model *m, const pb_task *task, int n, const pb_diag_op
     pb_batch batch;
     if (pb_batch_alloc(&batch, B, T, pd, err)) return -1;
     double *acc = calloc((size_t)3 * L * H, sizeof *acc);
-    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    pb_draw_streams streams = {0};
     unsigned char *seen = NULL;
     int *all_pos = NULL;
     int rc = -1;
-    if (!acc || !rng) {
+    if (!acc) {
         pb_fail(err, "diagnose: out of memory");
         goto out;
     }
@@ -184,10 +184,12 @@ int pb_diagnose_length(pb_model *m, const pb_task *task, int n, const pb_diag_op
         pb_fail(err, "diagnose: out of memory for %d x %d positions", o->samples, T);
         goto out;
     }
-    gsl_rng_set(rng, o->seed + (unsigned long)n);
+    /* pb.eval's problems and positions for the same seed */
+    if (pb_draw_streams_open(&streams, PB_SPLIT_TEST, o->seed + (unsigned long)n, err))
+        goto out;
     for (int done = 0; done < o->samples; done += B) {
         int rows = o->samples - done < B ? o->samples - done : B;
-        if (pb_draw_batch(m, task, rng, n, rows, 0, &batch, err)) goto out;
+        if (pb_draw_batch(m, task, &streams, n, rows, &batch, err)) goto out;
         memcpy(all_pos + (size_t)done * per_sample, batch.pos,
                (size_t)rows * per_sample * sizeof *all_pos);
     }
@@ -224,10 +226,12 @@ int pb_diagnose_length(pb_model *m, const pb_task *task, int n, const pb_diag_op
     } else {
         /* Pass 2: the same problems through the forward that keeps p. */
         long queries = 0, queries_norm = 0;
-        gsl_rng_set(rng, o->seed + (unsigned long)n);
+        pb_draw_streams_close(&streams);
+        if (pb_draw_streams_open(&streams, PB_SPLIT_TEST, o->seed + (unsigned long)n, err))
+            goto out;
         for (int done = 0; done < o->samples; done += B) {
             int rows = o->samples - done < B ? o->samples - done : B;
-            if (pb_draw_batch(m, task, rng, n, rows, 0, &batch, err) ||
+            if (pb_draw_batch(m, task, &streams, n, rows, &batch, err) ||
                 pb_model_forward(m, &batch, 1, err))
                 goto out;
             accumulate(m, &batch, r->entropy, r->entropy_norm, r->distance, &queries,
@@ -254,7 +258,7 @@ out:
     }
     free(seen);
     free(all_pos);
-    gsl_rng_free(rng);
+    pb_draw_streams_close(&streams);
     pb_batch_free(&batch);
     return rc;
 }

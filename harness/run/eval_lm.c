@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/streams.h"
 #include "../model/positions.h"
 #include "../tasks/lm.h"
 
@@ -103,7 +104,8 @@ int pb_eval_lm(pb_model *m, const pb_task *task, int n, const pb_lm_eval_opts *o
         pb_fail(err, "lm evaluation: out of memory for a window of %d", n);
         goto out;
     }
-    gsl_rng_set(rng, o->seed);
+    /* windows are fixed; only a random position scheme draws */
+    gsl_rng_set(rng, pb_stream_seed(o->seed, PB_STREAM_TEST_POSITIONS));
     double loss = 0.0, correct = 0.0, tokens = 0.0;
     int V = m->cfg.vocab;
     for (long k0 = 0; k0 < K; k0 += B) {

@@ -4,22 +4,50 @@
 #include <math.h>
 #include <string.h>
 
+#include "../core/streams.h"
 #include "../model/positions.h"
 
-int pb_draw_batch(const pb_model *m, const pb_task *task, gsl_rng *rng, int n, int B,
-                  int training, pb_batch *batch, pb_error *err) {
-    if (pb_task_fill_batch(task, rng, n, m->cfg.causal, B, batch, err)) return -1;
-    return pb_positions_fill(&m->positions, batch, rng, training, err);
+int pb_eval_split_parse(const char *name, pb_split *out, pb_error *err) {
+    if (strcmp(name, "test") == 0) *out = PB_SPLIT_TEST;
+    else if (strcmp(name, "valid") == 0) *out = PB_SPLIT_VALID;
+    else return pb_fail(err, "unknown split '%s' (valid splits: test, valid)", name);
+    return 0;
 }
 
-int pb_draw_batch_seeded(const pb_model *m, const pb_task *task, unsigned long seed, int n,
-                         int B, int training, pb_batch *batch, pb_error *err) {
-    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    if (!rng) return pb_fail(err, "out of memory for a generator");
-    gsl_rng_set(rng, seed);
-    int rc = pb_draw_batch(m, task, rng, n, B, training, batch, err);
-    gsl_rng_free(rng);
-    return rc;
+int pb_draw_streams_open(pb_draw_streams *s, pb_split split, unsigned long seed,
+                         pb_error *err) {
+    static const pb_stream problems[] = {PB_STREAM_TRAIN_DATA, PB_STREAM_TEST_PROBLEMS,
+                                         PB_STREAM_VALID_PROBLEMS};
+    static const pb_stream positions[] = {PB_STREAM_TRAIN_POSITIONS, PB_STREAM_TEST_POSITIONS,
+                                          PB_STREAM_VALID_POSITIONS};
+    s->problems = gsl_rng_alloc(gsl_rng_mt19937);
+    s->positions = gsl_rng_alloc(gsl_rng_mt19937);
+    s->training = split == PB_SPLIT_TRAIN;
+    if (!s->problems || !s->positions) return pb_fail(err, "out of memory for a generator");
+    gsl_rng_set(s->problems, pb_stream_seed(seed, problems[split]));
+    gsl_rng_set(s->positions, pb_stream_seed(seed, positions[split]));
+    return 0;
+}
+
+void pb_draw_streams_close(pb_draw_streams *s) {
+    gsl_rng_free(s->problems);
+    gsl_rng_free(s->positions);
+    s->problems = s->positions = NULL;
+}
+
+int pb_draw_batch(const pb_model *m, const pb_task *task, pb_draw_streams *s, int n, int B,
+                  pb_batch *batch, pb_error *err) {
+    if (pb_task_fill_batch(task, s->problems, n, m->cfg.causal, B, batch, err)) return -1;
+    return pb_positions_fill(&m->positions, batch, s->positions, s->training, err);
+}
+
+int pb_draw_batch_seeded(const pb_model *m, const pb_task *task, pb_split split,
+                         unsigned long seed, int n, int B, pb_batch *batch, pb_error *err) {
+    pb_draw_streams s;
+    int rc = pb_draw_streams_open(&s, split, seed, err) ||
+             pb_draw_batch(m, task, &s, n, B, batch, err);
+    pb_draw_streams_close(&s);
+    return rc ? -1 : 0;
 }
 
 static int check_task_fits(const pb_model *m, const pb_task *task, pb_error *err) {
@@ -45,17 +73,18 @@ int pb_train(pb_model *m, const pb_task *task, const pb_train_opts *o,
     pb_batch batch;
     if (pb_batch_alloc(&batch, o->batch, max_T, task->pos_dims, err)) return -1;
     int rc = -1;
-    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(rng, o->seed);
-    if (pb_model_reserve(m, o->batch, max_T, 1, err) || pb_adamw_reset(m, err)) goto done;
+    pb_draw_streams streams;
+    if (pb_draw_streams_open(&streams, PB_SPLIT_TRAIN, o->seed, err) ||
+        pb_model_reserve(m, o->batch, max_T, 1, err) || pb_adamw_reset(m, err))
+        goto done;
 
     pb_progress prog;
     pb_progress_start(&prog, o->label ? o->label : "train", o->steps, o->progress);
     double start = pb_now(), tokens = 0;
     for (int s = 0; s < o->steps; s++) {
         int span = task->max_len - task->min_len + 1;
-        int n = task->min_len + (int)gsl_rng_uniform_int(rng, (unsigned long)span);
-        if (pb_draw_batch(m, task, rng, n, o->batch, 1, &batch, err)) goto done;
+        int n = task->min_len + (int)gsl_rng_uniform_int(streams.problems, (unsigned long)span);
+        if (pb_draw_batch(m, task, &streams, n, o->batch, &batch, err)) goto done;
         pb_model_zero_grad(m);
         if (pb_model_forward(m, &batch, 1, err) || pb_model_backward(m, &batch, err))
             goto done;
@@ -76,7 +105,7 @@ int pb_train(pb_model *m, const pb_task *task, const pb_train_opts *o,
     log->tokens_per_s = log->seconds > 0 ? tokens / log->seconds : 0;
     rc = 0;
 done:
-    gsl_rng_free(rng);
+    pb_draw_streams_close(&streams);
     pb_batch_free(&batch);
     return rc;
 }
@@ -84,9 +113,11 @@ done:
 /* Keep eval batches near this many tokens: long sequences go one by one. */
 #define EVAL_TOKENS_PER_BATCH 8192
 
-int pb_eval_length(pb_model *m, const pb_task *task, int n, int samples,
+int pb_eval_length(pb_model *m, const pb_task *task, int n, int samples, pb_split split,
                    unsigned long seed, pb_eval_result *r, pb_error *err) {
     if (samples <= 0) return pb_fail(err, "eval: samples must be positive, got %d", samples);
+    if (split == PB_SPLIT_TRAIN)
+        return pb_fail(err, "eval: the training streams are not for evaluation (test, valid)");
     if (check_task_fits(m, task, err)) return -1;
     int T = pb_task_model_len(task, n, m->cfg.causal, err);
     if (T < 0) return -1;
@@ -94,16 +125,16 @@ int pb_eval_length(pb_model *m, const pb_task *task, int n, int samples,
     B = B < 1 ? 1 : (B > samples ? samples : B);
     pb_batch batch;
     if (pb_batch_alloc(&batch, B, T, task->pos_dims, err)) return -1;
-    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-    gsl_rng_set(rng, seed);
     memset(r, 0, sizeof *r);
     r->length = n;
     r->seq_len = T;
     double correct = 0, exact = 0, loss = 0, tokens = 0;
     int rc = -1;
+    pb_draw_streams streams;
+    if (pb_draw_streams_open(&streams, split, seed, err)) goto out;
     for (int done = 0; done < samples; done += B) {
         int rows = samples - done < B ? samples - done : B;
-        if (pb_draw_batch(m, task, rng, n, rows, 0, &batch, err) ||
+        if (pb_draw_batch(m, task, &streams, n, rows, &batch, err) ||
             pb_model_forward(m, &batch, 0, err))
             goto out;
         int V = m->cfg.vocab;
@@ -131,7 +162,7 @@ int pb_eval_length(pb_model *m, const pb_task *task, int n, int samples,
     r->loss = tokens > 0 ? loss / tokens : 0;
     rc = 0;
 out:
-    gsl_rng_free(rng);
+    pb_draw_streams_close(&streams);
     pb_batch_free(&batch);
     return rc;
 }
