@@ -61,7 +61,12 @@ M.config = {
   -- on the pilot seed (validation problems from their own stream, sizes <=
   -- L; lm: the first half of the held-out text); one value = no pilots
   lr_grid = { 1e-3, 3e-3 }, pilot_seed = 0, valid_samples = 100,
+  -- (measured on single pilot-seed runs, in-distribution sizes only;
+  -- docs/literature.md): exact match at every size <= L needs width 64 and
+  -- small L for copy, and addition is learned by some encodings at 3 digits
   recipes = {
+    kaz = { d = 64 },
+    abacus = { d = 64 },
     barbero = { heads = 1 },   -- 16 rotary pairs per head at d = 32
   },
   vocab = 16,                  -- symbols of copy / reverse / sort / duplicate
@@ -69,7 +74,7 @@ M.config = {
   -- 1 Kazemnejad et al.
   kaz_tasks = { "copy", "reverse", "sort" },
   kaz_encodings = { "none", "t5", "alibi", "rope", "learned" },
-  kaz_L = 8, kaz_factors = { 0.5, 1, 1.5, 2 },
+  kaz_L = 4, kaz_factors = { 0.5, 1, 1.5, 2 },
   -- 2 Ruoss et al.
   ruoss_tasks = { "reverse", "duplicate" },
   ruoss_encodings = { "sinusoidal", "rope" },
@@ -88,7 +93,7 @@ M.config = {
   ctx_tasks = { "copy", "lm" }, ctx_methods = { "rope", "pi", "ntk", "yarn" },
   ctx_factors = { 1, 2, 4 }, finetune_steps = 200, finetune_lr_ratio = 0.1,
   -- 5 McLeish et al.
-  add_L = 5, add_factors = { 1, 2, 3 }, abacus_encodings = { "abacus", "none", "rope", "fire" },
+  add_L = 3, add_factors = { 1, 2, 3 }, abacus_encodings = { "abacus", "none", "rope", "fire" },
   abacus_max_offset = 20,
   -- 6 Heo et al.
   grid_rows = 3, grid_width = 4, grid_factors = { 1, 2 },
@@ -103,7 +108,7 @@ M.config = {
 -- cluster allows (plan it with `posbench sweep literature scale=paper --plan`).
 M.scales = {
   tiny = {
-    seeds = 2, d = 16, heads = 2, layers = 1, steps = 40, lm_steps = 40, samples = 12, batch = 8,
+    seeds = 2, d = 16, heads = 2, layers = 1, steps = 40, lm_steps = 40, samples = 12, batch = 8, recipes = {},
     kaz_tasks = { "copy" }, kaz_encodings = { "none", "t5", "alibi", "rope", "learned" },
     kaz_L = 4, kaz_factors = { 1, 2 },
     ruoss_tasks = { "reverse" }, ruoss_encodings = { "rope" }, ruoss_L = 4, ruoss_factors = { 1, 2 },
@@ -116,6 +121,7 @@ M.scales = {
   default = {},
   paper = {
     seeds = 10, d = 128, heads = 4, layers = 4, steps = 20000, lm_steps = 20000, batch = 64,
+    recipes = {},  -- d_head = 32 everywhere
     samples = 500, kaz_L = 20, kaz_factors = { 0.5, 1, 1.25, 1.5, 1.75, 2 },
     kaz_tasks = { "copy", "reverse", "sort", "add", "induction", "recall" },
     ruoss_tasks = { "reverse", "duplicate", "missing_duplicate", "sort", "add" },

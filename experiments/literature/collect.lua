@@ -74,6 +74,18 @@ local function each_series(v, f)
   for _, sc in ipairs(v.claims or {}) do each_series(sc, f) end
 end
 
+-- The fewest seeds with a value among the series a claim's test reads.
+local function fewest_seeds(test)
+  local fewest = math.huge
+  each_series(test, function(series)
+    local n = 0
+    for _ in pairs(series) do n = n + 1 end
+    fewest = math.min(fewest, n)
+    return series
+  end)
+  return fewest
+end
+
 --- Keeps, in the claim's test, the seeds on which every series it needs
 --- (c.needs) learned in distribution on the claim's metric (c.metric);
 --- with fewer than cfg.min_seeds of them the claim is not testable.
@@ -159,6 +171,11 @@ local function sections(M, cfg, R, rep, D)
       c.test.id = string.format("%s-%d", id, #claims + 1)
       local unlearned = restrict_to_learned(D.X, cfg, c)
       if unlearned then c.measured = c.measured .. "; " .. unlearned end
+      local n = fewest_seeds(c.test)
+      if n < cfg.min_seeds and not c.test.learned then
+        c.test.learned = { ok = false, reason = string.format("%d seed%s with values, %d needed", n,
+          n == 1 and "" or "s", cfg.min_seeds), would_need = "more seeds (seeds=)" }
+      end
       rep:claim { text = paper .. ": " .. c.claim, verdict = "inconclusive", section = "literature" }
       c.block = rep.blocks[#rep.blocks]
       claims[#claims + 1] = c

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Sequential sweeps (--until-decided) on a synthetic study whose runs take no
+# time (tests/sweep/seq_study.lua: planted effects 3, 0.6 and 0): seeds are
+# added only to the series whose claims are undecided, the state resumes,
+# --commands goes look by look and ends with the same claims as --local,
+# and changing the looks between calls is refused.
+source "$(dirname "$0")/common.sh"
+SEQ=$PWD/tests/sweep/seq_study.lua
+A=(--until-decided --max-seeds 16)
+
+"$PB" sweep "$SEQ" root="$TMP/local" "${A[@]}" --local 2 >"$TMP/local.log" 2>&1
+check "--until-decided --local finishes" test $? -eq 0
+check "looks 4, 8, 16 taken up to look 2" grep -q '"look":2,"looks":\[4,8,16\]' "$TMP/local/seq_study/sequential.json"
+check "the undecided series got 8 seeds" test -d "$TMP/local/seq_study/small-s8" -a -d "$TMP/local/seq_study/big-s8"
+check "the futile null series kept 4" test ! -e "$TMP/local/seq_study/null-s5"
+check "the big effect is reproduced at look 2" grep -qx 'big,reproduced,2' "$TMP/local/seq_study/claims.csv"
+check "no claim about the null series is decided" grep -qx 'null,inconclusive,1' "$TMP/local/seq_study/claims.csv"
+
+cp "$TMP/local/seq_study/claims.csv" "$TMP/claims-first.csv"
+"$PB" sweep "$SEQ" root="$TMP/local" "${A[@]}" --local 2 >"$TMP/again.log" 2>&1
+check "a second call resumes at look 2 and runs nothing" \
+    bash -c "grep -q 'look 2 of 3' '$TMP/again.log' && ! grep -q 'to run with' '$TMP/again.log'"
+check "... and the same claims" cmp -s "$TMP/claims-first.csv" "$TMP/local/seq_study/claims.csv"
+
+# --commands: each call prints the current look's commands; running them
+# and calling again takes the look.
+for step in 1 2 3; do
+    "$PB" sweep "$SEQ" root="$TMP/cmd" "${A[@]}" --commands >"$TMP/cmds-$step.sh" 2>"$TMP/cmds-$step.log"
+    bash "$TMP/cmds-$step.sh" >/dev/null 2>&1
+done
+check "--commands carries --until-decided to the workers" grep -q -- "--until-decided" "$TMP/cmds-2.sh"
+check "look 2's commands add seeds 5..8 only" \
+    bash -c "grep -c -- '--run' '$TMP/cmds-2.sh' | grep -qx 8 && ! grep -q null '$TMP/cmds-2.sh'"
+check "--commands ends with the claims of --local" \
+    cmp -s "$TMP/cmd/seq_study/claims.csv" "$TMP/local/seq_study/claims.csv"
+
+"$PB" sweep "$SEQ" root="$TMP/local" --until-decided --max-seeds 32 --local 1 >"$TMP/bad.log" 2>&1
+status=$?
+check "other looks on the same state are refused" test $status -eq 2
+check "... naming the state file" grep -q "sequential.json" "$TMP/bad.log"
+"$PB" sweep "$SEQ" root="$TMP/local" --max-seeds 8 --local 1 >"$TMP/bad2.log" 2>&1
+check "--max-seeds without --until-decided is refused" grep -q "goes with --until-decided" "$TMP/bad2.log"
+finish
