@@ -53,7 +53,9 @@ M.config = {
   learn_threshold = 0.8, exact_threshold = 0.9, lm_learned_ppl = 15, min_seeds = 3,
   -- premises: a comparison beyond L needs some series above `floor` there;
   -- p-RoPE and frequency-usage claims need min_rotary_pairs pairs per head
-  floor = 0.02, min_rotary_pairs = 8, usage_margin = 0.1,
+  -- and the frequencies p-RoPE removes to turn by min_removed_turn radians
+  -- over the training window
+  floor = 0.02, min_rotary_pairs = 8, min_removed_turn = 0.5, usage_margin = 0.1,
   -- every model: width, heads, blocks; every training run: steps, batch;
   -- recipes: a section's own settings over these (below)
   d = 32, heads = 4, layers = 2, steps = 3000, batch = 32, samples = 100,
@@ -67,7 +69,12 @@ M.config = {
   recipes = {
     kaz = { d = 64 },
     abacus = { d = 64 },
-    barbero = { heads = 1 },   -- 16 rotary pairs per head at d = 32
+    -- 16 rotary pairs per head at d = 32; a RoPE base scaled to the
+    -- context, so that the frequencies p-RoPE removes turn by about a
+    -- radian over the training window, as base 10000 does over Gemma's
+    -- 8192 positions (with base 10000 they would not turn at 32: p-RoPE
+    -- would be RoPE)
+    barbero = { heads = 1, rope_base = 100 },
   },
   vocab = 16,                  -- symbols of copy / reverse / sort / duplicate
   sinusoidal_scale = 0.1,      -- amplitude of sinusoidal tables (docs/extrapolation.md)
@@ -202,6 +209,7 @@ local function model_config(cfg, r, enc, vocab, T_train, T_max, o)
   local m = { vocab = vocab, d = r.d, heads = r.heads, layers = r.layers, max_len = T_train,
               encoding = enc == "p-rope" and "rope" or enc, causal = o.causal ~= false }
   if enc == "p-rope" then m.enc = { p = cfg.p } end
+  if r.rope_base and (enc == "rope" or enc == "p-rope") then m.enc = m.enc or {}; m.enc.base = r.rope_base end
   if enc == "learned" then m.enc = { size = o.random and o.max_pos or T_max } end
   if enc == "sinusoidal" or enc == "sinusoidal2d" then m.enc = { scale = cfg.sinusoidal_scale } end
   if enc == "abacus" then

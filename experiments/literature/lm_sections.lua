@@ -168,7 +168,9 @@ S[#S + 1] = {
     "and NoPE, perplexity on held-out text.",
   changes = "The licence-text character model (as in the Press section) with RoPE, p-RoPE (p) and NoPE; " ..
     "frequency usage U_k = mean norm of the query's k-th rotary pair (pb.metrics.frequency_usage) " ..
-    "on the trained RoPE models. Heads at width 32 have few frequencies, so the split is coarse.",
+    "on the trained RoPE models. One head of width 32 (16 rotary pairs, of which p removes 4) and a " ..
+    "RoPE base of 100 (recipes.barbero), so that the removed frequencies turn by about a radian over the " ..
+    "32-character window, as base 10000 does over Gemma's 8192 positions.",
   published = "Abstract: Gemma \"greatly prefers to use the lowest frequencies of RoPE\"; p-RoPE " ..
     "\"improves performance\" (their Gemma 2B perplexity table; ordering as stated in the abstract).",
   plan = function(cfg, P)
@@ -189,18 +191,27 @@ S[#S + 1] = {
     -- the usage quarters hold several each.
     local r = runs.recipe(cfg, "barbero")
     local pairs_per_head = r.d // r.heads // 2
-    local removed = pairs_per_head - math.floor(cfg.p * pairs_per_head + 0.5)
-    local premise = pairs_per_head >= cfg.min_rotary_pairs and removed >= 1 and { ok = true } or { ok = false,
-      reason = string.format("%d rotary pairs per head (d=%d, heads=%d): p = %g removes %d", pairs_per_head, r.d,
-        r.heads, cfg.p, removed),
-      would_need = string.format("at least %d pairs per head (d / heads >= %d)", cfg.min_rotary_pairs,
-        2 * cfg.min_rotary_pairs) }
+    local keep = math.floor(cfg.p * pairs_per_head + 0.5)
+    local removed = pairs_per_head - keep
+    -- the fastest removed frequency, theta_keep = base^(-keep / pairs), over the window L
+    local turn = (r.rope_base or 10000) ^ (-keep / pairs_per_head) * cfg.lm_L
+    local premise = { ok = true }
+    if pairs_per_head < cfg.min_rotary_pairs or removed < 1 then
+      premise = { ok = false, reason = string.format("%d rotary pairs per head (d=%d, heads=%d): p = %g removes %d",
+        pairs_per_head, r.d, r.heads, cfg.p, removed), would_need = string.format("at least %d pairs per head " ..
+        "(d / heads >= %d)", cfg.min_rotary_pairs, 2 * cfg.min_rotary_pairs) }
+    elseif turn < cfg.min_removed_turn then
+      premise = { ok = false, reason = string.format("the frequencies p-RoPE removes turn by at most %.3g rad over " ..
+        "the %d-character window: p-RoPE is RoPE there", turn, cfg.lm_L),
+        would_need = "a RoPE base scaled to the window (recipes.barbero.rope_base) or longer windows" }
+    end
     local others = {}
     for _, enc in ipairs(cfg.barbero_encodings) do if enc ~= "p-rope" then others[enc] = seeds[enc] end end
     S_.claim { claim = "p-RoPE reaches lower perplexity than RoPE and NoPE",
       published = "p-RoPE improves performance (abstract)", needs = needs, metric = "ppl",
-      measured = string.format("p-rope %s; rope %s; none %s (%d of %d pairs per head left unrotated)",
-        ci(by["p-rope"]), ci(by.rope), ci(by.none), removed, pairs_per_head),
+      measured = string.format("p-rope %s; rope %s; none %s (%d of %d pairs per head left unrotated; RoPE base " ..
+        "%g: the removed frequencies turn by up to %.2f rad over L)", ci(by["p-rope"]), ci(by.rope), ci(by.none),
+        removed, pairs_per_head, r.rope_base or 10000, turn),
       test = { kind = "beats_each", a = seeds["p-rope"], bs = others, lower_is_better = true,
                margin = math.log(1 + cfg.ppl_margin), premise = premise } }
     -- Usage ratio per seed: lowest quarter of frequencies over highest quarter.

@@ -121,6 +121,18 @@ check(adj[1] == 0.03 and adj[2] == 0.06 and adj[3] == 0.06 and adj[4] == 0.02,
 adj = stats.holm { 0.5, 0.9, 0.01 }
 check(adj[1] == 1 and adj[2] == 1 and adj[3] == 0.03, "Holm: capped at 1, monotone")
 errors_with("ps[2]", stats.holm, { 0.1, 0 / 0 })
+-- Shaffer's refinement: pairs of which at most one can be true divide by
+-- the number of pairs still possibly true; caps >= the group size give Holm.
+local sp = { 0.01, 0.04, 0.03, 0.005 }
+local same = stats.holm_shaffer(sp, { "a", "a", "b", "b" }, { a = 2, b = 2 })
+check(same[1] == 0.03 and same[2] == 0.06 and same[3] == 0.06 and same[4] == 0.02, "Holm-Shaffer with caps = sizes is Holm")
+local sh = stats.holm_shaffer(sp, { "a", "a", "b", "b" }, { a = 1, b = 1 })
+-- order 0.005 (b), 0.01 (a), 0.03 (b), 0.04 (a): divisors 2, 2, 2 (a and b each still have one), then 1
+close(sh[4], 0.01, 1e-15, "Shaffer step 1: 2 x 0.005")
+close(sh[1], 0.02, 1e-15, "Shaffer step 2: 2 x 0.01")
+close(sh[3], 0.06, 1e-15, "Shaffer step 3: 2 x 0.03 (b's pair: one rejected, the other still possible)")
+close(sh[2], 0.06, 1e-15, "Shaffer step 4: max(0.06, 1 x 0.04), monotone")
+errors_with("no group", stats.holm_shaffer, { 0.1 }, { "a" }, {})
 local x = { 0.1, -0.1, 0.05, -0.05, 0 }
 r = stats.tost(x, { low = -0.2, high = 0.2 })
 local se = math.sqrt(0.025 / 4 / 5)
@@ -163,7 +175,10 @@ local r_t5 = stats.paired(A, claims[1].bs.t5, { alternative = "less" }).p
 close(res[1].refute.p, math.min(1, 2 * math.min(r_rope, r_t5)), 1e-12, "beats_each refuted by Bonferroni")
 local ps = {}
 for _, rr in ipairs { res[1], res[2], res[3] } do ps[#ps + 1], ps[#ps + 2] = rr.hold.p, rr.refute.p end
-close(res[3].refute.holm, stats.holm(ps)[6], 1e-15, "Holm over the whole family")
+-- a claim with a positive margin (small) cannot have both hypotheses
+-- true; one with margin 0 (each) or an equivalence (flat) can, on the boundary
+close(res[3].refute.holm, stats.holm_shaffer(ps, { 1, 1, 2, 2, 3, 3 }, { 2, 2, 1 })[6], 1e-15,
+  "Holm with Shaffer's refinement over the whole family")
 local lower = verdict.decide { { id = "loss", kind = "beats_each", lower_is_better = true,
   a = { 1.0, 1.1, 0.9, 1.0 }, bs = { b = { 2.0, 2.2, 1.9, 2.1 } } } }
 check(lower[1].verdict == "reproduced" and lower[1].effects[1].mean > 0, "lower_is_better flips the sign")

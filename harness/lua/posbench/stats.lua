@@ -43,6 +43,8 @@
 --     low < mean < high: {p_low, p_high, p = max, lo, hi (the 1 - 2 alpha
 --     interval), equivalent, ...}
 --   stats.holm(ps) -> Holm-adjusted p-values, input order.
+--   stats.holm_shaffer(ps, group, cap) Holm with Shaffer's logical
+--     refinement: at most cap[g] hypotheses of group g can be true at once.
 --   stats.t_pvalue(t, df, alternative) p of a t statistic (NaN t: p = 1)
 --   stats.normal_cdf(z), stats.normal_quantile(p), stats.t_cdf(t, df),
 --   stats.beta_inc(a, b, x) (regularized), stats.log_gamma(x)
@@ -611,6 +613,42 @@ function stats.tost(x, opts)
 end
 
 --- Holm step-down adjusted p-values (input order; monotone, at most 1).
+--- Holm's step-down with Shaffer's logical refinement (his method 2): the
+--- hypotheses come in groups (group[i] names the group of ps[i]) of which
+--- at most cap[g] can be true together; at each step the divisor is the
+--- largest number of hypotheses that can still be true given those ranked
+--- before are false, instead of the number left. With every cap at least
+--- the group's size it is Holm's procedure. -> adjusted p, input order
+function stats.holm_shaffer(ps, group, cap)
+  local m = check_values(ps, "stats.holm_shaffer")
+  local size, rejected = {}, {}
+  for i = 1, m do
+    if not (ps[i] >= 0 and ps[i] <= 1) then
+      error(string.format("stats.holm_shaffer: ps[%d] = %s is not a probability", i, tostring(ps[i])), 2)
+    end
+    local g = group[i]
+    if g == nil or type(cap[g]) ~= "number" or cap[g] < 1 then
+      error(string.format("stats.holm_shaffer: hypothesis %d has no group with a cap >= 1", i), 2)
+    end
+    size[g], rejected[g] = (size[g] or 0) + 1, 0
+  end
+  local order = {}
+  for i = 1, m do order[i] = i end
+  table.sort(order, function(i, j)
+    if ps[i] ~= ps[j] then return ps[i] < ps[j] end
+    return i < j
+  end)
+  local adj, running = {}, 0.0
+  for _, i in ipairs(order) do
+    local t = 0
+    for g, n in pairs(size) do t = t + math.min(n - rejected[g], cap[g]) end
+    running = math.max(running, math.min(1, t * ps[i]))
+    adj[i] = running
+    rejected[group[i]] = rejected[group[i]] + 1
+  end
+  return adj
+end
+
 function stats.holm(ps)
   local m = check_values(ps, "stats.holm")
   for i = 1, m do

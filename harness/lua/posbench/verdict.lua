@@ -310,6 +310,7 @@ local function evaluate(c, opts)
         return r
       end
       holds[#holds + 1], refutes[#refutes + 1] = sr.hold, sr.refute
+      r.disjoint = r.disjoint ~= false and sr.disjoint
       for _, e in ipairs(sr.effects) do
         e.label = tostring(sc.id) .. ": " .. e.label
         r.effects[#r.effects + 1] = e
@@ -332,6 +333,9 @@ local function evaluate(c, opts)
     end
   end
   r.kinds = kinds
+  -- hold (effect <= 0) and refute (effect >= margin) exclude each other
+  -- when the margin is positive; equivalence nulls touch at the margin
+  if c.kind ~= "all_of" then r.disjoint = c.kind ~= "equivalent" and r.margin > 0 end
   if #holds == 1 then r.hold, r.refute = holds[1], refutes[1] else r.hold, r.refute = combine(holds, refutes) end
   return r
 end
@@ -427,7 +431,16 @@ function verdict.decide(claims, opts)
   if #hyps > 0 then
     local ps = {}
     for i, h in ipairs(hyps) do ps[i] = h.p end
-    local adj = stats.holm(ps)
+    -- A claim's two hypotheses cannot both be true when its margin is
+    -- positive (effect <= 0 and effect >= margin): Shaffer's refinement.
+    local group, cap = {}, {}
+    for _, r in ipairs(results) do
+      if r.hold then
+        group[#group + 1], group[#group + 2] = r.id, r.id
+        cap[r.id] = r.disjoint and 1 or 2
+      end
+    end
+    local adj = stats.holm_shaffer(ps, group, cap)
     for i, h in ipairs(hyps) do
       h.holm = adj[i]
       h.rejected = (o.adjust == "holm" and adj[i] or h.p) <= o.alpha
