@@ -706,7 +706,8 @@ function verdict.rules_text(opts)
     "Each claim is tested twice on per-seed values paired by seed: \"reproduced\" when the " ..
     "hypothesis that the claim is false (effect <= 0) is rejected, \"not reproduced\" when the " ..
     "hypothesis that it holds by at least its margin is rejected, \"inconclusive\" otherwise. " ..
-    "Both hypotheses of every testable claim form one family, adjusted by Holm at alpha = %g " ..
+    "Both hypotheses of every testable claim form one family, adjusted by Holm (with Shaffer's " ..
+    "refinement: a claim with a positive margin cannot have both true) at alpha = %g " ..
     "(familywise error rate <= %g). A claim against several baselines must beat each one " ..
     "(intersection-union: its p is the largest). Equivalence claims (\"flat\", \"at chance\") use two " ..
     "one-sided tests against a margin declared before the run. Decisions use the paired t-test; the " ..
