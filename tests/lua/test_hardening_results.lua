@@ -141,6 +141,14 @@ do
   check(code == 0 and read(d .. "/out.csv") == "name,v\nr1,1\nr2,2\n",
     "the sweep reruns it and collect writes both rows: " .. tostring(read(d .. "/out.csv")))
 
+  -- a wall time that is not a number does not stop --plan's estimate
+  local s1 = read(d .. "/r2/summary.json")
+  check(s1:find('"wall_seconds": %d'), "a summary records its wall time")
+  write(d .. "/r2/summary.json", (s1:gsub('"wall_seconds": [^,\n]+', '"wall_seconds": "x"')))
+  local pcode, pout, perr = pb_cmd(string.format("sweep %s root=%s --plan", study, root))
+  check(pcode == 0 and pout:find("2 runs: 2 done", 1, true), "a bad wall_seconds: --plan still works: " .. pout .. perr)
+  write(d .. "/r2/summary.json", s1)
+
   -- a summary of this config whose config.json says another one
   local c = read(d .. "/r2/config.json")
   write(d .. "/r2/config.json", (c:gsub('"config_hash": "%x+"', '"config_hash": "0000000000000000"')))
