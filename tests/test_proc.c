@@ -1,7 +1,5 @@
-/* io/proc.h: run-directory locks (taken, busy with the holder's text, taken
- * over from a dead holder, errors naming the path) and worker processes
- * (log capture, exit codes, signals, a missing program); io/dirs.h:
- * mkdir -p. */
+/* io/proc.h: worker processes (log capture, exit codes, signals, a missing
+ * program); io/dirs.h: mkdir -p. (Locks and logs: test_results_fs.c.) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +8,7 @@
 
 #include "../harness/io/dirs.h"
 #include "../harness/io/proc.h"
+#include "../harness/io/results_fs.h"
 #include "check.h"
 
 static char dir[] = "/tmp/pb_test_proc.XXXXXX";
@@ -28,66 +27,31 @@ static int file_has(const char *path, const char *needle) {
     return strstr(buf, needle) != NULL;
 }
 
-static void check_locks(void) {
-    char path[256], prev[256];
-    path_in(path, sizeof path, "run.lock");
-    pb_error err;
-    int a = -1, b = -1;
-    CHECK(pb_lock_acquire(path, "holder a\n", 9, &a, prev, sizeof prev, &err) == PB_LOCK_TAKEN &&
-              prev[0] == '\0',
-          "a free lock is taken, with no previous text");
-    CHECK(pb_lock_acquire(path, "holder b\n", 9, &b, prev, sizeof prev, &err) == PB_LOCK_BUSY &&
-              strcmp(prev, "holder a\n") == 0,
-          "a held lock is busy and names its holder: '%s'", prev);
-    pb_lock_release(a, path);
-    CHECK(access(path, F_OK) != 0, "release removes the lock file");
-    CHECK(pb_lock_acquire(path, "holder b\n", 9, &b, prev, sizeof prev, &err) == PB_LOCK_TAKEN,
-          "a released lock can be taken");
-    pb_lock_release(b, path);
-
-    /* a lock file whose writer died: no flock on it, its text remains */
-    FILE *f = fopen(path, "w");
-    fputs("pid 999999 (dead)\n", f);
-    fclose(f);
-    CHECK(pb_lock_acquire(path, "c\n", 2, &a, prev, sizeof prev, &err) == PB_LOCK_TAKEN &&
-              strcmp(prev, "pid 999999 (dead)\n") == 0,
-          "a dead holder's lock is taken over and its text returned: '%s'", prev);
-    CHECK(file_has(path, "c\n") && !file_has(path, "dead"), "the file now holds the new text");
-    pb_lock_release(a, path);
-
-    char missing[300];
-    path_in(missing, sizeof missing, "no/such/dir/run.lock");
-    CHECK(pb_lock_acquire(missing, "x", 1, &a, prev, sizeof prev, &err) == PB_LOCK_ERROR &&
-              strstr(err.msg, missing) && strstr(err.msg, "cannot open"),
-          "an impossible lock names the path: %s", err.msg);
-}
-
 static void check_spawn(void) {
     char log[256];
     path_in(log, sizeof log, "worker.log");
     pb_error err;
     int code = -1;
+    int fd = pb_rfs_open_append(dir, log, &err);
+    CHECK(fd >= 0, "log: %s", err.msg);
     const char *ok[] = {"/bin/sh", "-c", "echo out; echo err >&2; read x; exit 3", NULL};
-    pid_t pid = pb_spawn(ok, log, &err);
+    pid_t pid = pb_spawn(ok, fd, &err);
     CHECK(pid > 0, "spawn: %s", err.msg);
     CHECK(pb_wait_child(pid, 0, &code) == pid && code == 3, "exit status 3 (got %d)", code);
     CHECK(file_has(log, "out\n") && file_has(log, "err\n"), "stdout and stderr go to the log");
     CHECK(pb_wait_child(-1, 1, &code) == 0, "no child left: nothing to wait for");
 
     const char *killed[] = {"/bin/sh", "-c", "kill -9 $$", NULL};
-    pid = pb_spawn(killed, log, &err);
+    pid = pb_spawn(killed, fd, &err);
     CHECK(pb_wait_child(pid, 0, &code) == pid && code == 128 + 9, "signal 9 is 137 (got %d)", code);
 
     const char *missing[] = {"/no/such/program", NULL};
-    pid = pb_spawn(missing, log, &err);
+    pid = pb_spawn(missing, fd, &err);
     CHECK(pb_wait_child(pid, 0, &code) == pid && code == 127 &&
               file_has(log, "cannot run /no/such/program"),
           "a missing program exits 127 and says why in the log (got %d)", code);
 
-    char bad_log[300];
-    path_in(bad_log, sizeof bad_log, "no/such/dir/worker.log");
-    CHECK(pb_spawn(ok, bad_log, &err) < 0 && strstr(err.msg, bad_log),
-          "a log that cannot be opened is named: %s", err.msg);
+    close(fd);
 }
 
 static void check_dirs(void) {
@@ -114,7 +78,6 @@ int main(void) {
         perror("mkdtemp");
         return 1;
     }
-    check_locks();
     check_spawn();
     check_dirs();
     char cmd[300];

@@ -190,15 +190,17 @@ static void test_atomic(void) {
           "message names path and strerror: %s", err.msg);
     CHECK(count_temp_files() == 0, "failed create leaves no temporary file");
 
-    /* Replacing a file by a failed rename (target is a non-empty directory)
-     * leaves the old content and no temporary file. */
+    /* A directory in the target's place (which a rename would fail on, or
+     * replace when empty) is refused before anything is written: it keeps
+     * its content and no temporary file is left. */
     char dirpath[360], inner[400];
     snprintf(dirpath, sizeof dirpath, "%s/is-a-dir.pbt", dir);
     snprintf(inner, sizeof inner, "%s/keep", dirpath);
     CHECK(mkdir(dirpath, 0755) == 0, "mkdir");
     spit(inner, "x", 1);
-    CHECK(pb_tf_write(dirpath, "{}", &e, 1, &err) == -1 && strstr(err.msg, "rename failed"),
-          "rename onto a directory fails: %s", err.msg);
+    CHECK(pb_tf_write(dirpath, "{}", &e, 1, &err) == -1 && strstr(err.msg, "is a directory"),
+          "writing over a directory is refused: %s", err.msg);
+    CHECK(access(inner, F_OK) == 0, "the directory keeps its content");
     CHECK(count_temp_files() == 0, "no temporary file left in %s", dir);
 
     /* A write that fails half-way (the file size limit is hit, as on a

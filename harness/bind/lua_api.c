@@ -11,6 +11,7 @@
 #include "lua_internal.h"
 #include "lua_metrics.h"
 #include "lua_proc.h"
+#include "lua_results_fs.h"
 #include "../core/version.h"
 
 int luaopen_posbench_core(lua_State *L) {
@@ -28,6 +29,7 @@ int luaopen_posbench_core(lua_State *L) {
     pb_lua_open_probe(L);
     pb_lua_open_metrics(L);
     pb_lua_open_proc(L);
+    pb_lua_open_results_fs(L);
     lua_pushstring(L, PB_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

@@ -1,19 +1,19 @@
-/* Process primitives the sweep engine (harness/lua/posbench/sweep.lua) and
- * the results directories need: workers, waits and run-directory locks
- * (io/proc.h), plus thin wrappers of single system calls. Failures are
+/* Process primitives the sweep engine (harness/lua/posbench/sweep.lua)
+ * needs: workers and waits (io/proc.h), plus thin wrappers of single
+ * system calls. Files of a results directory are core._rfs
+ * (lua_results_fs.c). Failures are
  * returned as nil plus a message, never raised, except for bad arguments. */
 #include "lua_proc.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../io/proc.h"
+#include "../io/results_fs.h"
 
 static int push_error(lua_State *L, const pb_error *err) {
     luaL_pushfail(L);
@@ -27,10 +27,12 @@ static int push_fail(lua_State *L, const char *what, const char *path) {
     return 2;
 }
 
-/* spawn({argv...}, logpath) -> pid, or nil and a message (pb_spawn). */
+/* spawn({argv...}, root, logpath) -> pid, or nil and a message (pb_spawn;
+ * the log is a file of the results directory root: pb_rfs_open_append). */
 static int l_spawn(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
-    const char *log = luaL_checkstring(L, 2);
+    const char *root = luaL_checkstring(L, 2);
+    const char *log = luaL_checkstring(L, 3);
     int n = (int)luaL_len(L, 1);
     if (n < 1) return luaL_error(L, "spawn: empty argv");
     const char **argv = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
@@ -41,7 +43,10 @@ static int l_spawn(lua_State *L) {
     }
     argv[n] = NULL;
     pb_error err;
-    pid_t pid = pb_spawn(argv, log, &err);
+    int fd = pb_rfs_open_append(root, log, &err);
+    if (fd < 0) return push_error(L, &err);
+    pid_t pid = pb_spawn(argv, fd, &err);
+    close(fd);
     if (pid < 0) return push_error(L, &err);
     lua_pushinteger(L, pid);
     return 1;
@@ -99,41 +104,6 @@ static int l_exe(lua_State *L) {
     return 1;
 }
 
-/* listdir(path) -> sorted-by-caller array of names (no . and ..), or nil
- * and a message. */
-static int l_listdir(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
-    DIR *d = opendir(path);
-    if (!d) return push_fail(L, "listdir", path);
-    lua_newtable(L);
-    int i = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        lua_pushstring(L, e->d_name);
-        lua_rawseti(L, -2, ++i);
-    }
-    closedir(d);
-    return 1;
-}
-
-/* stat(path) -> {mtime=, size=, dir=bool} or nil. */
-static int l_stat(lua_State *L) {
-    struct stat st;
-    if (stat(luaL_checkstring(L, 1), &st) != 0) {
-        luaL_pushfail(L);
-        return 1;
-    }
-    lua_createtable(L, 0, 3);
-    lua_pushnumber(L, (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec);
-    lua_setfield(L, -2, "mtime");
-    lua_pushinteger(L, (lua_Integer)st.st_size);
-    lua_setfield(L, -2, "size");
-    lua_pushboolean(L, S_ISDIR(st.st_mode));
-    lua_setfield(L, -2, "dir");
-    return 1;
-}
-
 /* sleep(seconds) */
 static int l_sleep(lua_State *L) {
     double s = luaL_checknumber(L, 1);
@@ -142,41 +112,10 @@ static int l_sleep(lua_State *L) {
     return 0;
 }
 
-/* lock(path, text) -> fd, previous text; or nil, the holder's text, true
- * (busy); or nil and an error message (pb_lock_acquire). */
-static int l_lock(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
-    size_t tlen;
-    const char *text = luaL_checklstring(L, 2, &tlen);
-    char prev[1024];
-    int fd = -1;
-    pb_error err;
-    switch (pb_lock_acquire(path, text, tlen, &fd, prev, sizeof prev, &err)) {
-    case PB_LOCK_TAKEN:
-        lua_pushinteger(L, fd);
-        lua_pushstring(L, prev);
-        return 2;
-    case PB_LOCK_BUSY:
-        luaL_pushfail(L);
-        lua_pushstring(L, prev);
-        lua_pushboolean(L, 1);
-        return 3;
-    default:
-        return push_error(L, &err);
-    }
-}
-
-/* unlock(fd, path) (pb_lock_release) */
-static int l_unlock(lua_State *L) {
-    pb_lock_release((int)luaL_checkinteger(L, 1), luaL_checkstring(L, 2));
-    return 0;
-}
-
 static const luaL_Reg proc_funcs[] = {
     {"spawn", l_spawn},     {"wait", l_wait},       {"alive", l_alive},
     {"kill", l_kill},       {"hostname", l_hostname}, {"getpid", l_getpid},
-    {"exe", l_exe},         {"listdir", l_listdir}, {"stat", l_stat},
-    {"sleep", l_sleep},     {"lock", l_lock},       {"unlock", l_unlock},
+    {"exe", l_exe},         {"sleep", l_sleep},
     {NULL, NULL},
 };
 

@@ -1,4 +1,4 @@
-/* Process primitives for sweeps: workers, waits, run-directory locks. */
+/* Process primitives for sweeps: workers and waits. */
 #ifndef PB_LUA_PROC_H
 #define PB_LUA_PROC_H
 

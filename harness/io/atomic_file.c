@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "results_fs.h"
+
 static int write_all(int fd, const void *data, size_t len) {
     const char *p = data;
     while (len > 0) {
@@ -41,6 +43,8 @@ int pb_write_atomic(const char *path, const void *data, size_t len, pb_error *er
     static atomic_uint counter;
     if (!path || !*path) return pb_fail(err, "pb_write_atomic: empty path");
     if (len > 0 && !data) return pb_fail(err, "%s: no data to write", path);
+    /* rename() would replace a device, FIFO, directory or link: refused. */
+    if (pb_rfs_check_target(path, err)) return -1;
 
     /* Temporary name in the same directory, so rename() stays on one file
      * system and is atomic. O_EXCL guards against a name already in use. */

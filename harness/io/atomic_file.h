@@ -8,7 +8,9 @@
 #include "../core/pb_error.h"
 
 /* Write `len` bytes to path atomically (temp file in the same directory,
- * fsync, rename). Shared by every writer of results. */
+ * fsync, rename). Shared by every writer of results. An existing path that
+ * is not a regular file (a device, FIFO, directory or symbolic link) is
+ * refused: the rename would replace it. */
 int pb_write_atomic(const char *path, const void *data, size_t len, pb_error *err);
 
 #endif

@@ -17,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "atomic_file.h"
+#include "results_fs.h"
 #include "tensorfile_json.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -489,8 +491,14 @@ int pb_tf_read_mem(const void *data, size_t size, const char *name, pb_tf_file *
 
 int pb_tf_read(const char *path, pb_tf_file *f, pb_error *err) {
     memset(f, 0, sizeof *f);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return pb_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    /* Not through fopen: a FIFO would block it forever. */
+    int fd = pb_rfs_open_read(NULL, path, err);
+    if (fd < 0) return -1;
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
+        return pb_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    }
 
     char *header = NULL;
     int64_t *offsets = NULL;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of tests/fuzz/ and runs each one.
-#   tests/fuzz/fuzz.sh [SECONDS] [TARGET...]   (targets: tensorfile json args)
+#   tests/fuzz/fuzz.sh [SECONDS] [TARGET...]   (targets: tensorfile json args sweep_state)
 #   tests/fuzz/fuzz.sh --check   exit 0 when clang can build them
 # SECONDS (default 60) is per target. Each target's seed corpus is
 # tests/fuzz/corpus/TARGET (real files, read only); inputs it finds go to
@@ -14,7 +14,7 @@ check=0
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(tensorfile json args)
+[ ${#targets[@]} -gt 0 ] || targets=(tensorfile json args sweep_state)
 out=${FUZZ_BUILD:-build-fuzz}
 mkdir -p "$out"
 
@@ -38,11 +38,13 @@ build() {  # target -> $out/fuzz_target
         tensorfile) src=(harness/io/*.c harness/core/pb_error.c) ;;
         json) src=() ;;
         args) src=(harness/bind/lua_args.c) ;;
-        *) echo "fuzz: unknown target '$t' (valid: tensorfile json args)"; return 1 ;;
+        sweep_state) src=(harness/bind/lua_results_fs.c harness/io/results_fs.c harness/io/atomic_file.c
+                          harness/io/dirs.c harness/core/pb_error.c) ;;
+        *) echo "fuzz: unknown target '$t' (valid: tensorfile json args sweep_state)"; return 1 ;;
     esac
     local bin="$out/fuzz_$t"
     local newer=0
-    for f in "tests/fuzz/fuzz_$t.c" "${src[@]}" harness/*/*.h; do
+    for f in "tests/fuzz/fuzz_$t.c" "${src[@]}" harness/*/*.h harness/lua/posbench/*.lua; do
         [ "$f" -nt "$bin" ] && newer=1
     done
     [ -x "$bin" ] && [ $newer = 0 ] && return 0

@@ -3,7 +3,10 @@
 # brings up (scripts/slurm-local.sh, a private directory and ports) and
 # takes down: job arrays split at MaxArraySize, chunks, the %P throttle,
 # stage dependencies, the collect job, byte-identical outputs, a
-# `scontrol requeue` of a running array task, resubmission.
+# `scontrol requeue` of a running array task, resubmission; and the local
+# cluster itself: a planted state directory is refused, the daemons listen
+# on 127.0.0.1 only, `down` ends running jobs and signals no process that a
+# stale pid file names.
 source "$(dirname "$0")/common.sh"
 
 for cmd in slurmctld slurmd sbatch munged; do
@@ -17,6 +20,29 @@ export POSBENCH_SLURM_DIR=$TMP/slurm POSBENCH_SLURM_PORT=${POSBENCH_TEST_SLURM_P
 export POSBENCH_SLURM_MAX_ARRAY=3   # small, so that an array is split
 export SLURM_CONF=$POSBENCH_SLURM_DIR/slurm.conf
 trap 'scripts/slurm-local.sh down >/dev/null 2>&1' EXIT
+
+# State directories another local user could have planted (/var/tmp is
+# world-writable): refused before anything is written or started.
+echo keep > "$TMP/victim"
+plant() {  # dir mode owner: a state directory with a link and a key planted
+    mkdir -p "$1/munge" && chmod "$2" "$1" && chown "$3" "$1"
+    ln -s "$TMP/victim" "$1/slurm.conf.tmp"
+    echo planted > "$1/munge/munge.key"
+}
+try_up() {  # dir: slurm-local.sh up on it; prints its output, true when refused
+    local out rc
+    out=$(POSBENCH_SLURM_DIR=$1 scripts/slurm-local.sh up 2>&1); rc=$?
+    POSBENCH_SLURM_DIR=$1 scripts/slurm-local.sh down >/dev/null 2>&1
+    echo "$out" | tail -1
+    [ $rc -ne 0 ] && ! pgrep -f -- "$1/" >/dev/null
+}
+plant "$TMP/open" 0755 root
+check "up refuses a state directory others may write (mode 755)" bash -c "$(declare -f try_up); try_up '$TMP/open' | grep -q 'not 700'"
+plant "$TMP/theirs" 0700 nobody
+check "up refuses a state directory owned by another user" bash -c "$(declare -f try_up); try_up '$TMP/theirs' | grep -q 'not owned by'"
+mkdir -m 0700 "$TMP/real" && ln -s "$TMP/real" "$TMP/linked"
+check "up refuses a state directory that is a symbolic link" bash -c "$(declare -f try_up); try_up '$TMP/linked' | grep -q 'symbolic link'"
+check "  and wrote nothing through a planted link" grep -qx keep "$TMP/victim"
 if ! scripts/slurm-local.sh up > "$TMP/up.log" 2>&1; then
     cat "$TMP/up.log"
     check "the local Slurm cluster starts (scripts/slurm-local.sh up)" false
@@ -24,6 +50,11 @@ if ! scripts/slurm-local.sh up > "$TMP/up.log" 2>&1; then
 fi
 check "the local Slurm cluster starts" true
 check "slurm-local.sh up is idempotent" scripts/slurm-local.sh up
+check "  the state directory is private (mode 700) with a key made by up" \
+    bash -c "[ \$(stat -c %a '$POSBENCH_SLURM_DIR') = 700 ] && [ \$(stat -c %a:%s '$POSBENCH_SLURM_DIR/munge/munge.key') = 400:1024 ]"
+listening=$(ss -ltnH | awk '{print $4}' | grep -E ":($POSBENCH_SLURM_PORT|$((POSBENCH_SLURM_PORT + 1)))\$")
+check "slurmctld and slurmd listen on 127.0.0.1 only: $(echo $listening)" \
+    bash -c "[ \$(echo '$listening' | grep -c .) -eq 2 ] && ! echo '$listening' | grep -qv '^127\.0\.0\.1:'"
 
 # wait_jobs ID...: until none of them (job or array job ids) is in the
 # queue, at most 5 minutes. An squeue that fails (slurmctld busy on a
@@ -104,6 +135,22 @@ wait "$seqpid"
 check "  outputs == an uninterrupted sequential run" same_outputs "$TMP/rseq" "$TMP/rq"
 check "  no torn or temporary files" no_torn "$TMP/rq"
 
+# down with a job still running: the job and its step end too.
+(cd "$TMP" && sbatch --parsable --wrap 'sleep 613' > "$TMP/sleep.job")
+for _ in $(seq 100); do pgrep -fx 'sleep 613' >/dev/null && break; sleep 0.2; done
+check "a job is running before down" bash -c "pgrep -fx 'sleep 613' >/dev/null"
 scripts/slurm-local.sh down > /dev/null
 check "slurm-local.sh down stops the daemons" bash -c "! scripts/slurm-local.sh status >/dev/null 2>&1"
+our_steps() {
+    local p
+    for p in $(pgrep -x slurmstepd); do
+        tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -qxF "SLURM_CONF=$SLURM_CONF" && echo "$p"
+    done
+}
+check "  and ends the running job and its slurmstepd" bash -c "$(declare -f our_steps); SLURM_CONF='$SLURM_CONF'; ! pgrep -fx 'sleep 613' && [ -z \"\$(our_steps)\" ]"
+sleep 1000 & unrelated=$!
+echo "$unrelated" > "$POSBENCH_SLURM_DIR/slurmd.pid"
+scripts/slurm-local.sh down > /dev/null 2>&1
+check "  a stale pid file does not make down kill an unrelated process" kill -0 "$unrelated"
+kill "$unrelated"
 finish

@@ -62,19 +62,21 @@ function experiment.is_main(...)
     and arg[0]:match("([^/]+)$") == this
 end
 
--- Copies every file under src to dst (same relative paths), except the
--- names in skip (at the top level); atomic per file.
-local function copy_tree(src, dst, skip)
+-- Copies every regular file under src to dst (same relative paths; both
+-- below the results root), except the names in skip (at the top level);
+-- atomic per file. Symbolic links are not followed.
+local function copy_tree(root, src, dst, skip)
   local core, util = require "posbench.core", require "posbench.util"
-  local proc = core._proc
-  for _, f in ipairs(proc.listdir(src) or {}) do
+  local rfs = core._rfs
+  for _, f in ipairs(rfs.list(root, src) or {}) do
     local from, to = util.join(src, f), util.join(dst, f)
-    local st = proc.stat(from)
-    if st and st.dir then
-      copy_tree(from, to, {})
-    elseif st and not (skip and skip[f]) and not f:find("%.tmp%.%d+%.%d+$") then
-      util.ensure_parent(to)
-      core.write_atomic(to, util.read_file(from, "copy"))
+    local st = rfs.lstat(from)
+    if st and st.kind == "dir" then
+      copy_tree(root, from, to, {})
+    elseif st and st.kind == "file" and not (skip and skip[f]) and not f:find("%.tmp%.%d+%.%d+$") then
+      local text, err = rfs.read(root, from)
+      if not text then error("copy: " .. err, 0) end
+      require("posbench.results").write_file(root, to, text)
     end
   end
 end
@@ -117,10 +119,11 @@ function experiment.whole_study(M, name, configure, body)
     local e = plan[1]
     if not e.done then return { dir = R.dir } end
     local rundir = util.join(R.dir, e.name)
-    copy_tree(rundir, R.dir, RUN_FILES)
+    copy_tree(R.root, rundir, R.dir, RUN_FILES)
     local core = require "posbench.core"
     local real, rdir = core.realpath(rundir) or rundir, core.realpath(R.dir) or R.dir
-    local saved = json.read(util.join(rundir, "report.json"))
+    local saved, err = results.read_json(R.root, util.join(rundir, "report.json"))
+    if type(saved) ~= "table" then error("collect: " .. tostring(err or "report.json is not an object"), 0) end
     local rep = pb.report.new(saved.title)
     rep.nfig, rep.ntab = saved.nfig, saved.ntab
     for _, b in ipairs(saved.blocks) do

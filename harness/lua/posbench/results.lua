@@ -37,15 +37,26 @@
 -- are removed when the run directory is opened (under its lock, so no live
 -- writer can own them) and by R:clean() (in unlocked run directories, and
 -- elsewhere only when PID is dead here and the file is over a minute old).
+--
+-- Every file operation below the results root goes through core._rfs
+-- (harness/io/results_fs.c): no symbolic link is followed there, only
+-- regular files are read, written over or removed, and nothing outside the
+-- root is touched. A run is done only when its summary.json is a complete
+-- summary (an object with run_info.config_hash) and both it and
+-- config.json carry the plan's config hash.
 local core = require "posbench.core"
 local json = require "posbench.json"
 local csv = require "posbench.csv"
 local util = require "posbench.util"
 -- Process primitives (harness/bind/lua_proc.c); a binary built before them
 -- gets a clear message instead of an index error.
-local proc = core._proc or setmetatable({}, { __index = function()
-  error("this posbench binary is older than its Lua library (no locks): rebuild it (make)", 3)
-end })
+local function needs_rebuild()
+  return setmetatable({}, { __index = function()
+    error("this posbench binary is older than its Lua library: rebuild it (make)", 3)
+  end })
+end
+local proc = core._proc or needs_rebuild()
+local rfs = core._rfs or needs_rebuild()
 
 local results = {}
 
@@ -67,13 +78,41 @@ local function git()
   return git_info
 end
 
-local function write_text(path, text, who)
+-- text of a regular file below root, or nil and why not.
+local function read_text(root, path)
+  return rfs.read(root, path)
+end
+
+-- A JSON file below root: value, or nil and why not (absent, not a
+-- regular file, unreadable, not JSON).
+local function read_json(root, path)
+  local text, err = rfs.read(root, path)
+  if not text then return nil, err end
+  local ok, v = pcall(json.decode, text)
+  if not ok then return nil, string.format("%s: %s", path, v) end
+  return v
+end
+results.read_json = read_json
+
+local function write_file(root, path, text)
+  local d = util.dirname(path)
+  if d ~= "." and d ~= "/" then rfs.mkdir(root, d) end
+  rfs.write(root, path, text)
+  return path
+end
+results.write_file = write_file
+
+local function write_text(root, path, text, who)
   if type(text) ~= "string" then
     error(string.format("%s: text for '%s' must be a string, got %s", who, path, type(text)), 3)
   end
-  util.ensure_parent(path)
-  core.write_atomic(path, text)
-  return path
+  return write_file(root, path, text)
+end
+
+-- Removes a regular file below root (absent is fine); raises otherwise.
+local function remove_file(root, path, who)
+  local ok, err = rfs.remove(root, path)
+  if not ok then error(who .. ": " .. err, 0) end
 end
 
 local function with_csv_ext(f)
@@ -90,11 +129,14 @@ function Files:path(f)
 end
 
 function Files:write(f, text)
-  return write_text(self:path(f), text, "write")
+  return write_text(self.root, self:path(f), text, "write")
 end
 
 function Files:csv(f, rows, columns)
-  return csv.write(self:path(with_csv_ext(f)), rows, columns)
+  local path = self:path(with_csv_ext(f))
+  local ok, text = pcall(csv.encode, rows, columns)
+  if not ok then error(string.format("csv.write '%s': %s", path, text), 2) end
+  return write_file(self.root, path, text)
 end
 
 local Run = setmetatable({}, { __index = Files })
@@ -105,7 +147,7 @@ function Run:log(tbl)
   local ok, line = pcall(json.encode, tbl, { name = "metrics" })
   if not ok then error("run:log: " .. line, 2) end
   self._lines[#self._lines + 1] = line
-  core.write_atomic(self.metrics_path, table.concat(self._lines, "\n") .. "\n")
+  rfs.write(self.root, self.metrics_path, table.concat(self._lines, "\n") .. "\n")
   return tbl
 end
 
@@ -113,7 +155,7 @@ local function unlock(dir)
   local h = held[dir]
   if h then
     held[dir] = nil
-    proc.unlock(h.fd, h.path)
+    rfs.unlock(h.fd, h.path)
   end
 end
 
@@ -140,7 +182,7 @@ function Run:summary(tbl)
   if rec.run_info == nil then rec.run_info = self:info() end
   local ok, text = pcall(json.encode, rec, { indent = true, name = "summary" })
   if not ok then error("run:summary: " .. text, 2) end
-  core.write_atomic(util.join(self.dir, "summary.json"), text .. "\n")
+  rfs.write(self.root, util.join(self.dir, "summary.json"), text .. "\n")
   self:close()
   return tbl
 end
@@ -150,7 +192,7 @@ end
 function Run:fail(message)
   local rec = self:info()
   rec.error = tostring(message)
-  core.write_atomic(util.join(self.dir, "failed.json"), json.encode(rec, { indent = true }) .. "\n")
+  rfs.write(self.root, util.join(self.dir, "failed.json"), json.encode(rec, { indent = true }) .. "\n")
   self:close()
 end
 
@@ -173,18 +215,18 @@ local TMP_PATTERN = "%.tmp%.(%d+)%.%d+$"
 -- caller holds the directory's lock); otherwise only those whose writer
 -- is dead on this host and which are over a minute old (a live writer on
 -- another host of a shared file system finishes its write in far less).
-local function clean_tmp(dir, all)
-  local names = proc.listdir(dir) or {}
+local function clean_tmp(root, dir, all)
+  local names = rfs.list(root, dir) or {}
   local me, now = proc.getpid(), os.time()
   for _, f in ipairs(names) do
     local pid = f:match(TMP_PATTERN)
     if pid then
       pid = tonumber(pid)
       local path = util.join(dir, f)
-      local st = proc.stat(path)
-      if st and not st.dir and pid ~= me
+      local st = rfs.lstat(path)
+      if st and st.kind == "file" and pid ~= me
         and (all or (not proc.alive(pid) and now - st.mtime > 60)) then
-        os.remove(path)
+        rfs.remove(root, path)
       end
     end
   end
@@ -213,20 +255,20 @@ function Experiment:lock(name, opts)
   util.check_name(name, "run name", false)
   local dir = util.join(self.dir, name)
   if held[dir] then return true end
-  core.mkdir_p(dir)
+  rfs.mkdir(self.root, dir)
   local path = util.join(dir, "lock")
   local wait = opts and opts.wait
   local deadline = core.now() + (wait == true and math.huge or tonumber(wait) or 0)
   local blank = 0
   while true do
-    local fd, prev, busy = proc.lock(path, lock_text())
+    local fd, prev, busy = rfs.lock(self.root, path, lock_text())
     if fd then
       held[dir] = { fd = fd, path = path }
       if prev ~= "" then
         io.stderr:write(string.format("posbench: %s: took over the lock of a writer that is gone (%s)\n",
                                       dir, holder_text(prev)))
       end
-      clean_tmp(dir, true)
+      clean_tmp(self.root, dir, true)
       return true
     end
     if not busy then error("R:lock: " .. tostring(prev), 2) end
@@ -250,20 +292,19 @@ function Experiment:fail(name, message)
   if h and type(h.owner) == "table" then return h.owner:fail(message) end
   local rec = { error = tostring(message), host = proc.hostname(), pid = proc.getpid(),
                 slurm = slurm_ids(), finished = os.date("!%Y-%m-%dT%H:%M:%SZ") }
-  core.write_atomic(util.join(dir, "failed.json"), json.encode(rec, { indent = true }) .. "\n")
+  rfs.write(self.root, util.join(dir, "failed.json"), json.encode(rec, { indent = true }) .. "\n")
   unlock(dir)
 end
 
---- R:holder(name) -> who holds the lock of a run (nil when nobody does).
+--- R:holder(name) -> who holds the lock of a run (nil when nobody does;
+--- nil and an error when the lock cannot be looked at, e.g. a symbolic
+--- link). Only looks: takes no lock and writes nothing.
 function Experiment:holder(name)
-  local path = util.join(util.join(self.dir, name), "lock")
-  if held[util.join(self.dir, name)] or not core.file_exists(path) then return nil end
-  local fd, prev, busy = proc.lock(path, lock_text())
-  if fd then
-    proc.unlock(fd, path)
-    return nil
-  end
-  return busy and holder_text(prev) or nil
+  local dir = util.join(self.dir, name)
+  if held[dir] then return nil end
+  local who, err = rfs.holder(self.root, util.join(dir, "lock"))
+  if who == nil then return nil, err end
+  return who and holder_text(who) or nil
 end
 
 function Experiment:run(name, config, opts)
@@ -272,28 +313,35 @@ function Experiment:run(name, config, opts)
   if type(config) ~= "table" then error("R:run: config must be a table, got " .. type(config), 2) end
   local hash = config_hash(config)  -- before mkdir: a bad config leaves no directory
   local dir = util.join(self.dir, name)
+  if held[dir] and getmetatable(held[dir].owner) == Run then
+    error(string.format("R:run: run '%s' of '%s' is already open in this process; finish it " ..
+      "(run:summary, run:fail or run:close) before opening it again", name, self.name), 2)
+  end
   local ok, who = self:lock(name, opts)
   if not ok then
     error(string.format("R:run: run '%s' of '%s' is being written by another process (%s); " ..
       "one run directory has one writer at a time", name, self.name, who), 2)
   end
   local prev_attempt = 0
-  local cpath = util.join(dir, "config.json")
-  if core.file_exists(cpath) then
-    local okc, prev = pcall(json.read, cpath)
-    if okc and type(prev) == "table" and prev.config_hash == hash then
-      prev_attempt = tonumber(prev.attempt) or 1
-    end
+  local prev = read_json(self.root, util.join(dir, "config.json"))
+  if type(prev) == "table" and prev.config_hash == hash then
+    prev_attempt = tonumber(prev.attempt) or 1
   end
   local run = setmetatable({
-    name = name, dir = dir, config = config, config_hash = hash,
+    name = name, dir = dir, root = self.root, config = config, config_hash = hash,
     metrics_path = util.join(dir, "metrics.jsonl"), _lines = {},
     t0 = core.now(), attempt = prev_attempt + 1,
   }, Run)
   held[dir].owner = run
-  os.remove(util.join(dir, "summary.json"))  -- first: the run is no longer done
-  os.remove(run.metrics_path)
-  os.remove(util.join(dir, "failed.json"))
+  local ok_rm, err_rm = pcall(function()
+    remove_file(self.root, util.join(dir, "summary.json"), "R:run")  -- first: no longer done
+    remove_file(self.root, run.metrics_path, "R:run")
+    remove_file(self.root, util.join(dir, "failed.json"), "R:run")
+  end)
+  if not ok_rm then
+    unlock(dir)
+    error(err_rm, 2)
+  end
   local g = git()
   local record = {
     config = config,
@@ -309,86 +357,150 @@ function Experiment:run(name, config, opts)
     script = type(rawget(_G, "arg")) == "table" and arg[0] or nil,
     attempt = run.attempt,
   }
-  core.write_atomic(util.join(dir, "config.json"), json.encode(record, { indent = true }) .. "\n")
+  rfs.write(self.root, util.join(dir, "config.json"), json.encode(record, { indent = true }) .. "\n")
   return run
+end
+
+-- A file of run `name` for R:load: its text, nil when absent; an error
+-- naming it when it is anything but a readable regular file.
+local function run_file(self, name, f)
+  local path = util.join(util.join(self.dir, name), f)
+  local st = rfs.lstat(path)
+  if not st then return nil, path end
+  local text, err = read_text(self.root, path)
+  if not text then error("R:load: " .. err, 3) end
+  return text, path
 end
 
 function Experiment:load(name)
   util.check_name(name, "run name", false)
-  local dir = util.join(self.dir, name)
-  local out = { config = json.read(util.join(dir, "config.json")), metrics = {} }
-  local mpath = util.join(dir, "metrics.jsonl")
-  if core.file_exists(mpath) then
+  local function decode(text, path)
+    local ok, v = pcall(json.decode, text)
+    if not ok then error(string.format("R:load: %s: %s", path, v), 3) end
+    return v
+  end
+  local ctext, cpath = run_file(self, name, "config.json")
+  if not ctext then error("R:load: " .. cpath .. ": no such file", 2) end
+  local out = { config = decode(ctext, cpath), metrics = {} }
+  local mtext, mpath = run_file(self, name, "metrics.jsonl")
+  if mtext then
     local n = 0
-    for line in util.read_file(mpath, "R:load"):gmatch("[^\n]+") do
+    for line in mtext:gmatch("[^\n]+") do
       n = n + 1
       local ok, v = pcall(json.decode, line)
       if not ok then error(string.format("%s line %d: %s", mpath, n, v), 2) end
       out.metrics[n] = v
     end
   end
-  local spath = util.join(dir, "summary.json")
-  if core.file_exists(spath) then out.summary = json.read(spath) end
+  local stext, spath = run_file(self, name, "summary.json")
+  if stext then out.summary = decode(stext, spath) end
   return out
 end
 
-function Experiment:completed(name, config)
-  util.check_name(name, "run name", false)
+-- The sweep state of one run directory, from its files only:
+--   dir_kind: what lstat says the run directory is (nil: absent);
+--   summary, summary_err: summary.json's text (nil: absent) or why it
+--   cannot be read; config: config.json's text or nil; failed: failed.json's
+--   text or nil; holder: who holds the lock, holder_err: why the lock
+--   cannot be looked at.
+-- results.classify(state, hash) turns it into a state; keeping the two
+-- apart lets tests/fuzz/fuzz_sweep_state.c feed the classifier any files.
+function Experiment:run_state(name)
   local dir = util.join(self.dir, name)
-  local spath, cpath = util.join(dir, "summary.json"), util.join(dir, "config.json")
-  if not (core.file_exists(spath) and core.file_exists(cpath)) then return nil end
-  local ok, rec = pcall(json.read, cpath)
-  if not ok or type(rec) ~= "table" or rec.config_hash ~= config_hash(config or {}) then return nil end
-  local ok2, summary = pcall(json.read, spath)
-  return ok2 and summary or nil
+  local st = rfs.lstat(dir)
+  local out = { dir_kind = st and st.kind }
+  if not st or st.kind ~= "dir" then return out end
+  local function get(f)
+    local path = util.join(dir, f)
+    if not rfs.lstat(path) then return nil end
+    local text, err = read_text(self.root, path)
+    return text, err
+  end
+  out.summary, out.summary_err = get("summary.json")
+  out.config, out.config_err = get("config.json")
+  out.failed = get("failed.json")
+  if not held[dir] then out.holder, out.holder_err = self:holder(name) end
+  return out
 end
 
---- R:status(name, hash) -> state, detail: "done" (summary.json with this
---- config hash), "stale" (finished with another hash), "failed"
---- (failed.json: detail is its error), "running" (locked: detail is the
---- holder) or "todo".
-function Experiment:status(name, hash)
-  local dir = util.join(self.dir, name)
-  local spath = util.join(dir, "summary.json")
-  if core.file_exists(spath) then
-    local ok, summary = pcall(json.read, spath)
-    local have = ok and type(summary) == "table" and type(summary.run_info) == "table"
-      and summary.run_info.config_hash
-    if not have then
-      local okc, rec = pcall(json.read, util.join(dir, "config.json"))
-      have = okc and type(rec) == "table" and rec.config_hash
-    end
-    if have == hash then return "done" end
-    return "stale", have
+-- A complete summary: a JSON object whose run_info has a config hash.
+local function summary_hash(text)
+  local ok, s = pcall(json.decode, text)
+  if not ok then return nil, "summary.json is not valid JSON (truncated?)" end
+  if type(s) ~= "table" or type(s.run_info) ~= "table"
+    or type(s.run_info.config_hash) ~= "string" then
+    return nil, "summary.json is not a complete summary (no run_info.config_hash)"
   end
-  local who = self:holder(name)
-  if who then return "running", who end
-  local fpath = util.join(dir, "failed.json")
-  if core.file_exists(fpath) then
-    local ok, rec = pcall(json.read, fpath)
-    return "failed", ok and type(rec) == "table" and rec.error or "see failed.json"
+  return s.run_info.config_hash
+end
+
+--- results.classify(state, hash) -> "done" | "stale" | "failed" | "running"
+--- | "todo", detail. state is Experiment:run_state's. Done needs a complete
+--- summary with this hash and a config.json with the same hash.
+function results.classify(st, hash)
+  if st.dir_kind and st.dir_kind ~= "dir" then
+    return "failed", "the run directory is a " .. (st.dir_kind == "link" and "symbolic link" or
+      "non-directory") .. ": refused"
+  end
+  if st.summary_err then return "failed", st.summary_err end
+  if st.summary then
+    local have, why = summary_hash(st.summary)
+    if not have then return "failed", why end
+    if have ~= hash then return "stale", have end
+    local ok, c = pcall(json.decode, st.config or "")
+    if not ok or type(c) ~= "table" or c.config_hash ~= hash then
+      return "failed", "summary.json and config.json disagree on the config hash"
+    end
+    return "done"
+  end
+  if st.holder_err then return "failed", st.holder_err end
+  if st.holder then return "running", st.holder end
+  if st.failed then
+    local ok, rec = pcall(json.decode, st.failed)
+    return "failed", ok and type(rec) == "table" and type(rec.error) == "string" and rec.error
+      or "see failed.json"
   end
   return "todo"
 end
 
+function Experiment:completed(name, config)
+  util.check_name(name, "run name", false)
+  if results.classify(self:run_state(name), config_hash(config or {})) ~= "done" then return nil end
+  return read_json(self.root, util.join(util.join(self.dir, name), "summary.json"))
+end
+
+--- R:status(name, hash) -> state, detail: "done" (a complete summary.json
+--- and config.json with this config hash), "stale" (finished with another
+--- hash), "failed" (failed.json: detail is its error; or files that are
+--- not a complete run: detail says what), "running" (locked: detail is the
+--- holder) or "todo".
+function Experiment:status(name, hash)
+  return results.classify(self:run_state(name), hash)
+end
+
 --- R:clean(): temporary files of dead writers, in R.dir (recursively) and
---- in every run directory nobody holds.
+--- in every run directory nobody holds. Symbolic links are not followed.
 function Experiment:clean()
   local function walk(dir)
-    local is_run = core.file_exists(util.join(dir, "config.json")) or core.file_exists(util.join(dir, "lock"))
+    local is_run = rfs.lstat(util.join(dir, "config.json")) or rfs.lstat(util.join(dir, "lock"))
     if is_run and dir ~= self.dir then
       local name = dir:sub(#self.dir + 2)
-      if not name:find("/", 1, true) and self:lock(name) then
-        held[dir].owner = "clean"
-        unlock(dir)
+      if not name:find("/", 1, true) then
+        local ok, got = pcall(self.lock, self, name)
+        if ok and got then
+          held[dir].owner = "clean"
+          unlock(dir)
+        elseif not ok then  -- e.g. a symlinked lock: left alone, said so
+          io.stderr:write(string.format("posbench: %s: not cleaned: %s\n", dir, tostring(got)))
+        end
       end
       return
     end
-    clean_tmp(dir, false)
-    for _, f in ipairs(proc.listdir(dir) or {}) do
+    clean_tmp(self.root, dir, false)
+    for _, f in ipairs(rfs.list(self.root, dir) or {}) do
       local p = util.join(dir, f)
-      local st = proc.stat(p)
-      if st and st.dir then walk(p) end
+      local st = rfs.lstat(p)
+      if st and st.kind == "dir" then walk(p) end
     end
   end
   walk(self.dir)
@@ -399,7 +511,7 @@ function results.open(experiment, opts)
   local root = opts and opts.root or "results"
   if type(root) ~= "string" or root == "" then error("results.open: root must be a non-empty string", 2) end
   local dir = util.join(root, experiment)
-  core.mkdir_p(dir)
+  rfs.mkdir(root, dir)
   return setmetatable({ name = experiment, root = root, dir = dir }, Experiment)
 end
 

@@ -14,6 +14,7 @@ local core = require "posbench.core"
 local util = require "posbench.util"
 local json = require "posbench.json"
 local proc = core._proc
+local rfs = core._rfs
 
 local slurm = {}
 
@@ -26,10 +27,10 @@ local function max_array_size()
   return n or 1001
 end
 
-local function write_script(path, argv)
+local function write_script(R, path, argv)
   local parts = {}
   for _, a in ipairs(argv) do parts[#parts + 1] = q(a) end
-  core.write_atomic(path, "#!/bin/sh\n# Written by posbench sweep --slurm.\nexec " ..
+  rfs.write(R.root, path, "#!/bin/sh\n# Written by posbench sweep --slurm.\nexec " ..
     table.concat(parts, " ") .. "\n")
   os.execute("chmod +x " .. q(path))
 end
@@ -80,8 +81,8 @@ function slurm.submit(S, o, worker_argv)
   end
   local chunk, maxsize = o.chunk or 1, max_array_size()
   local dir, logs = R:path("slurm"), R:path("logs")
-  core.mkdir_p(dir)
-  core.mkdir_p(logs)
+  rfs.mkdir(R.root, dir)
+  rfs.mkdir(R.root, logs)
   local stamp = os.date("!%Y%m%dT%H%M%S") .. "-" .. proc.getpid()
   local all_ids, prev, n_runs, fake = {}, {}, 0, 0
   if o.dry_run then print("dry run: these sbatch commands would be run") end
@@ -98,9 +99,9 @@ function slurm.submit(S, o, worker_argv)
       local lines = { table.unpack(tasks, first, math.min(first + maxsize - 1, #tasks)) }
       local base = string.format("%s-stage%d%s", stamp, st.stage, parts > 1 and ("-" .. part) or "")
       local tfile = util.join(dir, base .. ".tasks")
-      core.write_atomic(tfile, table.concat(lines, "\n") .. "\n")
+      rfs.write(R.root, tfile, table.concat(lines, "\n") .. "\n")
       local script = util.join(dir, base .. ".sh")
-      write_script(script, worker_argv(S, { "--array-tasks", core.realpath(tfile) }))
+      write_script(R, script, worker_argv(S, { "--array-tasks", core.realpath(tfile) }))
       local array = "0-" .. (#lines - 1) .. (o.max_parallel and ("%" .. o.max_parallel) or "")
       local args = { "--job-name=pb-" .. S.M.name .. "-s" .. st.stage, "--array=" .. array,
                      "--requeue", "--open-mode=append",
@@ -125,7 +126,7 @@ function slurm.submit(S, o, worker_argv)
     cargv = { proc.exe(), "collect", S.path }
     for _, a in ipairs(S.argv_args) do cargv[#cargv + 1] = a end
   end
-  write_script(cscript, cargv)
+  write_script(R, cscript, cargv)
   local cargs = { "--job-name=pb-" .. S.M.name .. "-collect", "--dependency=afterany:" .. table.concat(all_ids, ":"),
                   "--output=" .. util.join(core.realpath(logs), "collect-%j.out") }
   for _, a in ipairs(o.sbatch) do cargs[#cargs + 1] = a end
@@ -134,8 +135,8 @@ function slurm.submit(S, o, worker_argv)
   if not o.dry_run then
     local rec = { time = os.date("!%Y-%m-%dT%H:%M:%SZ"), stamp = stamp, jobs = all_ids, collect = cid,
                   runs = n_runs }
-    local f = io.open(util.join(dir, "submissions.jsonl"), "a")
-    if f then f:write(json.encode(rec), "\n"); f:close() end
+    local ok, err = rfs.append(R.root, util.join(dir, "submissions.jsonl"), json.encode(rec) .. "\n")
+    if not ok then io.stderr:write("posbench sweep: warning: " .. err .. "\n") end
   end
   print(string.format("submitted %d runs of %s in %d array job%s (%s); collect job %s",
     n_runs, S.M.name, #all_ids, #all_ids == 1 and "" or "s", table.concat(all_ids, ", "), cid))

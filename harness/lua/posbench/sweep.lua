@@ -23,6 +23,7 @@ local util = require "posbench.util"
 local results = require "posbench.results"
 local experiment = require "posbench.experiment"
 local proc = core._proc
+local rfs = core._rfs
 
 local sweep = {}
 
@@ -124,10 +125,18 @@ local function count(plan)
   return c
 end
 
--- Measured wall seconds of a done run, from its summary.json.
+-- A JSON file of run e (below the results root): value or nil.
+local function run_json(cfg, e, f)
+  local R = results_of(cfg, e.experiment)
+  return (results.read_json(R.root, util.join(util.join(R.dir, e.name), f)))
+end
+
+-- Measured wall seconds of a done run, from its summary.json (nil unless
+-- a finite number >= 0).
 local function measured(cfg, e)
-  local ok, s = pcall(json.read, util.join(util.join(results_of(cfg, e.experiment).dir, e.name), "summary.json"))
-  return ok and type(s) == "table" and type(s.run_info) == "table" and s.run_info.wall_seconds or nil
+  local s = run_json(cfg, e, "summary.json")
+  local w = type(s) == "table" and type(s.run_info) == "table" and s.run_info.wall_seconds
+  return type(w) == "number" and w >= 0 and w < math.huge and w or nil
 end
 
 -- CPU seconds of each run: measured for done runs; for the others the
@@ -166,9 +175,8 @@ function sweep.write_plan(M, cfg, plan, overrides)
   local R = results_of(cfg, M.name)
   local args = {}
   for k, v in pairs(overrides) do args[k] = v end
-  core.write_atomic(R:path("plan.json"),
+  return R:write("plan.json",
     json.encode({ study = M.name, args = args, root = cfg.root, runs = runs }, { indent = true }) .. "\n")
-  return R:path("plan.json")
 end
 
 local function print_plan(M, cfg, plan, overrides)
@@ -279,15 +287,16 @@ end
 local function run_pool(S, entries, n, progress)
   local queue, running, deferred = {}, {}, {}
   for _, e in ipairs(entries) do queue[#queue + 1] = e end
-  local logs = util.join(results_of(S.cfg, S.M.name).dir, "logs")
-  core.mkdir_p(logs)
+  local Rs = results_of(S.cfg, S.M.name)
+  local logs = util.join(Rs.dir, "logs")
+  rfs.mkdir(Rs.root, logs)
   local qi = 1
   while qi <= #queue or next(running) or #deferred > 0 do
     while qi <= #queue and #running < n do
       local e = queue[qi]
       qi = qi + 1
       local log = util.join(logs, log_name(e.id))
-      local pid, err = proc.spawn(worker_argv(S, { "--run", e.id, "--log", log }), log)
+      local pid, err = proc.spawn(worker_argv(S, { "--run", e.id, "--log", log }), Rs.root, log)
       if not pid then error("sweep: " .. tostring(err), 0) end
       running[#running + 1] = { pid = pid, e = e, t0 = core.now(), log = log }
     end
@@ -381,9 +390,9 @@ end
 local function source_states(cfg, done)
   local n, order = {}, {}
   for _, e in ipairs(done) do
-    local ok, c = pcall(json.read, util.join(util.join(results_of(cfg, e.experiment).dir, e.name), "config.json"))
+    local c = run_json(cfg, e, "config.json")
     local state = "unknown"
-    if ok and type(c) == "table" and type(c.git_commit) == "string" then
+    if type(c) == "table" and type(c.git_commit) == "string" then
       state = c.git_commit:sub(1, 12) .. (c.git_dirty and "+changes" or "")
     end
     if not n[state] then order[#order + 1] = state end
@@ -415,25 +424,26 @@ function sweep.collect(S, allow_partial)
   local R = results_of(cfg, M.name)
   local mpath = R:path("missing.txt")
   if #missing > 0 then
-    core.write_atomic(mpath, table.concat(missing, "\n") .. "\n")
+    R:write("missing.txt", table.concat(missing, "\n") .. "\n")
     io.stderr:write(string.format("posbench collect: %d of %d runs are not done (%s):\n", #missing, #plan, mpath))
     for _, m in ipairs(missing) do io.stderr:write("  " .. m .. "\n") end
     if not allow_partial then return EXIT_MISSING end
   else
-    os.remove(mpath)
+    local ok, err = rfs.remove(R.root, mpath)
+    if not ok then error("collect: " .. err, 0) end
   end
   local done = {}
   for _, e in ipairs(plan) do if e.done then done[#done + 1] = e end end
   -- One collect at a time writes a study's tables and plots.
   local lock_path, fd, holder, busy = R:path("collect.lock")
   while true do
-    fd, holder, busy = proc.lock(lock_path, string.format("collect pid %d\n", proc.getpid()))
+    fd, holder, busy = rfs.lock(R.root, lock_path, string.format("collect pid %d\n", proc.getpid()))
     if fd or not busy then break end
     proc.sleep(0.2)
   end
   if not fd then error("collect: " .. tostring(holder), 0) end
   local ok, result = pcall(M.collect, cfg, R, plan)
-  proc.unlock(fd, lock_path)
+  rfs.unlock(fd, lock_path)
   if not ok then error(result, 0) end
   S.result = result
   local states = source_states(cfg, done)

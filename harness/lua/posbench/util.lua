@@ -29,11 +29,12 @@ function util.is_array(t)
   return count == n
 end
 
+-- The text of a regular file (a FIFO, device or directory is refused
+-- before it is opened, so nothing blocks). Symbolic links are followed:
+-- files below a results root are read with core._rfs.read(root, path).
 function util.read_file(path, who)
-  local f, err = io.open(path, "rb")
-  if not f then error(string.format("%s: cannot read '%s': %s", who or "read", path, err), 3) end
-  local s = f:read("a")
-  f:close()
+  local s, err = core._rfs.read(nil, path)
+  if not s then error(string.format("%s: cannot read '%s': %s", who or "read", path, err), 3) end
   return s
 end
 
