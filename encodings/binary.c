@@ -40,10 +40,9 @@ static int binary_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
     double sgn;
     if (pb_opts_int(o, "bits", dflt, &s->bits, "encoding 'binary'", err)) return -1;
     if (pb_opts_num(o, "signed", 0, &sgn, "encoding 'binary'", err)) return -1;
-    if (pb_opts_num(o, "scale", 1.0 / sqrt((double)d), &s->scale, "encoding 'binary'", err))
+    if (pb_opts_num_in(o, "scale", 1.0 / sqrt((double)d), 0.0, HUGE_VAL, 1, &s->scale,
+                       "encoding 'binary'", err))
         return -1;
-    if (!(s->scale > 0.0) || isinf(s->scale))
-        return pb_fail(err, "binary: option scale=%g must be a positive number", s->scale);
     if (s->bits < 1 || s->bits > BINARY_MAX_BITS)
         return pb_fail(err, "binary: option bits=%d must be in [1, %d]", s->bits,
                        BINARY_MAX_BITS);

@@ -67,24 +67,16 @@ static int rope_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
 
     double fraction, p;
     const char *pairing;
-    if (pb_opts_num(o, "base", 10000.0, &s->base, what, err) ||
+    if (pb_opts_num_in(o, "base", 10000.0, 0.0, HUGE_VAL, 1, &s->base, what, err) ||
         pb_opts_str(o, "pairing", "interleaved", &pairing, what, err) ||
-        pb_opts_num(o, "fraction", 1.0, &fraction, what, err) ||
-        pb_opts_num(o, "p", 1.0, &p, what, err))
+        pb_opts_num_in(o, "fraction", 1.0, 0.0, 1.0, 1, &fraction, what, err) ||
+        pb_opts_num_in(o, "p", 1.0, 0.0, 1.0, 1, &p, what, err))
         return -1;
-    if (!(s->base > 0.0))
-        return pb_fail(err, "%s: option 'base' must be > 0 (usually > 1), got %g", what,
-                       s->base);
     if (strcmp(pairing, "interleaved") == 0) s->half = 0;
     else if (strcmp(pairing, "half") == 0) s->half = 1;
     else
         return pb_fail(err, "%s: unknown pairing '%s' (valid: interleaved, half)", what,
                        pairing);
-    if (!(fraction > 0.0 && fraction <= 1.0))
-        return pb_fail(err, "%s: option 'fraction' must be in (0, 1], got %g", what,
-                       fraction);
-    if (!(p > 0.0 && p <= 1.0))
-        return pb_fail(err, "%s: option 'p' must be in (0, 1], got %g", what, p);
     s->d_rot = (int)floor(fraction * dh / 2.0) * 2;
     if (s->d_rot < 2)
         return pb_fail(err, "%s: fraction = %g rotates no pair of d_head = %d dims", what,

@@ -66,10 +66,8 @@ static int rope2d_create_common(pb_encoding *e, const pb_opts *o, double base_de
     rope2d_state *s = calloc(1, sizeof *s);
     if (!s) return pb_fail(err, "%s: out of memory", what);
     e->state = s;
-    if (pb_opts_num(o, "base", base_default, &s->base, what, err)) return -1;
-    if (!(s->base > 0.0))
-        return pb_fail(err, "%s: option 'base' must be > 0 (usually > 1), got %g", what,
-                       s->base);
+    if (pb_opts_num_in(o, "base", base_default, 0.0, HUGE_VAL, 1, &s->base, what, err))
+        return -1;
     s->n4 = dh / 4;
     s->theta = malloc(sizeof(double) * (size_t)s->n4);
     if (!s->theta) return pb_fail(err, "%s: out of memory", what);

@@ -69,9 +69,8 @@ int pb_rope_scaling_parse(pb_rope_scaling *sc, const pb_opts *o, int d_rot,
     if (sc->type == PB_ROPE_SCALE_NONE && pb_opts_has(o, "scaling.factor"))
         return pb_fail(err, "%s: option 'scaling.factor' needs a scaling.type "
                        "(pi, ntk, dynamic_ntk or yarn)", what);
-    if (pb_opts_num(o, "scaling.factor", 1.0, &sc->factor, what, err)) return -1;
-    if (!(sc->factor > 0.0))
-        return pb_fail(err, "%s: scaling.factor must be > 0, got %g", what, sc->factor);
+    if (pb_opts_num_in(o, "scaling.factor", 1.0, 0.0, HUGE_VAL, 1, &sc->factor, what, err))
+        return -1;
 
     /* original_len is accepted by every type, so one scaling table can be
      * swept over types; only dynamic_ntk and yarn read it (pi and ntk are
@@ -103,11 +102,9 @@ int pb_rope_scaling_parse(pb_rope_scaling *sc, const pb_opts *o, int d_rot,
     /* YaRN's sqrt(1/t) = 0.1 ln s + 1; no temperature when not extending
      * (s <= 1), as in HF transformers. */
     double mscale = sc->factor > 1.0 ? 0.1 * log(sc->factor) + 1.0 : 1.0;
-    if (pb_opts_num(o, "scaling.attn_factor", mscale, &sc->attn_factor, what, err))
+    if (pb_opts_num_in(o, "scaling.attn_factor", mscale, 0.0, HUGE_VAL, 1, &sc->attn_factor,
+                       what, err))
         return -1;
-    if (!(sc->attn_factor > 0.0))
-        return pb_fail(err, "%s: scaling.attn_factor must be > 0, got %g", what,
-                       sc->attn_factor);
 
     if ((sc->type == PB_ROPE_SCALE_NTK || sc->type == PB_ROPE_SCALE_DYNAMIC_NTK) &&
         d_rot < 4)

@@ -50,14 +50,10 @@ static int sinusoidal_setup(pb_encoding *e, const pb_opts *o, int dims,
                        "%s: the width d=%d must be divisible by 4 (a sin/cos half for "
                        "each of x and y)",
                        name, d);
-    if (pb_opts_num(o, "base", 10000.0, &s->base, what, err)) return -1;
-    if (!(s->base > 0.0) || isinf(s->base))
-        return pb_fail(err, "%s: option base=%g must be a positive number", name,
-                       s->base);
-    if (pb_opts_num(o, "scale", 1.0 / sqrt((double)d), &s->scale, what, err)) return -1;
-    if (!(s->scale > 0.0) || isinf(s->scale))
-        return pb_fail(err, "%s: option scale=%g must be a positive number", name,
-                       s->scale);
+    if (pb_opts_num_in(o, "base", 10000.0, 0.0, HUGE_VAL, 1, &s->base, what, err) ||
+        pb_opts_num_in(o, "scale", 1.0 / sqrt((double)d), 0.0, HUGE_VAL, 1, &s->scale, what,
+                       err))
+        return -1;
     s->width = d / dims;
     int nf = s->width / 2;
     s->freq = malloc((size_t)nf * sizeof *s->freq);

@@ -51,9 +51,8 @@ static int xpos_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
     xpos_state *s = calloc(1, sizeof *s);
     if (!s) return pb_fail(err, "%s: out of memory", what);
     e->state = s;
-    if (pb_opts_num(o, "scale_base", 512.0, &s->gamma, what, err)) return -1;
-    if (!(s->gamma > 0.0))
-        return pb_fail(err, "%s: option 'scale_base' must be > 0, got %g", what, s->gamma);
+    if (pb_opts_num_in(o, "scale_base", 512.0, 0.0, HUGE_VAL, 1, &s->gamma, what, err))
+        return -1;
     s->n_pairs = dh / 2;
     s->theta = malloc(sizeof(double) * (size_t)s->n_pairs);
     s->zeta = malloc(sizeof(double) * (size_t)s->n_pairs);

@@ -177,7 +177,8 @@ end
 
 function M.configure(overrides)
   local cfg = experiment.configure("extrapolation", M.config, M.scales, overrides)
-  if cfg.seeds < 1 then error("extrapolation: seeds must be >= 1", 0) end
+  -- A bound, so that a typo (seeds=1e9) fails at once instead of hanging the plan.
+  if cfg.seeds < 1 or cfg.seeds > 1000 then error("extrapolation: seeds must be in 1..1000, got " .. cfg.seeds, 0) end
   -- Check names before hours of training find a typo.
   for what, list in pairs { encoding = pb.list_encodings(), task = pb.list_tasks() } do
     local valid, names = {}, {}

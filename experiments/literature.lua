@@ -149,7 +149,8 @@ end
 
 function M.configure(overrides)
   local cfg = experiment.configure("literature", M.config, M.scales, overrides)
-  if cfg.seeds < 1 then error("literature: seeds must be >= 1", 0) end
+  -- A bound, so that a typo (seeds=1e9) fails at once instead of hanging the plan.
+  if cfg.seeds < 1 or cfg.seeds > 1000 then error("literature: seeds must be in 1..1000, got " .. cfg.seeds, 0) end
   for _, s in ipairs(cfg.sections) do
     if not M.sections[s] then
       error(string.format("literature: unknown section '%s' (valid: %s)", tostring(s),

@@ -58,12 +58,12 @@ if [ "$mode" = all ]; then
     echo "Fuzz targets (tests/fuzz, ${FUZZ_TEST_SECONDS:-5}s each)"
     export FUZZ_BUILD=${FUZZ_BUILD:-$BUILD-fuzz}
     if tests/fuzz/fuzz.sh --check >/dev/null 2>&1; then
-        for t in tensorfile json args sweep_state; do
+        for t in tensorfile json args sweep_state quote_shell quote_gnuplot quote_slurm; do
             run_one "fuzz_$t" tests/fuzz/fuzz.sh "${FUZZ_TEST_SECONDS:-5}" "$t"
         done
     else
         printf '  skip  %-40s (clang with libFuzzer is not available)\n' "fuzz_*"
-        skipped=$((skipped + 4))
+        skipped=$((skipped + 7))
     fi
 fi
 

@@ -2,11 +2,15 @@
  * context and are cut to fit), the typed option getters every layer reads
  * its settings with (booleans, seeds, merging key by key), base64 and
  * FNV-1a against published vectors. */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../harness/core/encode.h"
+#include "../harness/core/fastmath.h"
 #include "../harness/core/opts.h"
 #include "../harness/core/pb_error.h"
+#include "../harness/core/quote.h"
 #include "check.h"
 
 static void check_prefix(void) {
@@ -102,7 +106,55 @@ static void check_encode(void) {
     CHECK(pb_fnv1a64("foobar", 6) == 0x85944171f73967e8ULL, "FNV-1a 64 of 'foobar'");
 }
 
+/* pb_expf on what a diverging training feeds it: NaN stays NaN, and no
+ * input reaches its float-to-int conversion out of range (undefined
+ * behaviour, which make sanitize aborts on). */
+static void check_expf(void) {
+    volatile float nan_ = NAN, inf = INFINITY;
+    CHECK(isnan(pb_expf(nan_)), "expf(NaN) is NaN, got %g", pb_expf(nan_));
+    CHECK(isnan(pb_expf(-nan_)), "expf(-NaN) is NaN");
+    CHECK(pb_expf(inf) > 1e38f, "expf(inf) is huge (inf), got %g",
+          pb_expf(inf));
+    CHECK(pb_expf(-inf) > 0 && pb_expf(-inf) < 1e-37f, "expf(-inf) is tiny, got %g", pb_expf(-inf));
+    CHECK(pb_expf(1e30f) == pb_expf(88.7f), "expf(1e30) is clamped");
+    CHECK(pb_expf(-1e30f) == pb_expf(-87.3f), "expf(-1e30) is clamped");
+    CHECK(fabsf(pb_expf(1.0f) - 2.7182817f) < 1e-6f, "expf(1) = e, got %.9g", pb_expf(1.0f));
+}
+
+/* The three quotings on fixed cases; tests/fuzz/fuzz_quote_*.c take them on
+ * arbitrary text, test_hardening.lua through a real sh and gnuplot. */
+static void check_quote(void) {
+    pb_error err;
+    char *q = pb_quote_shell("it's", 4, &err);
+    CHECK(q && strcmp(q, "'it'\\''s'") == 0, "shell: %s", q ? q : err.msg);
+    free(q);
+    CHECK(pb_quote_shell("a\nb", 3, &err) == NULL && strstr(err.msg, "byte 0x0a at offset 1"),
+          "shell refuses a newline: %s", err.msg);
+    q = pb_quote_gnuplot("it's\n", 5, &err);
+    CHECK(q && strcmp(q, "'it'.\"\\047\".'s'.\"\\012\"") == 0, "gnuplot: %s", q ? q : err.msg);
+    free(q);
+    CHECK(pb_quote_gnuplot("a\0", 2, &err) == NULL && strstr(err.msg, "NUL"), "gnuplot refuses NUL");
+    q = pb_quote_slurm_pattern("/r/5%/x", 7, &err);
+    CHECK(q && strcmp(q, "/r/5%%/x") == 0, "slurm: %s", q ? q : err.msg);
+    free(q);
+    CHECK(pb_quote_slurm_pattern("a\\b", 3, &err) == NULL && strstr(err.msg, "'\\'"),
+          "slurm refuses a backslash: %s", err.msg);
+    pb_opts o;
+    pb_opts_init(&o);
+    pb_opts_set_num(&o, "f", INFINITY, NULL);
+    pb_opts_set_num(&o, "g", 2.0, NULL);
+    double v;
+    CHECK(pb_opts_num(&o, "f", 1, &v, "w", &err) == -1 &&
+              strstr(err.msg, "w: option 'f' must be a finite number, got inf"),
+          "non-finite option refused: %s", err.msg);
+    CHECK(pb_opts_num_in(&o, "g", 1, 0, 1, 1, &v, "w", &err) == -1 &&
+              strstr(err.msg, "w: option 'g' must be in (0, 1], got 2"), "range: %s", err.msg);
+    CHECK(pb_opts_num_in(&o, "g", 1, 0, HUGE_VAL, 1, &v, "w", &err) == 0 && v == 2, "in range");
+}
+
 int main(void) {
+    check_expf();
+    check_quote();
     check_encode();
     check_prefix();
     check_bool_and_seed();

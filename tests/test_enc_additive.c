@@ -146,7 +146,7 @@ static void test_binary(void) {
               contains(err.msg, "signed=2"),
           "signed=2 rejected: %s", err.msg);
     CHECK(enc_make(&e, "binary", enc_geom(8, 2, 1, 64), "scale=0", NULL, &err) == -1 &&
-              contains(err.msg, "scale=0"),
+              contains(err.msg, "option 'scale' must be > 0, got 0"),
           "scale=0 rejected: %s", err.msg);
 }
 
@@ -218,10 +218,10 @@ static void test_sinusoidal(void) {
               contains(err.msg, "d=7"),
           "odd d rejected: %s", err.msg);
     CHECK(enc_make(&e, "sinusoidal", enc_geom(8, 2, 1, 64), "base=0", NULL, &err) == -1 &&
-              contains(err.msg, "base=0"),
+              contains(err.msg, "option 'base' must be > 0, got 0"),
           "base=0 rejected: %s", err.msg);
     CHECK(enc_make(&e, "sinusoidal", enc_geom(8, 2, 1, 64), "base=-5", NULL, &err) == -1 &&
-              contains(err.msg, "base=-5"),
+              contains(err.msg, "option 'base' must be > 0, got -5"),
           "negative base rejected: %s", err.msg);
     CHECK(enc_make(&e, "sinusoidal", enc_geom(8, 2, 1, 64), "base=big", NULL, &err) == -1 &&
               contains(err.msg, "base"),

@@ -40,10 +40,20 @@ static int push_model(lua_State *L, int enc_override) {
     c.d = pb_lua_field_int(L, 1, "d", c.d, what);
     c.heads = pb_lua_field_int(L, 1, "heads", c.heads, what);
     c.layers = pb_lua_field_int(L, 1, "layers", c.layers, what);
-    /* 4d by default, computed only when it fits (a checkpoint may claim
-     * any d; the size checks in pb_model_create then reject it). */
-    c.ff = pb_lua_field_int(L, 1, "ff", c.d > 0 && c.d <= INT_MAX / 4 ? 4 * c.d : INT_MAX, what);
-    if (c.ff == 0) luaL_error(L, "pb.model: 'ff' must be positive (leave it out for 4*d)");
+    /* Sizes are checked before anything is derived from them: ff = 4d
+     * from d=0 or a huge d (a checkpoint may claim any) would be reported
+     * instead of the size actually wrong. */
+    const char *const size_names[] = {"vocab", "d", "heads", "layers"};
+    const int sizes[] = {c.vocab, c.d, c.heads, c.layers};
+    for (int i = 0; i < 4; i++)
+        if (sizes[i] <= 0)
+            luaL_error(L, "pb.model: '%s' must be positive, got %d", size_names[i], sizes[i]);
+    int ff_given = lua_getfield(L, 1, "ff") != LUA_TNIL;
+    lua_pop(L, 1);
+    if (!ff_given && c.d > INT_MAX / 4)
+        luaL_error(L, "pb.model: d=%d is too large for the default ff = 4*d; give ff", c.d);
+    c.ff = pb_lua_field_int(L, 1, "ff", ff_given ? 0 : 4 * c.d, what);
+    if (c.ff <= 0) luaL_error(L, "pb.model: 'ff' must be positive (leave it out for 4*d)");
     c.max_len = pb_lua_field_int(L, 1, "max_len", c.max_len, what);
     c.causal = pb_lua_field_bool(L, 1, "causal", c.causal, what);
     c.tied = pb_lua_field_bool(L, 1, "tied", c.tied, what);
@@ -254,7 +264,13 @@ static void push_int_array(lua_State *L, const int *x, int n) {
  * problem: what the model would see. */
 static int l_task_sample(lua_State *L) {
     pb_task *t = pb_lua_check_task(L, 1);
-    int n = (int)luaL_checkinteger(L, 2);
+    /* Checked as a number first: luaL_checkinteger's "number has no
+     * integer representation" names neither the argument nor the value. */
+    double nd = lua_type(L, 2) == LUA_TNUMBER ? lua_tonumber(L, 2) : NAN;
+    if (!(nd >= 1 && nd <= INT_MAX && nd == floor(nd)))
+        return luaL_error(L, "task:sample(n): n (the problem size) must be a positive integer, "
+                          "got %s", luaL_tolstring(L, 2, NULL));
+    int n = (int)nd;
     static const char *const keys[] = {"seed", "causal", NULL};
     pb_lua_check_keys(L, 3, keys, "task:sample");
     unsigned long seed = pb_lua_field_seed(L, 3, "seed", 1, "task:sample");

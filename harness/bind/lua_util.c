@@ -18,6 +18,7 @@
 #include "../core/machine.h"
 #include "../core/opts.h"
 #include "../core/pb_error.h"
+#include "../core/quote.h"
 #include "../io/atomic_file.h"
 #include "../io/dirs.h"
 
@@ -169,6 +170,22 @@ unsigned long pb_lua_field_seed(lua_State *L, int idx, const char *key, unsigned
     return (unsigned long)v;
 }
 
+/* quote_shell / quote_gnuplot / quote_slurm_pattern(text) -> quoted text;
+ * a refused text raises the message of core/quote.c. */
+static int push_quoted(lua_State *L, char *(*quote)(const char *, size_t, pb_error *)) {
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    pb_error err = {{0}};
+    char *q = quote(s, n, &err);
+    if (!q) return luaL_error(L, "%s", err.msg);
+    lua_pushstring(L, q);
+    free(q);
+    return 1;
+}
+static int l_quote_shell(lua_State *L) { return push_quoted(L, pb_quote_shell); }
+static int l_quote_gnuplot(lua_State *L) { return push_quoted(L, pb_quote_gnuplot); }
+static int l_quote_slurm_pattern(lua_State *L) { return push_quoted(L, pb_quote_slurm_pattern); }
+
 static const luaL_Reg util_funcs[] = {
     {"write_atomic", l_write_atomic},
     {"mkdir_p", l_mkdir_p},
@@ -181,6 +198,9 @@ static const luaL_Reg util_funcs[] = {
     {"hash64", l_hash64},
     {"base64", l_base64},
     {"source_root", l_source_root},
+    {"quote_shell", l_quote_shell},
+    {"quote_gnuplot", l_quote_gnuplot},
+    {"quote_slurm_pattern", l_quote_slurm_pattern},
     {NULL, NULL},
 };
 

@@ -1,6 +1,6 @@
 /* Small C helpers for the Lua results library (harness/lua/posbench/):
  * atomic file writes, directories, t-quantiles, a clock, machine facts,
- * hashing and base64. They live in the "posbench.core" table.
+ * hashing, base64 and quoting. They live in the "posbench.core" table.
  *
  * pb_lua_open_util(L) adds these functions to the table at the stack top
  * (the stack is otherwise unchanged) and returns 0:
@@ -14,7 +14,9 @@
  *   machine() -> {cpu, cores, memory (bytes), os, arch}
  *   hash64(string) -> string      FNV-1a 64-bit as 16 lowercase hex digits
  *   base64(string) -> string      standard alphabet with '=' padding
- *   source_root() -> string       the source tree this binary was built from */
+ *   source_root() -> string       the source tree this binary was built from
+ *   quote_shell(text), quote_gnuplot(text), quote_slurm_pattern(text) -> string
+ *                                 core/quote.h; a refused text raises its message */
 #ifndef PB_LUA_UTIL_H
 #define PB_LUA_UTIL_H
 

@@ -12,6 +12,7 @@
 #include "../run/bench.h"
 #include "../core/blas_info.h"
 #include "../core/blas_select.h"
+#include "../core/parallel.h"
 #include "../bind/lua_api.h"
 #include "../core/version.h"
 #include "../bind/lua_args.h"
@@ -179,6 +180,14 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "--version") == 0) {
         puts("posbench " PB_VERSION);
         return 0;
+    }
+    /* Beyond the thread limit libgomp's first team can fail to start, and
+     * libgomp answers that with a crash: refuse it before any computation. */
+    if (!pb_omp_env_ok(getenv("OMP_NUM_THREADS"))) {
+        fprintf(stderr, "posbench: OMP_NUM_THREADS=%s: thread counts must be integers in "
+                PB_THREADS_RANGE " (unset it, or pass threads= to pb.threads "
+                "or bench)\n", getenv("OMP_NUM_THREADS"));
+        return 2;
     }
     if (strcmp(argv[1], "run") == 0) {
         if (argc < 3) {

@@ -10,8 +10,14 @@
 
 static inline float pb_expf(float x) {
     /* below -87.3 the result would be subnormal: return the same tiny
-     * normal value instead (softmax and GELU never care) */
-    x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+     * normal value instead (softmax and GELU never care); above 88.7 (inf
+     * included) the largest. The clamp is written so that NaN takes a
+     * bound too: converting NaN to an integer below is undefined; the NaN
+     * itself is returned at the end. */
+    float c = x < 88.7f ? x : 88.7f;
+    c = c > -87.3f ? c : -87.3f;
+    float nan_in = x;
+    x = c;
     /* round to nearest by the 1.5 * 2^23 trick: floorf would need
      * -fno-trapping-math to vectorise */
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
@@ -26,7 +32,7 @@ static inline float pb_expf(float x) {
     int32_t bits = ((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return nan_in == nan_in ? p * scale : nan_in;
 }
 
 /* tanh(u) = 1 - 2 / (exp(2u) + 1); absolute error below 3e-7. */

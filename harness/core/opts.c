@@ -1,5 +1,7 @@
 #include "opts.h"
 
+#include <math.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -100,8 +102,25 @@ int pb_opts_num(const pb_opts *o, const char *key, double dflt, double *out,
     if (it->kind == PB_OPT_STR)
         return pb_fail(err, "%s: option '%s' must be a number, got \"%s\"", what, key,
                        it->str);
+    /* No option of an encoding, task or scheme means anything at NaN or
+     * inf (YaRN's factor=inf gives NaN logits): refused here, once. */
+    if (!isfinite(it->num))
+        return pb_fail(err, "%s: option '%s' must be a finite number, got %s", what, key,
+                       isnan(it->num) ? "nan" : it->num > 0 ? "inf" : "-inf");
     *out = it->num;
     return 0;
+}
+
+int pb_opts_num_in(const pb_opts *o, const char *key, double dflt, double lo, double hi,
+                   int lo_open, double *out, const char *what, pb_error *err) {
+    if (pb_opts_num(o, key, dflt, out, what, err)) return -1;
+    double v = *out;
+    if ((lo_open ? v > lo : v >= lo) && v <= hi) return 0;
+    if (hi == HUGE_VAL)
+        return pb_fail(err, "%s: option '%s' must be %s %g, got %g", what, key,
+                       lo_open ? ">" : ">=", lo, v);
+    return pb_fail(err, "%s: option '%s' must be in %s%g, %g], got %g", what, key,
+                   lo_open ? "(" : "[", lo, hi, v);
 }
 
 int pb_opts_int(const pb_opts *o, const char *key, int dflt, int *out,

@@ -55,6 +55,12 @@ int pb_opts_has(const pb_opts *o, const char *key);
  * key) when the key holds the wrong kind; a missing key yields the default. */
 int pb_opts_num(const pb_opts *o, const char *key, double dflt, double *out,
                 const char *what, pb_error *err);
+/* pb_opts_num refuses NaN and inf for every key. pb_opts_num_in also
+ * checks the range: lo < v (lo_open) or lo <= v, and v <= hi (HUGE_VAL: no
+ * upper bound), failing with "what: option 'key' must be in [lo, hi], got v"
+ * or "must be > lo". The one check of an encoding's numeric options. */
+int pb_opts_num_in(const pb_opts *o, const char *key, double dflt, double lo, double hi,
+                   int lo_open, double *out, const char *what, pb_error *err);
 int pb_opts_int(const pb_opts *o, const char *key, int dflt, int *out,
                 const char *what, pb_error *err);
 int pb_opts_str(const pb_opts *o, const char *key, const char *dflt,

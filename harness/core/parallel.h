@@ -15,4 +15,26 @@
 #define PB_THREADS_RANGE "1..256"
 static inline int pb_threads_ok(long long n) { return n >= 1 && n <= PB_MAX_THREADS; }
 
+/* OMP_NUM_THREADS as libgomp reads it ("n" or a nesting list "n,m,..."):
+ * 1 when every count is within the limit (or the variable is unset or
+ * empty). libgomp sizes the first team from it before any pb.threads call,
+ * so the command line checks it at start-up (harness/cli/main.c). */
+static inline int pb_omp_env_ok(const char *v) {
+    if (!v) return 1;
+    const char *p = v;
+    while (*p == ' ' || *p == '\t') p++;
+    if (!*p) return 1;
+    for (;;) {
+        long long n = 0;
+        int digits = 0;
+        while (*p == ' ' || *p == '\t') p++;
+        for (; *p >= '0' && *p <= '9'; p++, digits++)
+            if (n <= PB_MAX_THREADS) n = n * 10 + (*p - '0');
+        while (*p == ' ' || *p == '\t') p++;
+        if (!digits || !pb_threads_ok(n)) return 0;
+        if (!*p) return 1;
+        if (*p++ != ',') return 0;
+    }
+}
+
 #endif

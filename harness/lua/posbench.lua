@@ -33,7 +33,13 @@ end
 --- tensor must have the shape the config gives, and NaN or inf parameters
 --- are refused unless allow_nonfinite = true. The file is read once.
 function pb.load(path, opts)
-  assert(type(path) == "string", "pb.load(path): path must be a string")
+  if type(path) ~= "string" then
+    error("pb.load(path, opts): path must be a string, got a " .. type(path), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error(string.format("pb.load(path, opts): opts must be a table such as {enc = {...}, " ..
+      "allow_nonfinite = true}, got the %s %s", type(opts), tostring(opts)), 2)
+  end
   for k in pairs(opts or {}) do
     if k ~= "enc" and k ~= "allow_nonfinite" then
       error("pb.load: unknown option '" .. tostring(k) .. "' (valid: enc, allow_nonfinite)", 2)
@@ -41,7 +47,11 @@ function pb.load(path, opts)
   end
   local text, checkpoint = core._read_checkpoint(path)
   local ok, meta = pcall(pb.json.decode, text)
-  if not ok or type(meta) ~= "table" or meta.format ~= "posbench-checkpoint" then
+  if not ok then
+    -- json.decode's message says what is wrong (invalid UTF-8, a bad token, ...)
+    error(string.format("%s: the checkpoint's metadata is not valid JSON (%s)", path, tostring(meta)), 2)
+  end
+  if type(meta) ~= "table" or meta.format ~= "posbench-checkpoint" then
     error(path .. ": not a posbench checkpoint", 2)
   end
   local config = meta.config

@@ -56,6 +56,11 @@ int pb_adamw_check(const pb_adamw *o, pb_error *err) {
                            isnan(vals[i]) ? "nan" : vals[i] > 0 ? "inf" : "-inf");
     if (!(o->lr > 0))
         return pb_fail(err, "optimiser: lr must be positive, got %g", o->lr);
+    /* Adam moves each parameter by about lr per step: beyond this every
+     * weight overflows within a step or two (lr=1e30 gave NaN logits). */
+    if (o->lr > PB_ADAMW_MAX_LR)
+        return pb_fail(err, "optimiser: lr must be at most %g (Adam moves each parameter by "
+                       "about lr per step), got %g", PB_ADAMW_MAX_LR, o->lr);
     if (!(o->b1 >= 0 && o->b1 < 1) || !(o->b2 >= 0 && o->b2 < 1))
         return pb_fail(err, "optimiser: betas must be in [0, 1), got %g, %g", o->b1, o->b2);
     if (!(o->eps > 0))

@@ -5,6 +5,9 @@
 
 #include "model.h"
 
+/* Largest learning rate pb_adamw_check accepts. */
+#define PB_ADAMW_MAX_LR 10.0
+
 typedef struct pb_adamw {
     float lr, b1, b2, eps, wd, clip, min_lr_ratio;
     int warmup, steps;   /* schedule length (total updates) */

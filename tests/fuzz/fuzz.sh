@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of tests/fuzz/ and runs each one.
-#   tests/fuzz/fuzz.sh [SECONDS] [TARGET...]   (targets: tensorfile json args sweep_state)
+#   tests/fuzz/fuzz.sh [SECONDS] [TARGET...]   (targets: tensorfile json args sweep_state
+#                                               quote_shell quote_gnuplot quote_slurm)
 #   tests/fuzz/fuzz.sh --check   exit 0 when clang can build them
 # SECONDS (default 60) is per target. Each target's seed corpus is
 # tests/fuzz/corpus/TARGET (real files, read only); inputs it finds go to
@@ -14,7 +15,7 @@ check=0
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(tensorfile json args sweep_state)
+[ ${#targets[@]} -gt 0 ] || targets=(tensorfile json args sweep_state quote_shell quote_gnuplot quote_slurm)
 out=${FUZZ_BUILD:-build-fuzz}
 mkdir -p "$out"
 
@@ -40,7 +41,9 @@ build() {  # target -> $out/fuzz_target
         args) src=(harness/bind/lua_args.c) ;;
         sweep_state) src=(harness/bind/lua_results_fs.c harness/io/results_fs.c harness/io/atomic_file.c
                           harness/io/dirs.c harness/core/pb_error.c) ;;
-        *) echo "fuzz: unknown target '$t' (valid: tensorfile json args sweep_state)"; return 1 ;;
+        quote_shell|quote_gnuplot|quote_slurm) src=(harness/core/quote.c harness/core/pb_error.c) ;;
+        *) echo "fuzz: unknown target '$t' (valid: tensorfile json args sweep_state quote_shell" \
+                "quote_gnuplot quote_slurm)"; return 1 ;;
     esac
     local bin="$out/fuzz_$t"
     local newer=0

@@ -40,8 +40,8 @@ expect_error("d not divisible by heads", 'pb.model{d=30, heads=4}',
              "d=30 is not divisible by heads=4")
 expect_error("odd head width with rope", 'pb.model{d=12, heads=4, encoding="rope"}',
              "d_head must be even")
-expect_error("non-positive size", 'pb.model{d=0}', "sizes must be positive")
-expect_error("negative layers", 'pb.model{layers=-1}', "sizes must be positive")
+expect_error("non-positive size", 'pb.model{d=0}', "pb.model: 'd' must be positive, got 0")
+expect_error("negative layers", 'pb.model{layers=-1}', "pb.model: 'layers' must be positive, got -1")
 expect_error("unknown model option", 'pb.model{widht=3}', "unknown option 'widht'")
 expect_error("unknown encoding option", 'pb.model{encoding="rope", enc={bse=10}}',
              "unknown option 'bse'")
@@ -75,6 +75,28 @@ do
   local code, err = run("print(pb.args.steps)", "steps")
   check(code ~= 0 and err:find("not of the form key=value", 1, true),
         "bad argument: " .. err)
+end
+
+-- Study settings of the wrong kind, through `posbench run STUDY key=value`:
+-- one line naming the setting, nothing run.
+do
+  local study = os.getenv("PWD") .. "/experiments/extrapolation.lua"
+  for _, case in ipairs {
+    { "seeds=1.5", "extrapolation: seeds=1.5 must be an integer (its default is 3)" },
+    { "seeds=1e300", "extrapolation: seeds=1e+300 must be an integer" },
+    { "seeds=5000", "extrapolation: seeds must be in 1..1000, got 5000" },
+    { "root=2024", "extrapolation: root=2024 must be text (a directory named like a number: write root=./2024)" },
+    { "root=true", "extrapolation: root=true must be text" },
+    { "diag=1", "extrapolation: diag=1 must be true or false" },
+    { "lr=1e999", "extrapolation: lr=inf must be a finite number" },
+  } do
+    local errfile = tmp .. "/study.err"
+    local ok = os.execute(string.format("cd %s && %s/%s run %s scale=tiny %s >/dev/null 2>%s",
+      tmp, os.getenv("PWD"), bin, study, case[1], errfile))
+    local err = read(errfile) or ""
+    check(not ok and err:find(case[2], 1, true), case[1] .. ": " .. err:sub(1, 300))
+  end
+  check(io.popen("ls " .. tmp .. "/results 2>/dev/null | wc -l"):read("l") == "0", "nothing written")
 end
 
 -- Results written before an error stay whole: the run's files parse.

@@ -50,8 +50,10 @@ end
 -- 1. Plot labels reach gnuplot as inert text.
 do
   local q = pb.plot._quote
-  check(q("it's") == "'it''s'", "quote doubles a single quote: " .. q("it's"))
-  check(q("a\nb") == "'a'.\"\\n\".'b'", "a newline joins two strings: " .. q("a\nb"))
+  check(q("it's") == "'it'.\"\\047\".'s'", "a single quote as \\047: " .. q("it's"))
+  check(q("a\nb") == "'a'.\"\\012\".'b'", "a newline joins two strings: " .. q("a\nb"))
+  check(q("") == "''" and q("\27[31m") == "\"\\033\".'[31m'", "empty text; an escape as \\033")
+  errors_with("gnuplot quote: text contains a NUL byte at offset 1", q, "a\0b")
   check(q("`x` $(y) @z \\") == "'`x` $(y) @z \\'", "backquote, $( ), @ and \\ pass as text")
   if not pb.plot.available() then
     print("test_hardening: gnuplot is not installed; plot label cases skipped")
@@ -84,9 +86,31 @@ do
       "the title is drawn as written")
     svg = read(d .. "/bars.svg") or ""
     check(svg:find("L20 `touch pwned_bq20`", 1, true), "bar categories are drawn as written")
+    -- Nasty texts through a real gnuplot: each prints back exactly.
+    local nasty = { "it's", "''", "a\nb", "`touch pwned_g1`", "$(touch pwned_g2)", "@datafile",
+      "back\\", "\\n", "tab\there", "\27]0;title\7\27[31m", "\r\n", "\127", "caf\195\169 \255",
+      "\"dq\" '; system('touch pwned_g3'); '", "", "#comment", "x'.'y", "\1\2\31" }
+    local gp = { "set print " .. q(d .. "/printed.txt") }
+    for _, s in ipairs(nasty) do gp[#gp + 1] = "print " .. q(s) end
+    write(d .. "/print.gp", table.concat(gp, "\n") .. "\n")
+    os.remove(d .. "/printed.txt")
+    local how, code, gerr = spawn("gnuplot " .. d .. "/print.gp")
+    check(how == "exit" and code == 0, "gnuplot reads every quoted text: " .. gerr)
+    check(read(d .. "/printed.txt") == table.concat(nasty, "\n") .. "\n",
+      "gnuplot prints every quoted text back exactly: " .. tostring(read(d .. "/printed.txt")))
     -- Strings spliced into the script unquoted are checked instead.
     errors_with("key must be false or a gnuplot key position", pb.plot,
       { path = d .. "/k", key = "top`touch pwned_key`", series = { { x = { 1 }, y = { 1 } } } })
+    errors_with("key must be false or a gnuplot key position (letters, digits, spaces, '.,:+-'; one line)",
+      pb.plot, { path = d .. "/k", key = "top\nshell", series = { { x = { 1 }, y = { 1 } } } })
+    errors_with("key must be false or a gnuplot key position", pb.plot,
+      { path = d .. "/k", key = "top\rsystem", series = { { x = { 1 }, y = { 1 } } } })
+    errors_with("extra[1] must be one line of gnuplot code", pb.plot,
+      { path = d .. "/k", extra = { "set grid\nshell" }, series = { { x = { 1 }, y = { 1 } } } })
+    errors_with("xtics must be one line of gnuplot code", pb.plot,
+      { path = d .. "/k", xtics = "1\nshell", series = { { x = { 1 }, y = { 1 } } } })
+    errors_with("plot: path '" .. d .. "/a\\x0ab' contains a control character", pb.plot,
+      { path = d .. "/a\nb", series = { { x = { 1 }, y = { 1 } } } })
     errors_with("series[1].color must be \"#rrggbb\" or a colour name", pb.plot,
       { path = d .. "/c", series = { { x = { 1 }, y = { 1 }, color = "#fff' ; system('touch pwned_c') ; '" } } })
     errors_with("vlines[1].color must be", pb.plot, { path = d .. "/c",
@@ -94,6 +118,37 @@ do
     errors_with("series[1].dash must be an integer", pb.plot,
       { path = d .. "/c", series = { { x = { 1 }, y = { 1 }, dash = "1 `x`" } } })
   end
+end
+
+-- ---------------------------------------------------------------------------
+-- 1b. Shell words: nasty texts through a real sh come back exactly; text
+-- with a control character is refused (GNU parallel reads one command per
+-- line). tests/fuzz/fuzz_quote_shell.c checks the same quoting on
+-- arbitrary texts against a POSIX single-quote reader.
+do
+  local core = require "posbench.core"
+  local util = require "posbench.util"
+  local nasty = { "it's", "'", "''", "$(touch pwned_s1)", "`touch pwned_s2`", "a b  c", "*", "~",
+    "-n", "--", "", "\\", "\"", "!!", "$HOME", "a'\\''b", "caf\195\169 \255", "%s %b", ";|&<>()" }
+  for _, s in ipairs(nasty) do
+    local p = io.popen("cd " .. tmp .. " && sh -c 'printf %s \"$1\"' sh " .. core.quote_shell(s))
+    local back = p:read("a")
+    p:close()
+    check(back == s, string.format("sh reads %q back from %s, got %q", s, core.quote_shell(s), back))
+  end
+  local found = io.popen("find " .. tmp .. " -name 'pwned_s*' | wc -l"):read("l")
+  check(tonumber(found) == 0, "no quoted text ran a command")
+  for _, s in ipairs { "a\nb", "a\rb", "\27[31m", "tab\t", "\127", "nul\0" } do
+    errors_with("shell quote: text contains a control character", core.quote_shell, s)
+  end
+  errors_with("contains a control character (byte 0x0a at offset 1)", util.shell_quote, "a\nb")
+  -- Slurm filename patterns: '%' doubled; '\' and control characters refused.
+  check(core.quote_slurm_pattern("/r/100%j/%%") == "/r/100%%j/%%%%", "Slurm: % doubled")
+  errors_with("text contains '\\' (at offset 2), which turns off Slurm's", core.quote_slurm_pattern, "/a\\b")
+  errors_with("Slurm filename pattern: text contains a control character", core.quote_slurm_pattern, "a\nb")
+  -- What reaches the terminal from results files.
+  check(util.printable("a\27[31mb\255\194\155c \195\169") == "a\\x1b[31mb\\xff\\u{9b}c \195\169",
+    "printable: " .. util.printable("a\27[31mb\255\194\155c \195\169"))
 end
 
 -- ---------------------------------------------------------------------------
@@ -149,6 +204,19 @@ do
   how, code, err = spawn(bin .. " bench threads=257")
   check(how == "exit" and code == 2 and err:find("threads=257 is out of range", 1, true),
     "bench threads=257: " .. err)
+  -- OMP_NUM_THREADS sizes libgomp's first team before any pb.threads call:
+  -- checked at start-up, for bench and for a script that never sets threads.
+  write(tmp .. "/omp.lua", "local m = pb.model{d = 64, heads = 2, layers = 1, vocab = 8}\n" ..
+    "pb.train(m, pb.task('copy', {vocab = 4, min_len = 2, max_len = 4}), {steps = 1, progress = false})\n")
+  for _, cmd in ipairs { "bench steps=1 warmup=0", "run omp.lua" } do
+    how, code, err = spawn(limit .. "OMP_NUM_THREADS=100000 " .. bin .. " " .. cmd)
+    check(how == "exit" and code == 2 and
+      err:find("OMP_NUM_THREADS=100000: thread counts must be integers in 1..256", 1, true),
+      "OMP_NUM_THREADS=100000 " .. cmd .. ": exit 2 with a message, got " .. how .. " " ..
+      tostring(code) .. ": " .. err:sub(1, 300))
+  end
+  how, code, err = spawn("OMP_NUM_THREADS=2,1 " .. bin .. " run omp.lua")
+  check(how == "exit" and code == 0, "OMP_NUM_THREADS=2,1 (a nesting list) is accepted: " .. err)
   errors_with("threads must be in 1..256", pb.threads, 100000)
   errors_with("threads must be in 1..256", pb.threads, 257)
   errors_with("threads must be in 1..256", pb.threads, 0)
@@ -193,7 +261,7 @@ end
 -- 5. Metadata is validated before anything is computed from it.
 do
   local p = bad_checkpoint("huge_d", function(h) h.meta.config.d = 1000000000 end)
-  errors_with({ p .. ": ", "impossible size" }, pb.load, p)
+  errors_with({ p .. ": ", "d=1000000000 is too large for the default ff = 4*d; give ff" }, pb.load, p)
   p = bad_checkpoint("negative_seed", function(h) h.meta.config.seed = -1 end)
   errors_with({ p .. ": ", "'seed' must be an integer in [0, 4294967295], got -1" }, pb.load, p)
   p = bad_checkpoint("huge_layers", function(h) h.meta.config.layers = 1e10 end)
@@ -202,6 +270,18 @@ do
   errors_with(p .. ": checkpoint has no config object", pb.load, p)
   p = bad_checkpoint("zero_ff", function(h) h.meta.config.ff = 0 end)
   errors_with({ p .. ": ", "'ff' must be positive (leave it out for 4*d)" }, pb.load, p)
+  p = bad_checkpoint("zero_d", function(h) h.meta.config.d = 0 end)
+  errors_with({ p .. ": ", "'d' must be positive, got 0" }, pb.load, p)
+  -- invalid UTF-8 in the metadata: the header is written by hand, since
+  -- json.encode refuses it
+  local header, data = read_pbt(good)
+  header.meta.note = "BAD_UTF8_HERE"
+  local text = pb.json.encode(header):gsub("BAD_UTF8_HERE", "caf\233")
+  p = tmp .. "/bad_utf8.pbt"
+  write(p, "PBTENS01" .. string.pack("<I8", #text) .. text .. data)
+  errors_with({ p .. ": the checkpoint's metadata is not valid JSON (", "invalid UTF-8" }, pb.load, p)
+  errors_with("pb.load(path, opts): opts must be a table such as {enc = {...}, allow_nonfinite = true}, " ..
+    "got the number 5", pb.load, good, 5)
 end
 
 -- 8. Every tensor's shape is checked, and values must be finite.
@@ -310,6 +390,32 @@ end
 -- ---------------------------------------------------------------------------
 -- 9. Smaller cases that were silent or misleading.
 do
+  -- encoding options: finite and in range, one check (core/opts.c) for all
+  errors_with("encoding 'rope': option 'base' must be a finite number, got inf", pb.model,
+    { encoding = "rope", enc = { base = 1 / 0 } })
+  errors_with("encoding 'rope': option 'base' must be > 0, got -1", pb.model,
+    { encoding = "rope", enc = { base = -1 } })
+  for _, k in ipairs { "factor", "attn_factor", "beta_fast", "beta_slow" } do
+    errors_with("encoding 'rope': option 'scaling." .. k .. "' must be a finite number, got inf", pb.model,
+      { encoding = "rope", enc = { scaling = { type = "yarn", [k] = 1 / 0 } } })
+  end
+  errors_with("option 'scaling.factor' must be a finite number, got nan", pb.model,
+    { encoding = "rope", enc = { scaling = { type = "pi", factor = 0 / 0 } } })
+  errors_with("encoding 'xpos': option 'scale_base' must be a finite number", pb.model,
+    { encoding = "xpos", enc = { scale_base = 1 / 0 } })
+  errors_with("encoding 'sinusoidal': option 'base' must be a finite number", pb.model,
+    { encoding = "sinusoidal", enc = { base = 1 / 0 } })
+  errors_with("must be a finite number, got inf", pb.encoding, "rope",
+    { d = 8, heads = 1, scaling = { type = "yarn", factor = 1 / 0 } })
+  -- a learning rate no training survives; pb_expf itself is checked in test_core.c
+  local tt = pb.task("copy", { vocab = 4, min_len = 2, max_len = 4 })
+  local mm = pb.model { vocab = 8, d = 8, heads = 2, layers = 1 }
+  errors_with("optimiser: lr must be at most 10 (Adam moves each parameter by about lr per step), got 1e+30",
+    pb.train, mm, tt, { steps = 1, lr = 1e30, progress = false })
+  errors_with("task:sample(n): n (the problem size) must be a positive integer, got", tt.sample, tt, 0 / 0)
+  errors_with("task:sample(n): n (the problem size) must be a positive integer, got 2.5", tt.sample, tt, 2.5)
+  errors_with("task:sample(n): n (the problem size) must be a positive integer, got 1e+20", tt.sample, tt, 1e20)
+  errors_with("pb.model: 'd' must be positive, got 0", pb.model, { d = 0 })
   errors_with("pb.model: 'ff' must be positive (leave it out for 4*d)", pb.model, { ff = 0 })
   errors_with("pb.model: 'layers' = 10000000000.0 is out of range", pb.model, { layers = 1e10 })
   errors_with("write_atomic: path contains a NUL byte", pb.write_atomic, tmp .. "/a\0b.txt", "x")

@@ -8,8 +8,8 @@ local experiment = {}
 
 --- Merge defaults, then the chosen scale (overrides.scale or
 --- defaults.scale), then the overrides. Unknown keys are errors naming the
---- valid ones; list settings accept "a,b,c" strings; numeric settings
---- must be numbers.
+--- valid ones; each override must be of its default's kind
+--- (experiment.check_setting).
 function experiment.configure(name, defaults, scales, overrides)
   local cfg = {}
   for k, v in pairs(defaults) do cfg[k] = v end
@@ -32,16 +32,41 @@ function experiment.configure(name, defaults, scales, overrides)
       error(string.format("%s: unknown option '%s' (valid: %s)", name, k,
                           table.concat(names, ", ")), 0)
     end
-    if type(defaults[k]) == "table" and type(v) ~= "table" then
-      local list = {}
-      for item in tostring(v):gmatch("[^,]+") do list[#list + 1] = tonumber(item) or item end
-      v = list
-    elseif type(defaults[k]) == "number" and type(v) ~= "number" then
-      error(string.format("%s: %s=%s must be a number", name, k, tostring(v)), 0)
-    end
-    cfg[k] = v
+    cfg[k] = experiment.check_setting(name, k, defaults[k], v)
   end
   return cfg
+end
+
+--- An override v of setting k checked against the kind of its default d:
+--- a list takes a table or "a,b,c"; a number takes a finite number, and an
+--- integer default an integer (seeds=1.5 is not one seed); text takes text
+--- (root=2024 arrives as a number: write root=./2024); a boolean takes
+--- true or false.
+function experiment.check_setting(name, k, d, v)
+  local function bad(want)
+    error(string.format("%s: %s=%s must be %s", name, k, tostring(v), want), 0)
+  end
+  if type(d) == "table" then
+    if type(v) == "table" then return v end
+    local list = {}
+    for item in tostring(v):gmatch("[^,]+") do list[#list + 1] = tonumber(item) or item end
+    return list
+  elseif type(d) == "number" then
+    if type(v) ~= "number" then bad("a number") end
+    if v ~= v or v == math.huge or v == -math.huge then bad("a finite number") end
+    if math.type(d) == "integer" then
+      v = math.tointeger(v) or bad(string.format("an integer (its default is %d)", d))
+    end
+  elseif type(d) == "string" then
+    if type(v) ~= "string" then
+      local path = (k == "root" or k == "results") and type(v) == "number"
+      bad("text" .. (path and string.format(" (a directory named like a number: write %s=./%s)", k,
+        tostring(v)) or ""))
+    end
+  elseif type(d) == "boolean" then
+    if type(v) ~= "boolean" then bad("true or false") end
+  end
+  return v
 end
 
 --- A printf that tags each line with [name] and flushes (progress).

@@ -21,6 +21,7 @@
 --   size      {width, height} in pixels, default {900, 540}
 --   formats   default {"png", "svg"}; "pdf" is also accepted
 --   extra     array of raw gnuplot commands placed before the plot command
+--             (one line each; xtics/ytics given as a string likewise)
 --
 -- plot.heatmap{path=, title=, matrix={{row 1}, {row 2}, ...}, xlabel=,
 --   ylabel=, cblabel=, zrange={lo, hi}, palette="viridis"|"gray"|"diverging"
@@ -50,17 +51,15 @@ local point_types = { 7, 5, 9, 13, 11, 15 }
 
 local FONT = "Sans,11"
 
--- A gnuplot string expression for any text, inert: single-quoted strings
--- run no `command`, no @macro and no escape ('' is a quote), and a newline,
--- which cannot appear inside one, joins two of them as ."\n". Other control
--- characters become spaces. Every label, name and file name goes through q.
+-- Every string the script holds goes through q, a gnuplot string
+-- expression that evaluates to exactly the text (core/quote.h): single-
+-- quoted runs, in which gnuplot expands nothing (no `command`, no @macro,
+-- no escape), and control characters and quotes as "\ooo" escapes,
+-- joined with '.' on one line. The rest of the script is numbers (num),
+-- colours (color_of), a checked key position and the caller's own code
+-- (extra=, a string xtics=), each a single line.
 local function q(s)
-  s = tostring(s):gsub("\r\n", "\n"):gsub("[%z\1-\9\11-\31\127]", " ")
-  local parts = {}
-  for line in (s .. "\n"):gmatch("(.-)\n") do
-    parts[#parts + 1] = "'" .. line:gsub("'", "''") .. "'"
-  end
-  return table.concat(parts, '."\\n".')
+  return core.quote_gnuplot(tostring(s))
 end
 plot._quote = q  -- for the tests
 
@@ -72,6 +71,16 @@ local function color_of(c, what)
       type(c) == "string" and q(c) or type(c)), 0)
   end
   return c
+end
+
+-- The caller's own gnuplot code (extra=, a string xtics=): one line each,
+-- so it cannot smuggle further commands in with a newline.
+local function code_line(s, what)
+  if type(s) ~= "string" or s:find("%c") then
+    error(string.format("%s must be one line of gnuplot code (no control characters), got %s",
+      what, type(s) == "string" and q(s) or type(s)), 0)
+  end
+  return s
 end
 
 local function num(x)
@@ -104,7 +113,7 @@ end
 
 local function tics(t, axis)
   if t == nil then return nil end
-  if type(t) == "string" then return "set " .. axis .. " " .. t end
+  if type(t) == "string" then return "set " .. axis .. " " .. code_line(t, axis) end
   local parts = {}
   for i, v in ipairs(t) do
     if type(v) == "table" then parts[i] = q(v[2]) .. " " .. num(v[1]) else parts[i] = num(v) end
@@ -133,9 +142,10 @@ local function common(o)
     L[#L + 1] = "unset key"
   else
     local pos = o.key or "outside right top"
-    -- Spliced into the script: words, numbers and "at x,y" only.
-    if type(pos) ~= "string" or pos:find("[^%w%s%.,:+-]") then
-      error("key must be false or a gnuplot key position (letters, digits, spaces, '.,:+-')", 0)
+    -- Spliced into the script: words, numbers and "at x,y" on one line.
+    if type(pos) ~= "string" or pos:find("[^%w %.,:+-]") then
+      error("key must be false or a gnuplot key position (letters, digits, spaces, '.,:+-'; " ..
+        "one line), got " .. (type(pos) == "string" and q(pos) or type(pos)), 0)
     end
     L[#L + 1] = "set key " .. pos .. " reverse Left samplen 2.5 spacing 1.2 noautotitle"
   end
@@ -171,7 +181,7 @@ local function common(o)
         q(h.label), y)
     end
   end
-  for _, e in ipairs(o.extra or {}) do L[#L + 1] = e end
+  for i, e in ipairs(o.extra or {}) do L[#L + 1] = code_line(e, string.format("extra[%d]", i)) end
   return L
 end
 
@@ -193,6 +203,7 @@ end
 local function render(o, who, data, body)
   local path = o.path
   if type(path) ~= "string" or path == "" then error("path (output path without extension) is required", 0) end
+  util.check_command_text(path, "path")  -- gnuplot runs through the shell, in its directory
   if path:match("%.png$") or path:match("%.svg$") then
     error(string.format("path '%s' must not have an extension: the formats option chooses them", path), 0)
   end
@@ -274,7 +285,7 @@ local function lines(o)
       check_numbers(s.lo, what .. ".lo", n)
       check_numbers(s.hi, what .. ".hi", n)
     end
-    local block = { "# " .. (s.name and tostring(s.name):gsub("\n", " ") or ("series " .. i)) }
+    local block = { "# " .. (s.name and tostring(s.name):gsub("%c", " ") or ("series " .. i)) }
     for j = 1, n do
       block[#block + 1] = has_band and (num(s.x[j]) .. " " .. num(s.y[j]) .. " " .. num(s.lo[j]) .. " " .. num(s.hi[j]))
         or (num(s.x[j]) .. " " .. num(s.y[j]))

@@ -20,6 +20,12 @@ local slurm = {}
 
 local function q(s) return util.shell_quote(s) end
 
+-- A directory as the literal start of a Slurm filename pattern: its '%'
+-- doubled, so that Slurm expands only the %A, %a or %j appended to it.
+local function pattern_dir(dir)
+  return core.quote_slurm_pattern(assert(core.realpath(dir)))
+end
+
 -- MaxArraySize of the cluster (array indices are 0 .. MaxArraySize-1).
 local function max_array_size()
   local ok, out = util.run("scontrol show config")
@@ -72,11 +78,19 @@ end
 
 function slurm.submit(S, o, worker_argv)
   local R = require("posbench.sweep").results_of(S.cfg, S.M.name)
+  -- Log paths are Slurm filename patterns: a results directory Slurm would
+  -- misread is refused before anything is written or submitted.
+  local okp, perr = pcall(core.quote_slurm_pattern, R.dir)
+  if not okp then
+    io.stderr:write(string.format("posbench sweep --slurm: results directory '%s': %s\n",
+      util.printable(R.dir), perr))
+    return 2
+  end
   local stages, skipped = todo_by_stage(S)
-  for _, s in ipairs(skipped) do print("not submitted: " .. s) end
+  for _, s in ipairs(skipped) do print("not submitted: " .. util.printable(s)) end
   if #stages == 0 then
     print(string.format("nothing to submit: every run of %s is done or running; " ..
-      "collect with: posbench collect %s", S.M.name, S.path))
+      "collect with: posbench collect %s", S.M.name, util.shell_line { S.path, table.unpack(S.argv_args) }))
     return 0
   end
   local chunk, maxsize = o.chunk or 1, max_array_size()
@@ -105,7 +119,7 @@ function slurm.submit(S, o, worker_argv)
       local array = "0-" .. (#lines - 1) .. (o.max_parallel and ("%" .. o.max_parallel) or "")
       local args = { "--job-name=pb-" .. S.M.name .. "-s" .. st.stage, "--array=" .. array,
                      "--requeue", "--open-mode=append",
-                     "--output=" .. util.join(core.realpath(logs), "slurm-%A_%a.out") }
+                     "--output=" .. util.join(pattern_dir(logs), "slurm-%A_%a.out") }
       if #prev > 0 then args[#args + 1] = "--dependency=afterany:" .. table.concat(prev, ":") end
       for _, a in ipairs(o.sbatch) do args[#args + 1] = a end
       args[#args + 1] = script
@@ -128,7 +142,7 @@ function slurm.submit(S, o, worker_argv)
   end
   write_script(R, cscript, cargv)
   local cargs = { "--job-name=pb-" .. S.M.name .. "-collect", "--dependency=afterany:" .. table.concat(all_ids, ":"),
-                  "--output=" .. util.join(core.realpath(logs), "collect-%j.out") }
+                  "--output=" .. util.join(pattern_dir(logs), "collect-%j.out") }
   for _, a in ipairs(o.sbatch) do cargs[#cargs + 1] = a end
   cargs[#cargs + 1] = cscript
   local cid = sbatch(cargs, o.dry_run, "JOB" .. (fake + 1))
@@ -141,8 +155,8 @@ function slurm.submit(S, o, worker_argv)
   print(string.format("submitted %d runs of %s in %d array job%s (%s); collect job %s",
     n_runs, S.M.name, #all_ids, #all_ids == 1 and "" or "s", table.concat(all_ids, ", "), cid))
   print("follow:   squeue -j " .. table.concat(all_ids, ",") .. "," .. cid)
-  print("          tail -f " .. util.join(logs, "slurm-*.out"))
-  print("progress: posbench sweep " .. S.path .. " " .. table.concat(S.argv_args, " ") .. " --plan")
+  print("          tail -f " .. q(logs) .. "/slurm-*.out")
+  print("progress: posbench sweep " .. util.shell_line { S.path, table.unpack(S.argv_args) } .. " --plan")
   print("results:  " .. R.dir .. "/report.md once job " .. cid .. " ends; " ..
         "after preemption or failures, run this same command again: it submits only what is not done")
   return 0

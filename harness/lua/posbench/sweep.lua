@@ -74,6 +74,13 @@ function sweep.plan(M, cfg)
   for i, e in ipairs(raw) do
     util.check_name(e.name, "run name", false)
     local ex = e.experiment or M.name
+    -- Slurm task files list run ids separated by spaces.
+    for what, v in pairs { ["run name"] = e.name, experiment = ex } do
+      if type(v) ~= "string" or v:find("%s") then
+        error(string.format("%s: %s '%s' contains a space: sweep run ids must be single words",
+          M.name, what, util.printable(v)), 0)
+      end
+    end
     local id = ex == M.name and e.name or (ex .. "/" .. e.name)
     if by_id[id] then error(string.format("%s: plan has run '%s' twice", M.name, id), 0) end
     local entry = {}
@@ -183,7 +190,7 @@ local function print_plan(M, cfg, plan, overrides)
   for _, e in ipairs(plan) do
     local state = e.state
     if state == "failed" or state == "running" or state == "stale" then
-      state = state .. (e.detail and (" (" .. tostring(e.detail):gsub("\n.*", "") .. ")") or "")
+      state = state .. (e.detail and (" (" .. util.printable((tostring(e.detail):gsub("\n.*", ""))) .. ")") or "")
     end
     print(string.format("%4d  stage %d  %-40s %s  %s", e.index, e.stage, e.id, e.hash, state))
   end
@@ -234,7 +241,8 @@ local function run_entry(M, cfg, plan_by_id, e, opts)
   end
   local ok, who = R:lock(e.name, { wait = 1 })
   if not ok then
-    io.stderr:write(string.format("posbench sweep: %s is being written by another process (%s)\n", e.id, who))
+    io.stderr:write(string.format("posbench sweep: %s is being written by another process (%s)\n", e.id,
+      util.printable(who)))
     return "busy"
   end
   -- Another worker may have finished it while we waited for the lock.
@@ -418,7 +426,7 @@ function sweep.collect(S, allow_partial)
     e.done = e.state == "done"
     if not e.done then
       missing[#missing + 1] = string.format("%s %s%s", e.id, e.state,
-        e.detail and (": " .. tostring(e.detail):gsub("\n.*", "")) or "")
+        e.detail and (": " .. util.printable((tostring(e.detail):gsub("\n.*", "")))) or "")
     end
   end
   local R = results_of(cfg, M.name)
@@ -483,23 +491,80 @@ usage: posbench sweep STUDY [key=value ...] [--plan | --local [N] | --commands [
        posbench collect STUDY [key=value ...] [--allow-partial] [--until-decided [--max-seeds N]]
 STUDY is a script path or a name in experiments/ (extrapolation, article, ...).]==]
 
+-- Action flags (one per command line; --local is the default) and the
+-- flags that mean something only with some actions.
+local ACTIONS = { ["--plan"] = "plan", ["--local"] = "local", ["--commands"] = "commands",
+                  ["--slurm"] = "slurm", ["--run"] = "run", ["--array-tasks"] = "array" }
+local ONLY_WITH = {
+  ["--chunk"] = { "slurm" }, ["--max-parallel"] = { "slurm" }, ["--dry-run"] = { "slurm" },
+  ["--"] = { "slurm" }, ["--stage"] = { "commands" },
+  ["--rerun-stale"] = { "local", "commands", "slurm" },
+  ["--wait-needs"] = { "run", "array" }, ["--log"] = { "run", "array" },
+  ["--allow-partial"] = { "collect" },
+}
+
+-- Fails on two actions, on a flag given twice, and on a flag its action
+-- (or collect) would silently ignore.
+local function check_flags(o, seen)
+  local actions, given = {}, {}
+  for _, f in ipairs(seen) do
+    if given[f] then error(string.format("%s is given twice", f), 0) end
+    given[f] = true
+    if ACTIONS[f] then actions[#actions + 1] = f end
+  end
+  if o.mode == "collect" and #actions > 0 then
+    error(string.format("%s is not an option of collect (it belongs to sweep)\n%s", actions[1], USAGE), 0)
+  end
+  if #actions > 1 then
+    error(string.format("%s and %s are two actions: give one\n%s", actions[1], actions[2], USAGE), 0)
+  end
+  local action = o.mode == "collect" and "collect" or ACTIONS[actions[1]] or "local"
+  for _, f in ipairs(seen) do
+    local only = ONLY_WITH[f]
+    if only then
+      local ok = false
+      for _, a in ipairs(only) do ok = ok or a == action end
+      if not ok then
+        local names = {}
+        for _, a in ipairs(only) do
+          names[#names + 1] = a == "collect" and "collect" or (a == "array" and "--array-tasks" or "--" .. a)
+        end
+        error(string.format("%s means nothing %s: it goes with %s only\n%s", f,
+          action == "collect" and "to collect" or ("with " .. (action == "local" and
+            "--local (the default action)" or (action == "array" and "--array-tasks" or "--" .. action))),
+          table.concat(names, " or "), USAGE), 0)
+      end
+    end
+  end
+  o.action = action
+end
+
 local function parse(mode, argv)
   local o = { mode = mode, args = {}, argv_args = {}, sbatch = {} }
+  local seen = {}
   local i = 1
   local function num(flag)
     local v = tonumber(argv[i + 1] or "")
-    if not v or v < 1 or v % 1 ~= 0 then error(string.format("%s needs a positive integer", flag), 0) end
+    if not v or v < 1 or v % 1 ~= 0 or v > 2 ^ 31 - 1 then
+      error(string.format("%s needs a positive integer", flag), 0)
+    end
     i = i + 1
     return math.tointeger(v)
   end
+  local function word(flag)
+    local v = argv[i + 1]
+    if v == nil then error(flag .. " needs a value", 0) end
+    i = i + 1
+    return v
+  end
   while i <= #argv do
     local a = argv[i]
+    if a:sub(1, 2) == "--" then seen[#seen + 1] = a end
     if a == "--" then
       for j = i + 1, #argv do o.sbatch[#o.sbatch + 1] = argv[j] end
       break
-    elseif a == "--plan" or a == "--commands" or a == "--slurm" then o.action = a:sub(3)
+    elseif a == "--plan" or a == "--commands" or a == "--slurm" then -- the action
     elseif a == "--local" then
-      o.action = "local"
       if argv[i + 1] and argv[i + 1]:match("^%d+$") then o.workers = num(a) end
     elseif a == "--chunk" then o.chunk = num(a)
     elseif a == "--max-parallel" then o.max_parallel = num(a)
@@ -510,9 +575,9 @@ local function parse(mode, argv)
     elseif a == "--max-seeds" then o.max_seeds = num(a)
     elseif a == "--allow-partial" then o.allow_partial = true
     elseif a == "--wait-needs" then o.wait_needs = true
-    elseif a == "--log" then o.log = argv[i + 1]; i = i + 1
-    elseif a == "--run" then o.action, o.run = "run", argv[i + 1]; i = i + 1
-    elseif a == "--array-tasks" then o.action, o.task_file = "array", argv[i + 1]; i = i + 1
+    elseif a == "--log" then o.log = word(a)
+    elseif a == "--run" then o.run = word(a)
+    elseif a == "--array-tasks" then o.task_file = word(a)
     elseif a:sub(1, 2) == "--" then error("unknown option " .. a .. "\n" .. USAGE, 0)
     elseif not o.study then o.study = a
     else
@@ -525,15 +590,25 @@ local function parse(mode, argv)
     i = i + 1
   end
   if not o.study then error("missing STUDY\n" .. USAGE, 0) end
-  if o.run == nil and o.action == "run" then error("--run needs a run id", 0) end
+  check_flags(o, seen)
   if o.max_seeds and not o.until_decided then error("--max-seeds goes with --until-decided", 0) end
   return o
 end
 
 local function setup(o)
   local path = sweep.study_path(o.study)
+  -- Workers, GNU parallel lines, batch scripts and printed hints repeat
+  -- these on command lines: one line each.
+  util.check_command_text(path, "study path")
+  for _, a in ipairs(o.argv_args) do util.check_command_text(a, "argument") end
   local M = sweep.load_study(path)
+  util.check_command_text(M.name, "study name")
   local cfg = M.configure(o.args)
+  if type(cfg.root) ~= "string" or cfg.root == "" then
+    error(string.format("%s: the results root (cfg.root) must be a non-empty path, got %s", M.name,
+      tostring(cfg.root)), 0)
+  end
+  util.check_command_text(cfg.root, "results root")
   local plan, by_id = sweep.plan(M, cfg)
   return { path = path, M = M, cfg = cfg, plan = plan, by_id = by_id, argv_args = o.argv_args,
            rerun_stale = o.rerun_stale, args = o.args }
@@ -562,15 +637,14 @@ local function commands(S, o)
   for _, e in ipairs(S.plan) do
     local want = e.state ~= "done" and not (e.state == "stale" and not S.rerun_stale)
     if want and (not o.stage or o.stage == e.stage) then
-      local parts = {}
-      for _, a in ipairs(worker_argv(S, { "--run", e.id })) do parts[#parts + 1] = util.shell_quote(a) end
-      if #e.needs > 0 and not o.stage then parts[#parts + 1] = "--wait-needs" end
-      print(table.concat(parts, " "))
+      local argv = worker_argv(S, { "--run", e.id })
+      if #e.needs > 0 and not o.stage then argv[#argv + 1] = "--wait-needs" end
+      print(util.shell_line(argv))
       n = n + 1
     end
   end
   io.stderr:write(string.format("posbench sweep: %d commands (one per unfinished run, in stage order); " ..
-    "then: posbench collect %s%s\n", n, S.path, #S.argv_args > 0 and (" " .. table.concat(S.argv_args, " ")) or ""))
+    "then: posbench collect %s\n", n, util.shell_line { S.path, table.unpack(S.argv_args) }))
   return 0
 end
 

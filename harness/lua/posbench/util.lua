@@ -1,5 +1,5 @@
 -- Helpers shared by the results library: number formatting, paths, names,
--- file reading and shell quoting.
+-- file reading, shell quoting and text for the terminal.
 local core = require "posbench.core"
 
 local util = {}
@@ -80,9 +80,51 @@ function util.check_name(name, what, allow_slash)
   return name
 end
 
--- Quotes a string for /bin/sh.
+-- One /bin/sh word ('...', core/quote.h); text with a control character
+-- (a newline would split a command line) is an error.
 function util.shell_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+  return core.quote_shell(tostring(s))
+end
+
+-- A command line of shell words; the form of every printed hint.
+function util.shell_line(words)
+  local parts = {}
+  for i, w in ipairs(words) do parts[i] = util.shell_quote(w) end
+  return table.concat(parts, " ")
+end
+
+-- Fails with "what 'text' contains a control character ..." for text that
+-- is to reach a command line (a path, a key=value argument).
+function util.check_command_text(text, what)
+  local t = tostring(text)
+  local at = t:find("%c")
+  if at then
+    error(string.format("%s '%s' contains a control character (byte 0x%02x at offset %d): " ..
+      "it cannot be passed on a command line", what, util.printable(t), t:byte(at), at - 1), 0)
+  end
+  return text
+end
+
+-- Text as it may be printed on a terminal: control characters (C0, DEL,
+-- C1) and bytes that are not UTF-8 become \xNN or \u{NN}, so text read from
+-- results files (failed.json, run names) cannot send escape sequences.
+function util.printable(text)
+  text = tostring(text)
+  local out, i, n = {}, 1, #text
+  while i <= n do
+    local ok, cp = pcall(utf8.codepoint, text, i)  -- strict: no overlong forms
+    if not ok then
+      out[#out + 1] = string.format("\\x%02x", text:byte(i))
+      i = i + 1
+    else
+      local len = #utf8.char(cp)
+      if cp < 0x20 or cp == 0x7f then out[#out + 1] = string.format("\\x%02x", cp)
+      elseif cp >= 0x80 and cp < 0xa0 then out[#out + 1] = string.format("\\u{%x}", cp)
+      else out[#out + 1] = text:sub(i, i + len - 1) end
+      i = i + len
+    end
+  end
+  return table.concat(out)
 end
 
 -- Runs a shell command, returns ok, combined stdout+stderr.
