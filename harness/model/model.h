@@ -174,6 +174,12 @@ void pb_model_zero_grad(pb_model *m);
 
 /* The encoding of layer l and the offset of its parameters in params.enc. */
 pb_encoding *pb_model_layer_encoding(const pb_model *m, int l, int *param_off);
+/* First key query i sees in layer l (0 for a global layer). */
+int pb_model_layer_key_lo(const pb_model *m, int l, int i);
+/* Probabilities of query i (sequence r, head h) in layer l of the last
+ * forward with gradients: keys *lo .. (causal ? i : T - 1), whatever the
+ * layer's storage (a T x T row, or its band for a window or chunk). */
+const float *pb_model_layer_probs(const pb_model *m, int l, int r, int h, int i, int *lo);
 /* The encoding instance of group g (group 0 is m->enc). */
 pb_encoding *pb_model_group_encoding(const pb_model *m, int g);
 

@@ -165,3 +165,21 @@ void pb_model_scale_queries(const pb_model *m, const pb_batch *b, int l, float *
             for (int i = 0; i < d; i++) q[i] *= f;
         }
 }
+
+int pb_model_layer_key_lo(const pb_model *m, int l, int i) {
+    const pb_layer_spec *s = &m->spec[l];
+    if (s->span == PB_SPAN_WINDOW) return i - s->span_size + 1 > 0 ? i - s->span_size + 1 : 0;
+    if (s->span == PB_SPAN_CHUNK) return i / s->span_size * s->span_size;
+    return 0;
+}
+
+const float *pb_model_layer_probs(const pb_model *m, int l, int r, int h, int i, int *lo) {
+    const pb_layer_spec *s = &m->spec[l];
+    int T = m->T, H = m->cfg.heads;
+    size_t row = ((size_t)r * H + h) * T + i;
+    const float *att = m->acts.att + m->layer[l].att_off;
+    *lo = pb_model_layer_key_lo(m, l, i);
+    if (s->span == PB_SPAN_GLOBAL) return att + row * T;
+    size_t K = (size_t)(s->span_size < T ? s->span_size : T);
+    return att + row * K;
+}

@@ -96,33 +96,32 @@ static int bucket_diagnose(pb_model *m, int T, int T_train, pb_diag_result *r,
     return 0;
 }
 
-/* Adds the entropy and distance of every answer query of the last forward. */
+/* Adds the entropy and distance of every answer query of the last forward;
+ * queries_norm[l] counts the queries of layer l that see more than one key. */
 static void accumulate(const pb_model *m, const pb_batch *b, double *ent, double *entn,
                        double *dist, long *queries, long *queries_norm) {
     int L = m->cfg.layers, H = m->cfg.heads, T = b->T, causal = m->cfg.causal;
     for (int l = 0; l < L; l++) {
-        pb_layer_acts a;
-        pb_model_layer_acts(m, l, &a);
         for (int r = 0; r < b->B; r++) {
             for (int i = 0; i < T; i++) {
                 if (b->mask[(size_t)r * T + i] == 0.0f) continue;
-                int keys = causal ? i + 1 : T;
+                /* keys lo .. lo + keys - 1: the layer's span */
+                int lo = pb_model_layer_key_lo(m, l, i);
+                int keys = (causal ? i + 1 : T) - lo;
                 for (int h = 0; h < H; h++) {
-                    const float *p = a.att + (((size_t)r * H + h) * T + i) * T;
+                    const float *p = pb_model_layer_probs(m, l, r, h, i, &lo);
                     double e = 0.0, d = 0.0;
                     for (int j = 0; j < keys; j++) {
                         double pj = p[j];
                         if (pj > 0.0) e -= pj * log(pj);
-                        d += pj * abs(i - j);
+                        d += pj * abs(i - (lo + j));
                     }
                     ent[l * H + h] += e;
                     dist[l * H + h] += d;
                     if (keys > 1) entn[l * H + h] += e / log((double)keys);
                 }
-                if (l == 0) {
-                    *queries += 1;
-                    if (keys > 1) *queries_norm += 1;
-                }
+                if (l == 0) *queries += 1;
+                if (keys > 1) queries_norm[l] += 1; /* per layer: spans differ */
             }
         }
     }
@@ -223,21 +222,29 @@ int pb_diagnose_length(pb_model *m, const pb_task *task, int n, const pb_diag_op
         for (int k = 0; k < 3 * L * H; k++) acc[k] = NAN;
     } else {
         /* Pass 2: the same problems through the forward that keeps p. */
-        long queries = 0, queries_norm = 0;
+        long queries = 0, *queries_norm = calloc((size_t)L, sizeof(long));
+        if (!queries_norm) {
+            pb_fail(err, "diagnose: out of memory");
+            goto out;
+        }
         gsl_rng_set(rng, o->seed + (unsigned long)n);
         for (int done = 0; done < o->samples; done += B) {
             int rows = o->samples - done < B ? o->samples - done : B;
             if (pb_draw_batch(m, task, rng, n, rows, 0, &batch, err) ||
-                pb_model_forward(m, &batch, 1, err))
+                pb_model_forward(m, &batch, 1, err)) {
+                free(queries_norm);
                 goto out;
+            }
             accumulate(m, &batch, r->entropy, r->entropy_norm, r->distance, &queries,
-                       &queries_norm);
+                       queries_norm);
         }
         for (int k = 0; k < L * H; k++) {
             r->entropy[k] = queries ? r->entropy[k] / queries : NAN;
             r->distance[k] = queries ? r->distance[k] / queries : NAN;
-            r->entropy_norm[k] = queries_norm ? r->entropy_norm[k] / queries_norm : NAN;
+            long qn = queries_norm[k / H];
+            r->entropy_norm[k] = qn ? r->entropy_norm[k] / qn : NAN;
         }
+        free(queries_norm);
         r->queries = queries;
         r->has_attention = 1;
         /* Give back the T^2 training layout: reserve() grows B and T

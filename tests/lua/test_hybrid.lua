@@ -93,6 +93,23 @@ check(lua_enc:info().layer_specs[1].encoding == "rope_base77_hyb", "registered e
 local trained = run(lua_enc)[1]
 check(trained == trained and trained < math.huge, "it trains: final loss " .. trained)
 
+-- diagnostics and metrics read each layer's own span and encoding
+local dm = model { layers = { { window = 2 }, { chunk = 3 }, { encoding = "none" } } }
+local dg = pb.diagnose(dm, task, { lengths = { 6 }, samples = 8, seed = 1 })[6]
+for h = 1, 2 do
+  check(dg.distance[1][h] <= 1 + 1e-9, "window 2: attended distance <= 1, got " .. dg.distance[1][h])
+  check(dg.distance[2][h] <= 2 + 1e-9, "chunk 3: attended distance <= 2, got " .. dg.distance[2][h])
+  check(dg.entropy_norm[1][h] > 0 and dg.entropy_norm[1][h] <= 1 + 1e-9,
+        "window 2: normalised entropy in (0, 1], got " .. dg.entropy_norm[1][h])
+end
+check(dg.distance[3][1] > dg.distance[1][1], "the global layer attends further than the window")
+local share = pb.metrics.position_share(dm, task, { length = 6, batch = 4, seed = 1 })
+check(#share == 3 and share[1][1] == share[1][1], "position share per layer of a hybrid")
+local rd = pb.metrics.relative_deviation(dm, task, { d1 = 0, d2 = 5, length = 6, batch = 4, seed = 1 })
+-- spans follow token indices, RoPE relative positions: every layer shift-invariant
+check(#rd.per_layer == 3 and rd.per_layer[1] < 1e-4 and rd.per_layer[2] < 1e-4 and rd.per_layer[3] < 1e-4,
+      "windowed and chunked RoPE layers are shift-invariant: " .. table.concat(rd.per_layer, ", "))
+
 -- bad specs fail naming the problem
 errors_with({ "layers[2]", "unknown key 'windw'" }, model, { layers = { {}, { windw = 3 } } })
 errors_with("not both", model, { layers = { { window = 2, chunk = 2 } } })
