@@ -110,6 +110,17 @@ local rd = pb.metrics.relative_deviation(dm, task, { d1 = 0, d2 = 5, length = 6,
 check(#rd.per_layer == 3 and rd.per_layer[1] < 1e-4 and rd.per_layer[2] < 1e-4 and rd.per_layer[3] < 1e-4,
       "windowed and chunked RoPE layers are shift-invariant: " .. table.concat(rd.per_layer, ", "))
 
+-- encoding metrics of a model take the layer
+local bases = model { layers = { { enc = { base = 10 } }, { enc = { base = 10000 } } } }
+local t1 = pb.metrics.table(bases, { length = 4, layer = 1 })
+local t2 = pb.metrics.table(bases, { length = 4, layer = 2 })
+check(#t1 == 4 and t1[3][3] ~= t2[3][3], "layer= picks the layer's encoding (RoPE base 10 vs 10000)")
+errors_with("outside 1..2", pb.metrics.table, bases, { length = 4, layer = 3 })
+local s1 = pb.metrics.shift_invariance(bases, { length = 16, shift = 3, samples = 4, layer = 1 })
+check(s1.max_abs < 1e-3, "layer 1's RoPE is shift-invariant")
+local m_abs = model { layers = { { encoding = "alibi" }, { encoding = "none" } } }
+errors_with("layer", pb.metrics.table, m_abs, { length = 4, layer = 0 })
+
 -- bad specs fail naming the problem
 errors_with({ "layers[2]", "unknown key 'windw'" }, model, { layers = { {}, { windw = 3 } } })
 errors_with("not both", model, { layers = { { window = 2, chunk = 2 } } })
