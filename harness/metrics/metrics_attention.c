@@ -76,7 +76,7 @@ static void shift_positions(pb_batch *b, int shift) {
 static int run_shifted(pb_model *m, pb_batch *b, int shift, float *att, float *col0,
                        float *logits, pb_error *err) {
     shift_positions(b, shift);
-    if (pb_model_forward(m, b, 1, err)) return -1;
+    if (pb_model_forward_inspect(m, b, err)) return -1;
     int L = m->cfg.layers, B = b->B, H = m->cfg.heads, T = b->T;
     int keys_end = m->cfg.causal ? 0 : T; /* last key + 1: i + 1 when causal */
     /* every layer as full [B,H,T,T] maps, whatever its storage */
@@ -153,7 +153,7 @@ int pb_metric_relative_deviation(pb_model *m, pb_batch *b, int d1, int d2, doubl
 
 int pb_metric_position_share(pb_model *m, const pb_batch *b, double *share,
                              pb_error *err) {
-    if (pb_model_forward(m, b, 1, err)) return -1;
+    if (pb_model_forward_inspect(m, b, err)) return -1;
     int L = m->cfg.layers, B = b->B, H = m->cfg.heads, T = b->T, causal = m->cfg.causal;
     int nm = 2 * T - 1; /* offsets m = i - j in (-T, T), index m + T - 1 */
     float *logits = malloc(sizeof(float) * (size_t)B * H * T * T);
@@ -206,7 +206,7 @@ int pb_metric_frequency_usage(pb_model *m, const pb_batch *b, int which, double 
         return pb_fail(err, "frequency usage: which must be 0 (q) or 1 (k), got %d", which);
     int H = m->cfg.heads, d = m->cfg.d, dh = d / H, np = dh / 2;
     if (dh % 2) return pb_fail(err, "frequency usage: d_head %d is odd", dh);
-    if (pb_model_forward(m, b, 1, err)) return -1;
+    if (pb_model_forward_inspect(m, b, err)) return -1;
     int L = m->cfg.layers, B = b->B, T = b->T;
     int *pa = malloc(sizeof(int) * (size_t)np * 2);
     if (!pa) return pb_fail(err, "frequency usage: out of memory");

@@ -149,6 +149,7 @@ typedef struct pb_model {
 
     /* Results of the last forward. */
     int B, T, trained_forward, shared_pos;
+    int inspecting;             /* the last forward was pb_model_forward_inspect */
     float loss;
     double mask_sum;            /* answer tokens in the last batch */
 } pb_model;
@@ -167,6 +168,11 @@ int pb_model_reserve(pb_model *m, int B, int T, int train, pb_error *err);
  * needs. Sets m->loss (mean cross-entropy over mask) and per-token losses,
  * and leaves probabilities in acts.logits. */
 int pb_model_forward(pb_model *m, const pb_batch *b, int want_grad, pb_error *err);
+/* A forward that keeps every layer's activations for reading (diagnostics,
+ * attention metrics): an evaluation, so evaluation-only settings (a
+ * temperature with at = "eval") apply, as in pb_model_forward without
+ * gradients. */
+int pb_model_forward_inspect(pb_model *m, const pb_batch *b, pb_error *err);
 /* Backward of the last forward (which must have had want_grad); adds into
  * the parameter gradients. */
 int pb_model_backward(pb_model *m, const pb_batch *b, pb_error *err);

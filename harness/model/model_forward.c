@@ -201,7 +201,17 @@ static void transform_qk(pb_model *m, const pb_batch *b, int l, pb_layer_acts *a
     if (pb_model_temperature_on(m, l)) pb_model_scale_queries(m, b, l, qkv);
 }
 
+static int forward(pb_model *m, const pb_batch *b, int want_grad, int inspect, pb_error *err);
+
 int pb_model_forward(pb_model *m, const pb_batch *b, int want_grad, pb_error *err) {
+    return forward(m, b, want_grad, 0, err);
+}
+
+int pb_model_forward_inspect(pb_model *m, const pb_batch *b, pb_error *err) {
+    return forward(m, b, 1, 1, err);
+}
+
+static int forward(pb_model *m, const pb_batch *b, int want_grad, int inspect, pb_error *err) {
     if (check_batch(m, b, err)) return -1;
     if (pb_model_reserve(m, b->B, b->T, want_grad, err)) return -1;
     int max_pos = batch_max_pos(b);
@@ -221,6 +231,7 @@ int pb_model_forward(pb_model *m, const pb_batch *b, int want_grad, pb_error *er
     m->B = b->B;
     m->T = b->T;
     m->trained_forward = want_grad ? 1 : 0;
+    m->inspecting = inspect;
     m->shared_pos = positions_shared(b);
 
     embed(m, b);

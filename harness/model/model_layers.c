@@ -143,7 +143,7 @@ int pb_model_build_layers(pb_model *m, pb_error *err) {
 
 int pb_model_temperature_on(const pb_model *m, int l) {
     const pb_layer_spec *s = &m->spec[l];
-    return s->temp != PB_TEMP_NONE && !(s->temp_eval_only && m->trained_forward);
+    return s->temp != PB_TEMP_NONE && !(s->temp_eval_only && m->trained_forward && !m->inspecting);
 }
 
 /* Keys query t of a sequence of T sees in layer l. */

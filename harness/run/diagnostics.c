@@ -49,11 +49,18 @@ static void bucket_tables(const pb_encoding *e, int T, int *before, int *after) 
     }
 }
 
+/* The first layer encoding with bias buckets, or NULL. */
+static const pb_encoding *bucket_encoding(const pb_model *m) {
+    for (int g = 0; g < m->n_groups; g++)
+        if (pb_model_group_encoding(m, g)->n_buckets > 0) return pb_model_group_encoding(m, g);
+    return NULL;
+}
+
 /* Fills the bucket fields of r for evaluated length T (training length
- * T_train). */
-static int bucket_diagnose(pb_model *m, int T, int T_train, pb_diag_result *r,
-                           pb_error *err) {
-    int nb = m->enc.n_buckets;
+ * T_train) from encoding e's buckets. */
+static int bucket_diagnose(const pb_model *m, const pb_encoding *e, int T, int T_train,
+                           pb_diag_result *r, pb_error *err) {
+    int nb = e->n_buckets;
     int bidir = !m->cfg.causal;
     int Tmax = T > T_train ? T : T_train;
     int *tab = malloc((size_t)2 * Tmax * sizeof *tab);
@@ -64,7 +71,7 @@ static int bucket_diagnose(pb_model *m, int T, int T_train, pb_diag_result *r,
     }
     int *before = tab, *after = bidir ? tab + Tmax : NULL;
     char *in_train = seen, *in_eval = seen + nb;
-    bucket_tables(&m->enc, Tmax, before, after);
+    bucket_tables(e, Tmax, before, after);
     double unseen_pairs = 0.0, pairs = 0.0;
     for (int dir = 0; dir < (bidir ? 2 : 1); dir++) {
         const int *b = dir == 0 ? before : after;
@@ -213,7 +220,8 @@ int pb_diagnose_length(pb_model *m, const pb_task *task, int n, const pb_diag_op
             else if (table && p > r->train_max_pos) r->untrained_rows++;
         }
     }
-    if (m->enc.n_buckets > 0 && bucket_diagnose(m, T, T_train, r, err)) goto out;
+    const pb_encoding *be = bucket_encoding(m);
+    if (be && bucket_diagnose(m, be, T, T_train, r, err)) goto out;
 
     if (r->beyond_table > 0) {
         snprintf(r->skipped, sizeof r->skipped,
@@ -231,7 +239,7 @@ int pb_diagnose_length(pb_model *m, const pb_task *task, int n, const pb_diag_op
         for (int done = 0; done < o->samples; done += B) {
             int rows = o->samples - done < B ? o->samples - done : B;
             if (pb_draw_batch(m, task, rng, n, rows, 0, &batch, err) ||
-                pb_model_forward(m, &batch, 1, err)) {
+                pb_model_forward_inspect(m, &batch, err)) {
                 free(queries_norm);
                 goto out;
             }

@@ -110,6 +110,11 @@ local rd = pb.metrics.relative_deviation(dm, task, { d1 = 0, d2 = 5, length = 6,
 check(#rd.per_layer == 3 and rd.per_layer[1] < 1e-4 and rd.per_layer[2] < 1e-4 and rd.per_layer[3] < 1e-4,
       "windowed and chunked RoPE layers are shift-invariant: " .. table.concat(rd.per_layer, ", "))
 
+-- the unseen-bucket diagnostics find T5 in layer 2
+local t5h = model { layers = { { window = 2 }, { encoding = "t5", enc = { buckets = 8, max_distance = 8 } } } }
+local d5 = pb.diagnose(t5h, task, { lengths = { 6 }, samples = 4, seed = 1 })[6]
+check(d5.t5 ~= nil and d5.t5.buckets == 8 and d5.t5.buckets_eval > 0, "bucket diagnostics of a T5 layer 2")
+
 -- encoding metrics of a model take the layer
 local bases = model { layers = { { enc = { base = 10 } }, { enc = { base = 10000 } } } }
 local t1 = pb.metrics.table(bases, { length = 4, layer = 1 })
@@ -120,6 +125,24 @@ local s1 = pb.metrics.shift_invariance(bases, { length = 16, shift = 3, samples 
 check(s1.max_abs < 1e-3, "layer 1's RoPE is shift-invariant")
 local m_abs = model { layers = { { encoding = "alibi" }, { encoding = "none" } } }
 errors_with("layer", pb.metrics.table, m_abs, { length = 4, layer = 0 })
+
+-- a temperature at = "eval": training ignores it (same bits), pb.eval and
+-- the diagnostics see it, in its own layer only
+local function mk_temp(t)
+  return model { encoding = "none", layers = { { window = 3, encoding = "rope" }, { temperature = t } } }
+end
+local plain, evalonly = mk_temp(nil), mk_temp { rule = "const", scale = 4, at = "eval" }
+local lp = pb.train(plain, task, { steps = 8, batch = 4, lr = 1e-2, seed = 5, progress = false })
+local le = pb.train(evalonly, task, { steps = 8, batch = 4, lr = 1e-2, seed = 5, progress = false })
+check(string.format("%a", lp.final_loss) == string.format("%a", le.final_loss),
+      "at = eval: training ignores the temperature")
+check(pb.eval(plain, task, { lengths = { 6 }, samples = 16, seed = 2 })[6].loss ~=
+      pb.eval(evalonly, task, { lengths = { 6 }, samples = 16, seed = 2 })[6].loss,
+      "at = eval: evaluation applies it")
+local dp = pb.diagnose(plain, task, { lengths = { 6 }, samples = 8, seed = 1 })[6]
+local de = pb.diagnose(evalonly, task, { lengths = { 6 }, samples = 8, seed = 1 })[6]
+check(dp.entropy[2][1] ~= de.entropy[2][1] and dp.entropy[1][1] == de.entropy[1][1],
+      "at = eval: diagnostics see it, in its layer only")
 
 -- bad specs fail naming the problem
 errors_with({ "layers[2]", "unknown key 'windw'" }, model, { layers = { {}, { windw = 3 } } })
