@@ -81,10 +81,13 @@ static int push_model(lua_State *L, int enc_override) {
         if (pb_opts_merge(&c.enc_opts, &over, &err)) return pb_lua_raise(L, &err);
     }
     int per_layer = pb_lua_layer_specs(L, 1, &c);
-    if (per_layer && !lua_isnoneornil(L, enc_override))
-        luaL_error(L, "pb.load: enc= overrides the options of a uniform model; this one has "
-                      "per-layer encodings (pass them to pb.eval's enc=, which goes to the "
-                      "layers whose encoding takes them)");
+    if (per_layer && !lua_isnoneornil(L, enc_override)) {
+        /* to the layers whose encoding takes the keys, as pb.eval's enc= */
+        pb_opts over;
+        pb_lua_to_opts(L, enc_override, &over, "pb.load enc");
+        if (pb_layer_specs_override((pb_layer_spec *)c.specs, c.n_specs, &over, &err))
+            return pb_lua_raise(L, &err);
+    }
     lua_getfield(L, 1, "positions");
     pb_lua_to_opts(L, -1, &c.pos_opts, "pb.model positions");
     lua_pop(L, 1);

@@ -220,3 +220,26 @@ float pb_layer_temperature(const pb_layer_spec *s, int pos, int n_keys) {
     default: return 1.0f;
     }
 }
+
+int pb_encoding_type_takes(const pb_encoding_type *t, const pb_opts *o) {
+    if (!t) return 0;
+    for (int i = 0; i < o->n; i++) {
+        int known = 0;
+        for (int j = 0; t->options && t->options[j] && !known; j++)
+            known = strcmp(t->options[j], o->items[i].key) == 0;
+        if (!known) return 0;
+    }
+    return 1;
+}
+
+int pb_layer_specs_override(pb_layer_spec *s, int n, const pb_opts *over, pb_error *err) {
+    int taken = 0;
+    for (int l = 0; l < n; l++)
+        if (pb_encoding_type_takes(pb_encoding_find(s[l].encoding), over)) {
+            if (pb_opts_merge(&s[l].enc_opts, over, err)) return -1;
+            taken++;
+        }
+    if (over->n && !taken)
+        return pb_fail(err, "model: no layer's encoding takes the option '%s'", over->items[0].key);
+    return 0;
+}

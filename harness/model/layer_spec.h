@@ -8,6 +8,7 @@
 #ifndef PB_LAYER_SPEC_H
 #define PB_LAYER_SPEC_H
 
+#include "../../encodings/encoding.h"
 #include "../core/opts.h"
 #include "../core/pb_error.h"
 
@@ -55,6 +56,13 @@ int pb_layer_specs_pattern(pb_layer_spec *out, int layers, const char *encoding,
 /* The canonical entry of s, as options (the keys pb_layer_spec_parse reads,
  * only those that differ from a uniform layer, encoding and enc.* always). */
 int pb_layer_spec_to_opts(const pb_layer_spec *s, pb_opts *o, pb_error *err);
+
+/* Merge over into the options of every record whose encoding takes all
+ * its keys (the rule of pb.eval's enc= on a per-layer model); fails when
+ * none does. */
+int pb_layer_specs_override(pb_layer_spec *s, int n, const pb_opts *over, pb_error *err);
+/* Encoding type t (NULL: unknown) takes every key of o. */
+int pb_encoding_type_takes(const pb_encoding_type *t, const pb_opts *o);
 
 /* Same encoding and options (order of options ignored). */
 int pb_layer_spec_same_encoding(const pb_layer_spec *a, const pb_layer_spec *b);

@@ -6,17 +6,6 @@
 #include "model.h"
 #include "model_internal.h"
 
-/* Does encoding type t take every key of o? */
-static int takes_all(const pb_encoding_type *t, const pb_opts *o) {
-    for (int i = 0; i < o->n; i++) {
-        int known = 0;
-        for (int j = 0; t->options && t->options[j] && !known; j++)
-            known = strcmp(t->options[j], o->items[i].key) == 0;
-        if (!known) return 0;
-    }
-    return 1;
-}
-
 /* Rebuild every group's encoding (its caches read m->prec) with its own
  * options merged with over (NULL: none), keeping the old objects in *old
  * and old_more[0 .. n_groups-2]. In a hybrid model over goes to the groups
@@ -37,7 +26,7 @@ static int rebuild(pb_model *m, const pb_opts *over, pb_encoding *old, pb_encodi
         int l = 0;
         while (m->layer[l].group != g) l++;
         pb_opts opts = m->spec[l].enc_opts;
-        if (over && takes_all(cur->type, over)) {
+        if (over && pb_encoding_type_takes(cur->type, over)) {
             taken++;
             if (pb_opts_merge(&opts, over, err)) break;
         }

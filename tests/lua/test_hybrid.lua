@@ -79,6 +79,14 @@ local e1 = pb.eval(h, task, { lengths = { 12 }, samples = 16, seed = 9 })
 local e2 = pb.eval(back, task, { lengths = { 12 }, samples = 16, seed = 9 })
 check(e1[12].loss == e2[12].loss, "the loaded hybrid evaluates to the same loss")
 check(#before == 4, "the hybrid trains")
+-- pb.load's enc= goes to the layers whose encoding takes the keys
+local hs = model { layers = { { window = 2 }, { encoding = "none" } } }
+hs:save(path)
+local scaled = pb.load(path, { enc = { scaling = { type = "pi", factor = 2 } } })
+local ls = scaled:info().layer_specs
+check(ls[1].enc["scaling.type"] == "pi" and ls[1].enc["scaling.factor"] == 2 and (ls[2].enc == nil or next(ls[2].enc) == nil),
+      "pb.load enc= reaches the RoPE layer only")
+errors_with("no layer's encoding takes", pb.load, path, { enc = { bogus = 1 } })
 os.remove(path)
 
 -- pb.eval's enc= goes to the layers whose encoding takes the keys
