@@ -190,6 +190,28 @@ for T in 1024 2048 4096 8192; do
     prev=$ms
 done
 
+echo
+echo "hybrid attention (scripts/bench_hybrid.lua, one thread; docs/hybrids.md):"
+# two processes: peak RSS only grows, so the evaluation's is measured alone
+hout=$("$POSBENCH" run scripts/bench_hybrid.lua parts=steps 2>&1 &&
+       "$POSBENCH" run scripts/bench_hybrid.lua parts=eval max_T=${BENCH_HYBRID_MAX_T:-65536} 2>&1) \
+    || { echo "  failed:"; sed 's/^/    | /' <<<"$hout" | tail -n 10; status=1; }
+while read -r line; do
+    case "$line" in
+    hybrid_step*)
+        T=$(sed -n 's/.* T=\([0-9]*\).*/\1/p' <<<"$line")
+        r=$(sed -n 's/.* ratio=\([0-9.]*\).*/\1/p' <<<"$line")
+        target=$([ "$T" = 128 ] && echo "<= 1.1" || echo "< 1")
+        echo "  $line  (3 x RoPE W=64 + 1 x NoPE vs 4 x RoPE; target $target)"
+        lines+=("$date,\"$machine\",hybrid_step_ratio,T=$T,$r,1,$r") ;;
+    window_eval*)
+        echo "  $line  (linear: x2 per doubling)"
+        T=$(sed -n 's/.* T=\([0-9]*\).*/\1/p' <<<"$line")
+        lines+=("$date,\"$machine\",window_eval_time_ratio,T=$T,$(sed -n 's/.*time_ratio=\([^ ]*\).*/\1/p' <<<"$line"),2,")
+        lines+=("$date,\"$machine\",window_eval_rss_ratio,T=$T,$(sed -n 's/.*rss_ratio=\([^ ]*\).*/\1/p' <<<"$line"),2,") ;;
+    esac
+done <<<"$hout"
+
 # Optional (BENCH_SWEEP=1; about 15 minutes on 2 cores): the default
 # extrapolation study in one process and as a sweep with --local 2 (both at
 # one thread per run): the ratio of wall times, target <= 0.6 on 2 cores.

@@ -13,6 +13,11 @@ max relative error of every tensor:
 
     err = max|c - ref| / max(max|ref|, 1e-6)
 
+A per-layer model (docs/hybrids.md) carries its records in the config's
+layer_specs: each layer's encoding (layers with one encoding and options
+share its parameters), window or chunk mask, temperature, QK-norm and
+soft-cap are rebuilt here from their definitions.
+
 Forward values, gradients and the loss sequence must agree to --tol (1e-4).
 Final parameters get a looser --final-tol (1e-3) because errors compound: the
 C code and PyTorch sum in different orders, so every step's gradient differs
@@ -49,7 +54,7 @@ import torch_enc  # noqa: E402
 
 PARAM_NAMES = ["wte", "enc", "ln1_w", "ln1_b", "qkv_w", "qkv_b", "proj_w", "proj_b",
                "ln2_w", "ln2_b", "fc_w", "fc_b", "fcp_w", "fcp_b", "lnf_w", "lnf_b",
-               "head_w"]
+               "head_w", "qkn_w"]
 DECAY = {"wte", "qkv_w", "proj_w", "fc_w", "fcp_w", "head_w"}  # weight matrices
 NEGLIGIBLE = 1e-4
 CASE_DEFAULTS = {"lr": 1e-3, "wd": 0.01, "warmup": 0, "clip": 1.0, "min_lr_ratio": 0.1,
@@ -66,7 +71,7 @@ def truthy(v):
     return bool(v)
 
 
-def param_shapes(cfg, n_enc):
+def param_shapes(cfg, n_enc, qkn=False):
     """name -> shape of every parameter, with zero-size ones left out."""
     V, d, N, Fw = cfg["vocab"], cfg["d"], cfg["layers"], cfg["ff"]
     layer = cfg["norm"] == "layernorm"
@@ -80,6 +85,7 @@ def param_shapes(cfg, n_enc):
         "fcp_w": (N, d, Fw), "fcp_b": (N, d),
         "lnf_w": (d,), "lnf_b": (d,) if layer else None,
         "head_w": None if truthy(cfg["tied"]) else (V, d),
+        "qkn_w": (N, 2, d // cfg["heads"]) if qkn else None,
     }
     return {k: s for k, s in shapes.items() if s is not None and math.prod(s) > 0}
 
@@ -106,9 +112,63 @@ class Reference:
             raise ReferenceError(f"d = {d} is not a multiple of heads = {H}")
         geo = {"d": d, "heads": H, "d_head": d // H, "causal": self.causal,
                "max_len": self.cfg["max_len"]}
-        self.enc = torch_enc.make(cfg["encoding"], geo, dict(cfg.get("enc") or {}))
-        self.enc.to(dtype)
-        self.shapes = param_shapes(self.cfg, int(self.enc.n_params))
+        # per-layer records (docs/hybrids.md): layer_specs when the model has
+        # them, else every layer the model's encoding, global
+        specs = cfg.get("layer_specs")
+        if specs is None:
+            specs = [{"encoding": cfg["encoding"], "enc": cfg.get("enc")}] * self.cfg["layers"]
+        if len(specs) != self.cfg["layers"]:
+            raise ReferenceError(f"{len(specs)} layer records for {self.cfg['layers']} layers")
+        self.specs = [dict(sp, enc=dict(sp.get("enc") or {})) for sp in specs]
+        # layers with the same encoding and options share one instance and
+        # one block of `enc`, in order of first use
+        self.groups, self.layer_group, keys, off = [], [], [], 0
+        for sp in self.specs:
+            key = (sp["encoding"], sorted(sp["enc"].items()))
+            if key not in keys:
+                enc = torch_enc.make(sp["encoding"], geo, dict(sp["enc"]))
+                enc.to(dtype)
+                keys.append(key)
+                self.groups.append((enc, off, int(enc.n_params)))
+                off += int(enc.n_params)
+            self.layer_group.append(keys.index(key))
+        self.enc = self.groups[0][0]
+        qkn = any(truthy(sp.get("qk_norm_weight", False)) for sp in self.specs)
+        self.shapes = param_shapes(self.cfg, off, qkn)
+
+    def span_mask(self, sp, T):
+        """True where query a may not see key b: causal, then the layer's span."""
+        a = torch.arange(T).unsqueeze(1)
+        b = torch.arange(T).unsqueeze(0)
+        blocked = b > a if self.causal else torch.zeros(T, T, dtype=torch.bool)
+        if "window" in sp:
+            blocked = blocked | (b <= a - int(sp["window"]))
+        if "chunk" in sp:
+            C = int(sp["chunk"])
+            blocked = blocked | (b // C != a // C)
+        return blocked if (self.causal or "window" in sp or "chunk" in sp) else None
+
+    def temperature(self, sp, pos, T):
+        """The factor on every query [B, T] (None when the layer has none or
+        it applies at evaluation only: step files are training steps)."""
+        t = sp.get("temperature")
+        if not t or t.get("at", "always") == "eval":
+            return None
+        scale = float(t.get("scale", 1.0))
+        if t["rule"] == "const":
+            return torch.full(pos.shape[:2], scale, dtype=self.dtype)
+        if t["rule"] == "log":
+            p = pos[..., 0] if pos.dim() == 3 else pos
+            return 1 + scale * torch.log(torch.floor((p.to(self.dtype) + 1) / float(t["floor_scale"])) + 1)
+        # length: log of the keys each query sees
+        n = (~self.span_mask(sp, T)).sum(-1).to(self.dtype) if self.span_mask(sp, T) is not None \
+            else torch.full((T,), float(T), dtype=self.dtype)
+        return (scale * torch.log(n)).expand(pos.shape[0], T)
+
+    @staticmethod
+    def qk_norm(x, w, eps):
+        y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+        return y if w is None else y * w
 
     def norm(self, x, w, b):
         if self.cfg["norm"] == "layernorm":
@@ -121,26 +181,48 @@ class Reference:
         B, T = tokens.shape
         d, H = cfg["d"], cfg["heads"]
         dh = d // H
-        e = P.get("enc")
         layer = cfg["norm"] == "layernorm"
+
+        def params(g):
+            _, off, n = self.groups[g]
+            return P["enc"][off:off + n] if n else None
+
         x = P["wte"][tokens]
-        pe = enc.input(e, pos, T)
+        pe = enc.input(params(0), pos, T)  # only a uniform model has an input encoding
         if pe is not None:
             x = x + pe
-        mask = torch.ones(T, T, dtype=torch.bool).triu(1) if self.causal else None
-        bias = enc.bias(e, pos, pos)  # the same for every layer
-        scale = float(enc.logit_scale) / math.sqrt(dh)
+        biases = [g[0].bias(params(i), pos, pos) for i, g in enumerate(self.groups)]
         for l in range(cfg["layers"]):
+            sp, g = self.specs[l], self.layer_group[l]
+            enc_l, e = self.groups[g][0], params(g)
+            bias = biases[g]  # the same for every layer of the group
+            scale = float(enc_l.logit_scale) / math.sqrt(dh)
             h = self.norm(x, P["ln1_w"][l], P["ln1_b"][l] if layer else None)
             qkv = h @ P["qkv_w"][l].t() + P["qkv_b"][l]
             q, k, v = (t.reshape(B, T, H, dh).transpose(1, 2) for t in qkv.split(d, dim=-1))
-            q2 = enc.qk(e, q, pos, False)
-            k2 = enc.qk(e, k, pos, True)
+            qkn = sp.get("qk_norm")
+            wq = wk = None
+            if truthy(sp.get("qk_norm_weight", False)):
+                wq, wk = P["qkn_w"][l][0], P["qkn_w"][l][1]
+            eps = float(sp.get("qk_norm_eps", 1e-6))
+            if qkn == "pre":
+                q, k = self.qk_norm(q, wq, eps), self.qk_norm(k, wk, eps)
+            q2 = enc_l.qk(e, q, pos, False)
+            k2 = enc_l.qk(e, k, pos, True)
             q = q if q2 is None else q2
             k = k if k2 is None else k2
+            if qkn == "post":
+                q, k = self.qk_norm(q, wq, eps), self.qk_norm(k, wk, eps)
+            f = self.temperature(sp, pos, T)
+            if f is not None:
+                q = q * f[:, None, :, None]
             s = (q @ k.transpose(-1, -2)) * scale
             if bias is not None:
                 s = s + bias
+            if "softcap" in sp:
+                c = float(sp["softcap"])
+                s = c * torch.tanh(s / c)
+            mask = self.span_mask(sp, T)
             if mask is not None:
                 s = s.masked_fill(mask, float("-inf"))
             o = (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(B, T, d)

@@ -414,7 +414,7 @@ static void test_relative_deviation(void) {
         float *lg = malloc(sizeof(float) * 3 * 2 * 20 * 20);
         CHECK(pb_metric_attention_logits(&rope, &b, 1, lg, &err) == 0, "%s", err.msg);
         double worst = 0.0;
-        const float *att = rope.acts.att + (size_t)1 * 3 * 2 * 20 * 20;
+        const float *att = rope.acts.att + rope.layer[1].att_off; /* layer 2 */
         for (int bh = 0; bh < 6; bh++)
             for (int i = 0; i < 20; i++) {
                 const float *row = lg + ((size_t)bh * 20 + i) * 20;

@@ -12,6 +12,7 @@
 #include "../harness/model/positions.h"
 #include "../harness/tasks/task.h"
 #include "check.h"
+#include "enc_test_util.h"
 #include "gradcheck.h"
 
 typedef struct ctx {
@@ -30,13 +31,17 @@ static double loss_at(void *p, const float *x) {
     return c->m->loss;
 }
 
-static void check_case(const char *enc, int causal, int rms, int tied) {
+/* enc names the case; specs (n of them, or NULL) make it a per-layer model. */
+static void check_case_layers(const char *enc, int causal, int rms, int tied,
+                              const pb_layer_spec *specs, int n) {
     pb_model_config cfg;
     pb_model_config_defaults(&cfg);
-    cfg.vocab = 12; cfg.d = 8; cfg.heads = 2; cfg.layers = 2; cfg.ff = 12;
+    cfg.vocab = 12; cfg.d = 8; cfg.heads = 2; cfg.layers = specs ? n : 2; cfg.ff = 12;
     cfg.max_len = 16; cfg.causal = causal; cfg.tied = tied; cfg.seed = 7;
     cfg.norm = rms ? PB_NORM_RMS : PB_NORM_LAYER;
-    snprintf(cfg.encoding, sizeof cfg.encoding, "%s", enc);
+    cfg.n_specs = specs ? n : 0;
+    cfg.specs = specs;
+    snprintf(cfg.encoding, sizeof cfg.encoding, "%s", specs ? specs[0].encoding : enc);
     pb_error err;
     const pb_encoding_type *type = pb_encoding_find(enc);
     int twod = type && type->pos_dims == 2;
@@ -94,58 +99,67 @@ static void check_case(const char *enc, int causal, int rms, int tied) {
         double worst = 0;
         const char *worst_name = "";
         for (int k = 0; k < PB_N_PARAM_TENSORS; k++) {
-            size_t n = m.shapes[k].size;
-            if (!n) continue;
-            /* two directions: a random one, and the analytic gradient's own
-             * (which turns any error in its scale into the same relative
-             * error in the comparison) */
-            double gnorm = 0;
-            for (size_t i = 0; i < n; i++) gnorm += (double)analytic[off + i] * analytic[off + i];
-            gnorm = sqrt(gnorm);
-            for (int along_grad = 0; along_grad < 2; along_grad++) {
-                double norm = 0, gv = 0;
-                for (size_t i = 0; i < n; i++) {
-                    dir[i] = along_grad ? analytic[off + i]
-                                        : (float)(gsl_rng_uniform(rng) - 0.5);
-                    norm += (double)dir[i] * dir[i];
+            size_t n_all = m.shapes[k].size;
+            if (!n_all) continue;
+            /* A per-layer model is checked layer by layer in the per-layer
+             * tensors: one layer's error is not diluted by the others. */
+            int layered = (k >= PB_P_ln1_w && k <= PB_P_fcp_b) || k == PB_P_qkn_w;
+            int parts = specs && layered ? cfg.layers : 1;
+            for (int part = 0; part < parts; part++) {
+                size_t n = n_all / parts, o = off + (size_t)part * n;
+                char part_name[24] = "";
+                if (parts > 1) snprintf(part_name, sizeof part_name, " (layer %d)", part + 1);
+                /* two directions: a random one, and the analytic gradient's own
+                 * (which turns any error in its scale into the same relative
+                 * error in the comparison) */
+                double gnorm = 0;
+                for (size_t i = 0; i < n; i++) gnorm += (double)analytic[o + i] * analytic[o + i];
+                gnorm = sqrt(gnorm);
+                for (int along_grad = 0; along_grad < 2; along_grad++) {
+                    double norm = 0, gv = 0;
+                    for (size_t i = 0; i < n; i++) {
+                        dir[i] = along_grad ? analytic[o + i]
+                                            : (float)(gsl_rng_uniform(rng) - 0.5);
+                        norm += (double)dir[i] * dir[i];
+                    }
+                    if (norm == 0) continue;
+                    norm = sqrt(norm);
+                    for (size_t i = 0; i < n; i++) {
+                        dir[i] = (float)(dir[i] / norm);
+                        gv += (double)dir[i] * analytic[o + i];
+                    }
+                    /* Richardson: central differences at h and h/2 combined
+                     * to cancel their h^2 error, which at some points exceeds
+                     * the tolerance at h = 3e-2 (a smaller h drowns small
+                     * gradients in float32 noise instead). */
+                    const double h = 3e-2;
+                    double num = 0;
+                    for (int half = 0; half < 2; half++) {
+                        double hh = half ? h / 2 : h;
+                        for (size_t i = 0; i < n; i++)
+                            m.param_mem[o + i] = saved[o + i] + (float)(hh * dir[i]);
+                        double fp = loss_at(&c, NULL);
+                        for (size_t i = 0; i < n; i++)
+                            m.param_mem[o + i] = saved[o + i] - (float)(hh * dir[i]);
+                        double fm = loss_at(&c, NULL);
+                        num += (half ? 4.0 : -1.0) / 3.0 * (fp - fm) / (2 * hh);
+                    }
+                    memcpy(m.param_mem + o, saved + o, n * sizeof(float));
+                    /* A random direction is nearly orthogonal to the gradient, so
+                     * its error is measured against the gradient's norm. The
+                     * float32 loss is rounded by ~1e-7, which the combination
+                     * above turns into ~3e-7 / h = 1e-5 of noise: a 1% check
+                     * needs a scale of at least 1e-3. */
+                    double scale = fmax(fabs(num) + fabs(gv), 0.2 * gnorm);
+                    double e = fabs(num - gv) / fmax(scale, 1e-3);
+                    CHECK(e < 1e-2, "%s causal=%d rms=%d tied=%d: %s%s derivative along %s: "
+                          "analytic %.6g vs finite difference %.6g (rel error %.3g)", enc,
+                          causal, rms, tied, pb_param_names[k], part_name,
+                          along_grad ? "the gradient" : "a random direction", gv, num, e);
+                    if (e > worst) { worst = e; worst_name = pb_param_names[k]; }
                 }
-                if (norm == 0) continue;
-                norm = sqrt(norm);
-                for (size_t i = 0; i < n; i++) {
-                    dir[i] = (float)(dir[i] / norm);
-                    gv += (double)dir[i] * analytic[off + i];
-                }
-                /* Richardson: central differences at h and h/2 combined
-                 * to cancel their h^2 error, which at some points exceeds
-                 * the tolerance at h = 3e-2 (a smaller h drowns small
-                 * gradients in float32 noise instead). */
-                const double h = 3e-2;
-                double num = 0;
-                for (int half = 0; half < 2; half++) {
-                    double hh = half ? h / 2 : h;
-                    for (size_t i = 0; i < n; i++)
-                        m.param_mem[off + i] = saved[off + i] + (float)(hh * dir[i]);
-                    double fp = loss_at(&c, NULL);
-                    for (size_t i = 0; i < n; i++)
-                        m.param_mem[off + i] = saved[off + i] - (float)(hh * dir[i]);
-                    double fm = loss_at(&c, NULL);
-                    num += (half ? 4.0 : -1.0) / 3.0 * (fp - fm) / (2 * hh);
-                }
-                memcpy(m.param_mem + off, saved + off, n * sizeof(float));
-                /* A random direction is nearly orthogonal to the gradient, so
-                 * its error is measured against the gradient's norm. The
-                 * float32 loss is rounded by ~1e-7, which the combination
-                 * above turns into ~3e-7 / h = 1e-5 of noise: a 1% check
-                 * needs a scale of at least 1e-3. */
-                double scale = fmax(fabs(num) + fabs(gv), 0.2 * gnorm);
-                double e = fabs(num - gv) / fmax(scale, 1e-3);
-                CHECK(e < 1e-2, "%s causal=%d rms=%d tied=%d: %s derivative along %s: "
-                      "analytic %.6g vs finite difference %.6g (rel error %.3g)", enc,
-                      causal, rms, tied, pb_param_names[k],
-                      along_grad ? "the gradient" : "a random direction", gv, num, e);
-                if (e > worst) { worst = e; worst_name = pb_param_names[k]; }
             }
-            off += n;
+            off += n_all;
         }
         printf("%-14s causal=%d rms=%d tied=%d params=%zu worst tensor %-7s rel error %.2e\n",
                enc, causal, rms, tied, m.n_params, worst_name, worst);
@@ -159,6 +173,60 @@ static void check_case(const char *enc, int causal, int rms, int tied) {
     gsl_rng_free(rng);
 }
 
+static void check_case(const char *enc, int causal, int rms, int tied) {
+    check_case_layers(enc, causal, rms, tied, NULL, 0);
+}
+
+/* A layer of encoding enc with options spec ("key=value,..."). */
+static pb_layer_spec layer(const char *enc, const char *spec) {
+    pb_layer_spec s;
+    pb_opts o;
+    pb_error err;
+    enc_opts_parse(&o, spec, &err);
+    pb_layer_spec_uniform(&s, enc, &o);
+    return s;
+}
+
+/* Hybrids: every per-layer setting's backward inside a whole model (T = 9
+ * with windows and chunks of 2..4 keys, so the spans cut every sequence). */
+static void check_hybrids(void) {
+    pb_layer_spec L[4];
+    /* RNoPE-SWA: windowed RoPE, global NoPE with Llama 4's temperature */
+    L[0] = L[1] = L[2] = layer("rope", "");
+    for (int i = 0; i < 3; i++) { L[i].span = PB_SPAN_WINDOW; L[i].span_size = 3; }
+    L[3] = layer("none", "");
+    L[3].temp = PB_TEMP_LOG; L[3].temp_scale = 2; L[3].temp_floor = 1;
+    check_case_layers("rnope-swa", 1, 0, 1, L, 4);
+    /* iRoPE: chunked RoPE with QK-norm after the rotation, no weight */
+    L[0] = L[1] = layer("rope", "base=500");
+    for (int i = 0; i < 2; i++) {
+        L[i].span = PB_SPAN_CHUNK; L[i].span_size = 4; L[i].qk_norm = PB_QKNORM_POST;
+    }
+    L[2] = layer("none", "");
+    L[2].temp = PB_TEMP_LENGTH; L[2].temp_scale = 0.8;
+    check_case_layers("irope", 1, 1, 0, L, 3);
+    /* Gemma 3: QK-norm with weights before RoPE, local/global bases */
+    L[0] = layer("rope", "base=100");
+    L[0].span = PB_SPAN_WINDOW; L[0].span_size = 2;
+    L[1] = layer("rope", "base=10000");
+    for (int i = 0; i < 2; i++) { L[i].qk_norm = PB_QKNORM_PRE; L[i].qk_norm_weight = 1; }
+    check_case_layers("gemma3", 1, 1, 1, L, 2);
+    /* Gemma 2: soft-capping, window and global; learnable KERPLE bias (global
+     * layer) beside ALiBi on a window, and a constant temperature */
+    L[0] = layer("alibi", "");
+    L[0].span = PB_SPAN_WINDOW; L[0].span_size = 4; L[0].softcap = 2;
+    L[1] = layer("kerple_log", "");
+    L[1].softcap = 1.5;
+    L[2] = layer("rope", "");
+    L[2].temp = PB_TEMP_CONST; L[2].temp_scale = 1.5; L[2].softcap = 3;
+    check_case_layers("softcap-bias", 1, 0, 1, L, 3);
+    /* xPos in a chunk beside a learnable KERPLE bias: two parameter groups */
+    L[0] = layer("xpos", "");
+    L[0].span = PB_SPAN_CHUNK; L[0].span_size = 3;
+    L[1] = layer("kerple_log", "");
+    check_case_layers("learned-mix", 1, 0, 1, L, 2);
+}
+
 int main(void) {
     int variant = 0;
     const char *only = getenv("GC_ONLY");
@@ -170,5 +238,6 @@ int main(void) {
         check_case(name, 0, (variant >> 1) & 1, variant & 1);
         variant++;
     }
+    if (!only) check_hybrids();
     return check_summary("test_model_grad");
 }

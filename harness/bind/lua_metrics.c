@@ -3,7 +3,8 @@
  * Encoding metrics take the encoding either as a model (its encoding and
  * trained parameters) or as a name with the options pb.encoding takes:
  *
- *   pb.metrics.F(model, opts)
+ *   pb.metrics.F(model, opts)                      (opts may add layer=, 1 by
+ *                                                   default: that layer's encoding)
  *   pb.metrics.F(name, {enc options..., d=64, heads=4, d_head=, causal=,
  *                       max_len=64, precision=, seed=1}, opts)
  *

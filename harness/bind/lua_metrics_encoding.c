@@ -24,19 +24,28 @@ typedef struct enc_arg {
     int max_len;       /* default length */
 } enc_arg;
 
-/* (model, opts) or (name, settings, opts), opts holding only keys. A name
- * opens a pb.encoding object, left on the stack for the call. */
+/* (model, opts) or (name, settings, opts), opts holding only keys (and, for
+ * a model, layer = the layer whose encoding is measured, 1 by default). A
+ * name opens a pb.encoding object, left on the stack for the call. */
 static enc_arg check_enc(lua_State *L, const char *what, const char *const *keys) {
     enc_arg a;
     memset(&a, 0, sizeof a);
     if (luaL_testudata(L, 1, PB_MODEL_MT)) {
         pb_model *m = pb_lua_check_model(L, 1);
-        a.e = &m->enc;
-        a.params = m->params.enc;
         a.opts = 2;
         a.max_len = m->cfg.max_len;
         if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-        pb_lua_check_keys(L, a.opts, keys, what);
+        const char *with_layer[40];
+        int n = 0;
+        while (keys[n] && n < 38) with_layer[n] = keys[n], n++;
+        with_layer[n++] = "layer";
+        with_layer[n] = NULL;
+        pb_lua_check_keys(L, a.opts, with_layer, what);
+        int layer = pb_lua_field_int(L, a.opts, "layer", 1, what), off;
+        if (layer < 1 || layer > m->cfg.layers)
+            luaL_error(L, "%s: layer=%d is outside 1..%d", what, layer, m->cfg.layers);
+        a.e = pb_model_layer_encoding(m, layer - 1, &off);
+        a.params = m->params.enc + off;
         return a;
     }
     if (lua_type(L, 1) != LUA_TSTRING)

@@ -5,6 +5,7 @@
 
 #include "lua_encoding.h"
 #include "lua_internal.h"
+#include "lua_layers.h"
 #include "lua_util.h"
 #include "../model/positions.h"
 #include "../model/model_checkpoint.h"
@@ -23,7 +24,19 @@ pb_task *pb_lua_check_task(lua_State *L, int idx) {
 
 static const char *const model_keys[] = {
     "vocab", "d", "heads", "layers", "ff", "norm", "causal", "tied", "encoding",
-    "enc", "max_len", "seed", "positions", "precision", NULL};
+    "enc", "max_len", "seed", "positions", "precision", "pattern", "every", "local_layer",
+    "global_layer", NULL};
+
+/* Push a shallow copy of the table at idx. */
+static void push_copy(lua_State *L, int idx) {
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_settable(L, -4);
+    }
+}
 
 /* Pushes a model built from the config table at index 1, its encoding
  * options merged with enc_override (flattened, key by key: the same merge
@@ -39,7 +52,10 @@ static int push_model(lua_State *L, int enc_override) {
     c.vocab = pb_lua_field_int(L, 1, "vocab", c.vocab, what);
     c.d = pb_lua_field_int(L, 1, "d", c.d, what);
     c.heads = pb_lua_field_int(L, 1, "heads", c.heads, what);
-    c.layers = pb_lua_field_int(L, 1, "layers", c.layers, what);
+    lua_getfield(L, 1, "layers");
+    int layer_list = lua_istable(L, -1);
+    lua_pop(L, 1);
+    if (!layer_list) c.layers = pb_lua_field_int(L, 1, "layers", c.layers, what);
     /* Sizes are checked before anything is derived from them: ff = 4d
      * from d=0 or a huge d (a checkpoint may claim any) would be reported
      * instead of the size actually wrong. */
@@ -74,6 +90,14 @@ static int push_model(lua_State *L, int enc_override) {
         pb_lua_to_opts(L, enc_override, &over, "pb.load enc");
         if (pb_opts_merge(&c.enc_opts, &over, &err)) return pb_lua_raise(L, &err);
     }
+    int per_layer = pb_lua_layer_specs(L, 1, &c);
+    if (per_layer && !lua_isnoneornil(L, enc_override)) {
+        /* to the layers whose encoding takes the keys, as pb.eval's enc= */
+        pb_opts over;
+        pb_lua_to_opts(L, enc_override, &over, "pb.load enc");
+        if (pb_layer_specs_override((pb_layer_spec *)c.specs, c.n_specs, &over, &err))
+            return pb_lua_raise(L, &err);
+    }
     lua_getfield(L, 1, "positions");
     pb_lua_to_opts(L, -1, &c.pos_opts, "pb.model positions");
     lua_pop(L, 1);
@@ -86,16 +110,20 @@ static int push_model(lua_State *L, int enc_override) {
     luaL_setmetatable(L, PB_MODEL_MT);
     if (pb_model_create(&u->m, &c, &err)) return pb_lua_raise(L, &err);
     u->alive = 1;
-    if (lua_isnoneornil(L, enc_override)) {
+    if (per_layer) { /* the config shows the expanded list */
+        push_copy(L, 1);
+        pb_lua_push_layer_specs(L, &u->m);
+        lua_setfield(L, -2, "layers");
+        static const char *const short_forms[] = {"pattern", "every", "local_layer",
+                                                  "global_layer", NULL};
+        for (int i = 0; short_forms[i]; i++) {
+            lua_pushnil(L);
+            lua_setfield(L, -2, short_forms[i]);
+        }
+    } else if (lua_isnoneornil(L, enc_override)) {
         lua_pushvalue(L, 1);
     } else { /* a shallow copy of the config with the merged options */
-        lua_newtable(L);
-        lua_pushnil(L);
-        while (lua_next(L, 1)) {
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_settable(L, -4);
-        }
+        push_copy(L, 1);
         pb_lua_push_opts(L, &c.enc_opts);
         lua_setfield(L, -2, "enc");
     }
@@ -106,6 +134,7 @@ static int push_model(lua_State *L, int enc_override) {
 /* pb.model{...} -> model */
 static int l_model(lua_State *L) {
     lua_settop(L, 1);
+    lua_pushnil(L); /* no override; the stack above it is push_model's */
     return push_model(L, 2);
 }
 
@@ -155,6 +184,9 @@ static int l_model_info(lua_State *L) {
     lua_pushinteger(L, c->heads); lua_setfield(L, -2, "heads");
     lua_pushinteger(L, c->d / c->heads); lua_setfield(L, -2, "d_head");
     lua_pushinteger(L, c->layers); lua_setfield(L, -2, "layers");
+    pb_lua_push_layer_specs(L, m); lua_setfield(L, -2, "layer_specs");
+    lua_pushboolean(L, m->hybrid); lua_setfield(L, -2, "hybrid");
+    lua_pushinteger(L, m->n_groups); lua_setfield(L, -2, "encoding_groups");
     lua_pushinteger(L, c->ff); lua_setfield(L, -2, "ff");
     lua_pushinteger(L, c->max_len); lua_setfield(L, -2, "max_len");
     lua_pushboolean(L, c->causal); lua_setfield(L, -2, "causal");

@@ -75,6 +75,7 @@ function pb.check_step(model, task, opts)
     vocab = info.vocab, d = info.d, heads = info.heads, layers = info.layers,
     ff = info.ff, norm = info.norm, causal = info.causal, tied = info.tied,
     encoding = info.encoding, enc = info.enc, max_len = info.max_len,
+    layer_specs = info.hybrid and info.layer_specs or nil,
   }
   local case = {}
   for _, k in ipairs { "batch", "length", "seed", "steps", "lr", "wd", "warmup", "clip",

@@ -26,32 +26,39 @@ int pb_metric_attention_logits(const pb_model *m, const pb_batch *b, int layer,
                                float *out, pb_error *err) {
     if (check_last(m, b, layer, "attention logits", err)) return -1;
     int B = b->B, T = b->T, H = m->cfg.heads, d = m->cfg.d, dh = d / H, pd = b->pos_dims;
-    int has_bias = (m->enc.type->sites & PB_ENC_BIAS) != 0;
+    int off;
+    const pb_encoding *e = pb_model_layer_encoding(m, layer, &off);
+    const float *params = m->used.enc + off;
+    double cap = m->spec[layer].softcap;
+    int has_bias = (e->type->sites & PB_ENC_BIAS) != 0;
     float *bias = NULL;
     if (has_bias && !(bias = malloc(sizeof(float) * (size_t)H * T * T)))
         return pb_fail(err, "attention logits: out of memory for a %d x %d bias", T, T);
     for (int r = 0; r < B; r++) {
-        const float *qkv = layer_qkv(m, layer, r);
+        const float *qkv = layer_qkv(m, layer, r); /* q after any temperature */
         const int *pos = b->pos + (size_t)r * T * pd;
         if (has_bias) {
-            m->enc.type->bias_forward(&m->enc, m->used.enc, pos, T, pos, T, bias);
+            e->type->bias_forward(e, params, pos, T, pos, T, bias);
             pb_round_site(&m->prec, PB_SITE_TABLES, bias, (size_t)H * T * T);
         }
         for (int h = 0; h < H; h++) {
             float *S = out + ((size_t)r * H + h) * T * T;
             for (int i = 0; i < T; i++) {
                 const float *q = qkv + (size_t)i * 3 * d + h * dh;
+                int lo = pb_model_layer_key_lo(m, layer, i);
                 int valid = m->cfg.causal ? i + 1 : T;
                 float *row = S + (size_t)i * T;
-                for (int j = 0; j < valid; j++) {
+                for (int j = 0; j < lo; j++) row[j] = 0.0f; /* outside the span */
+                for (int j = lo; j < valid; j++) {
                     const float *k = qkv + (size_t)j * 3 * d + d + h * dh;
                     double dot = 0.0;
                     for (int c = 0; c < dh; c++) dot += (double)q[c] * k[c];
                     /* the encodings' logit convention, rounded to float once */
                     double bij = has_bias ? bias[((size_t)h * T + i) * T + j] : 0.0;
-                    row[j] = (float)pb_encoding_logit(&m->enc, dot, bij);
+                    double x = pb_encoding_logit(e, dot, bij);
+                    row[j] = (float)(cap > 0 ? cap * tanh(x / cap) : x);
                 }
-                pb_round_site(&m->prec, PB_SITE_LOGITS, row, (size_t)valid);
+                pb_round_site(&m->prec, PB_SITE_LOGITS, row + lo, (size_t)(valid - lo));
                 for (int j = valid; j < T; j++) row[j] = 0.0f;
             }
         }
@@ -69,10 +76,20 @@ static void shift_positions(pb_batch *b, int shift) {
 static int run_shifted(pb_model *m, pb_batch *b, int shift, float *att, float *col0,
                        float *logits, pb_error *err) {
     shift_positions(b, shift);
-    if (pb_model_forward(m, b, 1, err)) return -1;
+    if (pb_model_forward_inspect(m, b, err)) return -1;
     int L = m->cfg.layers, B = b->B, H = m->cfg.heads, T = b->T;
-    size_t per_layer = (size_t)B * H * T * T;
-    memcpy(att, m->acts.att, sizeof(float) * L * per_layer);
+    int keys_end = m->cfg.causal ? 0 : T; /* last key + 1: i + 1 when causal */
+    /* every layer as full [B,H,T,T] maps, whatever its storage */
+    for (int l = 0; l < L; l++)
+        for (int r = 0; r < B; r++)
+            for (int h = 0; h < H; h++)
+                for (int i = 0; i < T; i++) {
+                    int lo, n = (keys_end ? keys_end : i + 1);
+                    const float *p = pb_model_layer_probs(m, l, r, h, i, &lo);
+                    float *row = att + ((((size_t)l * B + r) * H + h) * T + i) * T;
+                    memset(row, 0, sizeof(float) * (size_t)T);
+                    memcpy(row + lo, p, sizeof(float) * (size_t)(n - lo));
+                }
     for (int l = 0; l < L; l++) {
         if (pb_metric_attention_logits(m, b, l, logits, err)) return -1;
         for (size_t bh = 0; bh < (size_t)B * H; bh++)
@@ -136,7 +153,7 @@ int pb_metric_relative_deviation(pb_model *m, pb_batch *b, int d1, int d2, doubl
 
 int pb_metric_position_share(pb_model *m, const pb_batch *b, double *share,
                              pb_error *err) {
-    if (pb_model_forward(m, b, 1, err)) return -1;
+    if (pb_model_forward_inspect(m, b, err)) return -1;
     int L = m->cfg.layers, B = b->B, H = m->cfg.heads, T = b->T, causal = m->cfg.causal;
     int nm = 2 * T - 1; /* offsets m = i - j in (-T, T), index m + T - 1 */
     float *logits = malloc(sizeof(float) * (size_t)B * H * T * T);
@@ -157,7 +174,7 @@ int pb_metric_position_share(pb_model *m, const pb_batch *b, double *share,
             for (int r = 0; r < B; r++) {
                 const float *S = logits + ((size_t)r * H + h) * T * T;
                 for (int i = 0; i < T; i++)
-                    for (int j = 0; j < (causal ? i + 1 : T); j++) {
+                    for (int j = pb_model_layer_key_lo(m, l, i); j < (causal ? i + 1 : T); j++) {
                         double v = S[(size_t)i * T + j];
                         sum[i - j + T - 1] += v;
                         cnt[i - j + T - 1]++;
@@ -189,14 +206,15 @@ int pb_metric_frequency_usage(pb_model *m, const pb_batch *b, int which, double 
         return pb_fail(err, "frequency usage: which must be 0 (q) or 1 (k), got %d", which);
     int H = m->cfg.heads, d = m->cfg.d, dh = d / H, np = dh / 2;
     if (dh % 2) return pb_fail(err, "frequency usage: d_head %d is odd", dh);
-    if (pb_model_forward(m, b, 1, err)) return -1;
+    if (pb_model_forward_inspect(m, b, err)) return -1;
     int L = m->cfg.layers, B = b->B, T = b->T;
     int *pa = malloc(sizeof(int) * (size_t)np * 2);
     if (!pa) return pb_fail(err, "frequency usage: out of memory");
     int *pb = pa + np;
-    pb_encoding_pair_dims(&m->enc, pa, pb); /* the encoding's own rotary layout */
     memset(U, 0, sizeof(double) * (size_t)L * H * np);
-    for (int l = 0; l < L; l++)
+    for (int l = 0; l < L; l++) {
+        /* each layer's encoding's own rotary layout */
+        pb_encoding_pair_dims(pb_model_layer_encoding(m, l, NULL), pa, pb);
         for (int r = 0; r < B; r++) {
             const float *qkv = layer_qkv(m, l, r) + (size_t)which * d;
             for (int t = 0; t < T; t++)
@@ -206,6 +224,7 @@ int pb_metric_frequency_usage(pb_model *m, const pb_batch *b, int which, double 
                     for (int k = 0; k < np; k++) u[k] += hypot(x[pa[k]], x[pb[k]]);
                 }
         }
+    }
     for (size_t i = 0; i < (size_t)L * H * np; i++) U[i] /= (double)B * T;
     free(pa);
     return 0;

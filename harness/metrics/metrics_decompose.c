@@ -24,6 +24,9 @@ typedef struct { double s[PB_N_TERMS + 1], ss[PB_N_TERMS + 1]; long n; } moments
 int pb_metric_logit_terms(pb_model *m, const pb_batch *b, pb_logit_terms *out,
                           pb_error *err) {
     const pb_encoding_type *et = m->enc.type;
+    if (!pb_layer_spec_plain(&m->spec[0]))
+        return pb_fail(err, "logit terms: layer 1 has a span, temperature, QK-norm or "
+                            "soft-cap, which the four-term decomposition leaves out");
     if (et->sites & (PB_ENC_QK | PB_ENC_BIAS))
         return pb_fail(err, "logit terms: encoding '%s' does not add to the input; the "
                             "four-term decomposition is for additive encodings", et->name);

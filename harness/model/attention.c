@@ -7,6 +7,7 @@
 
 #include "../core/blas.h"
 #include "../core/fastmath.h"
+#include "attention_internal.h"
 
 size_t pb_attention_scratch(int T, int H, int train) {
     size_t qb = (size_t)(train ? T : (T < PB_ATTN_QBLOCK ? T : PB_ATTN_QBLOCK));
@@ -15,23 +16,44 @@ size_t pb_attention_scratch(int T, int H, int train) {
     return fwd > bwd ? fwd : bwd;
 }
 
-/* Masked, numerically stable softmax of one row of n scores in place; the
- * first `valid` entries take part, the rest become 0. */
-static void softmax_row(float *row, int valid, int n) {
-    float mx = -INFINITY;
-    for (int j = 0; j < valid; j++) mx = row[j] > mx ? row[j] : mx;
-    float sum = 0.0f;
-    for (int j = 0; j < valid; j++) {
-        row[j] = pb_expf(row[j] - mx);
-        sum += row[j];
+/* Band width of a window or chunk, at most T. */
+static size_t band(const pb_attn *a) {
+    return (size_t)(a->span_size < a->T ? a->span_size : a->T);
+}
+
+/* Query rows per block of a window or chunk: keys of one block then span
+ * at most qb + K - 1. */
+static size_t local_qblock(const pb_attn *a) {
+    size_t K = band(a);
+    return K < PB_ATTN_QBLOCK ? K : PB_ATTN_QBLOCK;
+}
+
+size_t pb_attention_scratch_for(const pb_attn *a, int train) {
+    if (a->span == PB_SPAN_GLOBAL) {
+        size_t s = pb_attention_scratch(a->T, a->H, train);
+        /* the backward of soft-capping recomputes the capped logits */
+        return train && a->softcap > 0 ? 2 * s : s;
     }
-    float inv = 1.0f / sum;
-    for (int j = 0; j < valid; j++) row[j] *= inv;
-    for (int j = valid; j < n; j++) row[j] = 0.0f;
+    size_t qb = local_qblock(a), blk = qb * (qb + band(a));
+    return (size_t)(a->H + 3) * blk;
+}
+
+size_t pb_attention_probs(const pb_attn *a) {
+    return (size_t)a->T * (a->span == PB_SPAN_GLOBAL ? (size_t)a->T : band(a));
+}
+
+int pb_attention_key_lo(const pb_attn *a, int i) {
+    if (a->span == PB_SPAN_WINDOW) return i - a->span_size + 1 > 0 ? i - a->span_size + 1 : 0;
+    if (a->span == PB_SPAN_CHUNK) return i / a->span_size * a->span_size;
+    return 0;
 }
 
 void pb_attention_forward(const pb_attn *a, float *atty, const float *qkv,
                           float *att, float *scratch) {
+    if (a->span != PB_SPAN_GLOBAL) {
+        pb_attention_local_forward(a, atty, qkv, att, scratch);
+        return;
+    }
     const int T = a->T, d = a->d, H = a->H, dh = a->dh, C3 = 3 * d;
     const int qb = att ? T : (T < PB_ATTN_QBLOCK ? T : PB_ATTN_QBLOCK);
     const int nblocks = (T + qb - 1) / qb;
@@ -79,10 +101,11 @@ void pb_attention_forward(const pb_attn *a, float *atty, const float *qkv,
                 int valid = a->causal ? q0 + r + 1 : nk;
                 if (brow)
                     for (int j = 0; j < valid; j++) row[j] += brow[j];
+                if (a->softcap > 0) pb_softcap_row(row, valid, a->softcap);
                 /* element index of this row in the [B,H,T,T] tensor */
                 uint64_t at = (((uint64_t)b * H + h) * T + q0 + r) * (uint64_t)T;
                 pb_round_site_at(a->prec, PB_SITE_LOGITS, row, (size_t)valid, at);
-                softmax_row(row, valid, att ? T : nk);
+                pb_softmax_row(row, valid, att ? T : nk);
                 pb_round_site_at(a->prec, PB_SITE_PROBS, row, (size_t)valid, at);
             }
             pb_sgemm(0, 0, nq, dh, nk, 1.0f, S, ld, v + h * dh, C3, 0.0f,
@@ -91,11 +114,35 @@ void pb_attention_forward(const pb_attn *a, float *atty, const float *qkv,
     }
 }
 
+/* dS *= the soft-cap's derivative, from the capped logits recomputed into y
+ * (T x T scratch). */
+static void capped_grad(const pb_attn *a, int b, int h, float *dS, float *y,
+                        const float *base) {
+    const int T = a->T, H = a->H, C3 = 3 * a->d;
+    const int has_bias = a->enc && (a->enc->type->sites & PB_ENC_BIAS);
+    pb_sgemm(0, 1, T, T, a->dh, a->scale, base, C3, base + a->d, C3, 0.0f, y, T);
+    for (int i = 0; i < T; i++) {
+        float *row = y + (size_t)i * T;
+        int valid = a->causal ? i + 1 : T;
+        const float *brow = !has_bias ? NULL
+                            : a->bias_shared ? a->bias + ((size_t)h * T + i) * T
+                                             : a->bias + (((size_t)b * H + h) * T + i) * T;
+        if (brow)
+            for (int j = 0; j < valid; j++) row[j] += brow[j];
+        pb_softcap_row(row, valid, a->softcap);
+        pb_softcap_grad_row(dS + (size_t)i * T, row, valid, a->softcap);
+    }
+}
+
 void pb_attention_backward(const pb_attn *a, float *dqkv, float *dbias,
                            const float *datty, const float *qkv, const float *att,
                            float *scratch) {
+    if (a->span != PB_SPAN_GLOBAL) {
+        pb_attention_local_backward(a, dqkv, datty, qkv, att, scratch);
+        return;
+    }
     const int T = a->T, d = a->d, H = a->H, dh = a->dh, C3 = 3 * d;
-    const size_t per_thread = pb_attention_scratch(T, H, 1);
+    const size_t per_thread = pb_attention_scratch_for(a, 1);
 
 #pragma omp parallel for schedule(static) if (4.0 * a->B * H * T * T * dh >= PB_PAR_MIN_FLOPS)
     for (int bh = 0; bh < a->B * H; bh++) {
@@ -118,6 +165,7 @@ void pb_attention_backward(const pb_attn *a, float *dqkv, float *dbias,
             for (int j = 0; j < valid; j++) row[j] = prow[j] * (row[j] - dot);
             for (int j = valid; j < T; j++) row[j] = 0.0f;
         }
+        if (a->softcap > 0) capped_grad(a, b, h, dS, dS + (size_t)T * T, base);
         if (dbias) {
             float *db = dbias + (size_t)bh * T * T;
             for (size_t i = 0; i < (size_t)T * T; i++) db[i] += dS[i];

@@ -44,7 +44,7 @@ static void set_shape(pb_param_shape *s, int decay, int ndim, int a, int b, int 
     s->decay = decay;
 }
 
-static void param_shapes(const pb_model_config *c, int n_enc, pb_param_shape *s) {
+static void param_shapes(const pb_model_config *c, int n_enc, int qkn, pb_param_shape *s) {
     int V = c->vocab, d = c->d, L = c->layers, F = c->ff;
     int nb = c->norm == PB_NORM_LAYER; /* rmsnorm has no bias */
     set_shape(&s[PB_P_wte], 1, 2, V, d, 0);
@@ -64,6 +64,7 @@ static void param_shapes(const pb_model_config *c, int n_enc, pb_param_shape *s)
     set_shape(&s[PB_P_lnf_w], 0, 1, d, 0, 0);
     set_shape(&s[PB_P_lnf_b], 0, 1, d * nb, 0, 0);
     set_shape(&s[PB_P_head_w], 1, 2, c->tied ? 0 : V, d, 0);
+    set_shape(&s[PB_P_qkn_w], 0, 3, qkn ? L : 0, 2, d / c->heads);
 }
 
 /* Point the struct's fields at consecutive slices of mem. */
@@ -125,9 +126,14 @@ static int init_params(pb_model *m, pb_error *err) {
     init_normal(p->fcp_w, s[PB_P_fcp_w].size, sd_out, rng);
     fill(p->lnf_w, s[PB_P_lnf_w].size, 1.0f);
     init_normal(p->head_w, s[PB_P_head_w].size, sd, rng);
-    if (m->enc.n_params && m->enc.type->init_params) {
-        gsl_rng_set(rng, pb_stream_seed(m->cfg.seed, PB_STREAM_ENCODING));
-        m->enc.type->init_params(&m->enc, p->enc, rng);
+    fill(p->qkn_w, s[PB_P_qkn_w].size, 1.0f);
+    /* Each layer group's encoding parameters from the encoding stream, so
+     * that the shared weights above do not depend on the encodings. */
+    gsl_rng_set(rng, pb_stream_seed(m->cfg.seed, PB_STREAM_ENCODING));
+    for (int g = 0; g < m->n_groups; g++) {
+        const pb_encoding *e = pb_model_group_encoding(m, g);
+        if (e->n_params && e->type->init_params)
+            e->type->init_params(e, p->enc + m->group_off[g], rng);
     }
     gsl_rng_free(rng); /* biases were zeroed by calloc */
     return 0;
@@ -139,20 +145,19 @@ int pb_model_create(pb_model *m, const pb_model_config *cfg, pb_error *err) {
     if (m->cfg.ff == 0) m->cfg.ff = 4 * m->cfg.d;
     if (check_config(&m->cfg, err)) return -1;
     m->prec = m->cfg.prec;
-    pb_geometry g = {.d = m->cfg.d,
-                     .heads = m->cfg.heads,
-                     .d_head = m->cfg.d / m->cfg.heads,
-                     .causal = m->cfg.causal,
-                     .max_len = m->cfg.max_len};
-    if (pb_encoding_create_named(&m->enc, m->cfg.encoding, &g, &m->cfg.enc_opts,
-                                 &m->prec, err))
-        return -1;
-    if (pb_positions_create(&m->positions, &m->cfg.pos_opts, m->enc.type->pos_dims,
-                            err)) {
-        pb_encoding_destroy(&m->enc);
+    if (pb_model_build_layers(m, err)) {
+        pb_model_destroy(m);
         return -1;
     }
-    param_shapes(&m->cfg, m->enc.n_params, m->shapes);
+    if (pb_positions_create(&m->positions, &m->cfg.pos_opts, m->enc.type->pos_dims,
+                            err)) {
+        pb_model_destroy(m);
+        return -1;
+    }
+    int n_enc = 0, qkn = 0;
+    for (int g = 0; g < m->n_groups; g++) n_enc += pb_model_group_encoding(m, g)->n_params;
+    for (int l = 0; l < m->cfg.layers; l++) qkn |= m->spec[l].qk_norm_weight;
+    param_shapes(&m->cfg, n_enc, qkn, m->shapes);
     for (int i = 0; i < PB_N_PARAM_TENSORS; i++) m->n_params += m->shapes[i].size;
     m->param_mem = calloc(m->n_params, sizeof(float));
     m->grad_mem = calloc(m->n_params, sizeof(float));
@@ -172,7 +177,7 @@ int pb_model_create(pb_model *m, const pb_model_config *cfg, pb_error *err) {
 }
 
 void pb_model_destroy(pb_model *m) {
-    pb_encoding_destroy(&m->enc);
+    pb_model_free_layers(m);
     free(m->param_mem);
     free(m->grad_mem);
     free(m->m_mem);
@@ -190,14 +195,27 @@ void pb_model_zero_grad(pb_model *m) {
 /* Activation sizes for B x T. Inference keeps one layer's slice; the
  * gradient buffers (dacts) also keep one slice and none of the attention or
  * bias tensors that backward rebuilds in scratch. */
-static void act_sizes(const pb_model *m, int B, int T, int train, int grads,
-                      size_t *s) {
+static void act_sizes(pb_model *m, int B, int T, int train, int grads, size_t *s) {
     const pb_model_config *c = &m->cfg;
     size_t BT = (size_t)B * T, d = (size_t)c->d, H = (size_t)c->heads;
     size_t L = (train && !grads) ? (size_t)c->layers : 1;
     size_t TT = (size_t)T * T;
-    int has_bias = (m->enc.type->sites & PB_ENC_BIAS) != 0;
-    int keep_qk_in = (m->enc.type->sites & PB_ENC_QK) && m->enc.n_params > 0;
+    int keep_qk_in = 0, learned_bias = 0, qkn = 0;
+    for (int g = 0; g < m->n_groups; g++) {
+        const pb_encoding *e = pb_model_group_encoding(m, g);
+        keep_qk_in |= (e->type->sites & PB_ENC_QK) && e->n_params > 0;
+        learned_bias |= m->group_bias[g] >= 0 && e->n_params > 0;
+    }
+    size_t att = 0, scratch = 0;
+    for (int l = 0; l < c->layers; l++) {
+        pb_attn a = {.T = T, .H = (int)H, .span = m->spec[l].span,
+                     .span_size = m->spec[l].span_size, .softcap = (float)m->spec[l].softcap};
+        m->layer[l].att_off = att;
+        att += (size_t)B * H * pb_attention_probs(&a);
+        size_t sc = pb_attention_scratch_for(&a, train);
+        scratch = sc > scratch ? sc : scratch;
+        qkn |= m->spec[l].qk_norm != PB_QKNORM_NONE;
+    }
     memset(s, 0, sizeof(size_t) * PB_N_ACT_TENSORS);
     s[PB_A_x0] = BT * d;
     s[PB_A_ln1] = L * BT * d;
@@ -216,10 +234,14 @@ static void act_sizes(const pb_model *m, int B, int T, int train, int grads,
     s[PB_A_lnf_mean] = s[PB_A_lnf_rstd] = BT;
     s[PB_A_losses] = BT;
     if (train && keep_qk_in) s[PB_A_qk_in] = L * BT * 3 * d;
-    if (train) s[PB_A_att] = L * (size_t)B * H * TT;
-    if (has_bias) s[PB_A_bias] = train ? (size_t)B * H * TT : (H * TT <= (1u << 22) ? H * TT : 0);
-    if (has_bias && train && m->enc.n_params > 0) s[PB_A_dbias] = (size_t)B * H * TT;
-    s[PB_A_scratch] = (size_t)omp_get_max_threads() * pb_attention_scratch(T, (int)H, train);
+    if (train) s[PB_A_att] = att;
+    if (train && qkn) s[PB_A_qkn_xhat] = L * BT * 2 * d;
+    if (train && qkn) s[PB_A_qkn_rstd] = L * BT * 2 * H;
+    /* one table per bias group with a global layer (one in a uniform model) */
+    size_t slots = (size_t)m->n_bias_slots;
+    if (slots) s[PB_A_bias] = slots * (train ? (size_t)B * H * TT : (H * TT <= (1u << 22) ? H * TT : 0));
+    if (slots && train && learned_bias) s[PB_A_dbias] = slots * (size_t)B * H * TT;
+    s[PB_A_scratch] = (size_t)omp_get_max_threads() * scratch;
 }
 
 static int alloc_acts(float **mem, pb_acts *a, const size_t *s, pb_error *err) {

@@ -14,6 +14,7 @@
 
 #include "../../encodings/encoding.h"
 #include "batch.h"
+#include "layer_spec.h"
 #include "../core/opts.h"
 #include "../core/pb_error.h"
 #include "positions.h"
@@ -30,13 +31,18 @@ typedef struct pb_model_config {
     pb_opts pos_opts;      /* position scheme options */
     pb_precision prec;     /* rounding sites (every site fp32 by default) */
     unsigned long seed;    /* weights and encoding streams (core/streams.h) */
+    /* Per-layer records (layer_spec.h): n_specs == layers, or 0 for a
+     * uniform model of `encoding` / `enc_opts`. The caller's array; the
+     * model keeps its own copy (and points here at it). */
+    int n_specs;
+    const pb_layer_spec *specs;
 } pb_model_config;
 
 /* Parameter tensors, in buffer order (docs/model.md). */
 #define PB_PARAM_TENSORS(X) \
     X(wte) X(enc) X(ln1_w) X(ln1_b) X(qkv_w) X(qkv_b) X(proj_w) X(proj_b)      \
     X(ln2_w) X(ln2_b) X(fc_w) X(fc_b) X(fcp_w) X(fcp_b) X(lnf_w) X(lnf_b)      \
-    X(head_w)
+    X(head_w) X(qkn_w)
 
 enum {
 #define X(name) PB_P_##name,
@@ -86,6 +92,8 @@ typedef struct pb_param_shape {
     X(losses)   /* [B,T] per-token cross-entropy (0 where mask is 0) */        \
     X(bias)     /* [B or 1,H,T,T] encoding bias (bias encodings, training) */ \
     X(dbias)    /* [B or 1,H,T,T] its gradient */                              \
+    X(qkn_xhat) /* [L,B,T,2d] q,k after the QK-norm, before its weight */      \
+    X(qkn_rstd) /* [L,B,T,2H] its reciprocal RMS per head */                   \
     X(scratch)  /* per-thread attention work space */
 
 enum {
@@ -101,12 +109,29 @@ typedef struct pb_acts {
 #undef X
 } pb_acts;
 
+/* A layer's place in the model: its encoding group (layers with the same
+ * encoding and options share one instance and its parameters, as every
+ * layer of a uniform model does) and its training-layout attention slice. */
+typedef struct pb_model_layer {
+    int group;
+    size_t att_off;             /* floats into acts.att (training layout) */
+} pb_model_layer;
+
 typedef struct pb_model {
     pb_model_config cfg;
-    pb_encoding enc;
+    pb_encoding enc;            /* group 0: the encoding of layer 0 (of every
+                                 * layer in a uniform model) */
     pb_positions positions;
     pb_precision prec;          /* in use: cfg.prec, or an evaluation's override
                                  * (the encoding points here) */
+    pb_layer_spec *spec;        /* [layers], expanded (cfg.specs points here) */
+    pb_model_layer *layer;      /* [layers] */
+    int n_groups;               /* distinct encodings */
+    pb_encoding *more_enc;      /* groups 1..n_groups-1 */
+    int *group_off;             /* [n_groups] offset of its parameters in enc */
+    int *group_bias;            /* [n_groups] slot in acts.bias, or -1 */
+    int n_bias_slots, hybrid;   /* hybrid: some layer differs from uniform */
+    const float **bias_in_use;  /* [n_groups] the last forward's bias tables */
 
     pb_param_shape shapes[PB_N_PARAM_TENSORS];
     size_t n_params;
@@ -124,6 +149,7 @@ typedef struct pb_model {
 
     /* Results of the last forward. */
     int B, T, trained_forward, shared_pos;
+    int inspecting;             /* the last forward was pb_model_forward_inspect */
     float loss;
     double mask_sum;            /* answer tokens in the last batch */
 } pb_model;
@@ -142,10 +168,26 @@ int pb_model_reserve(pb_model *m, int B, int T, int train, pb_error *err);
  * needs. Sets m->loss (mean cross-entropy over mask) and per-token losses,
  * and leaves probabilities in acts.logits. */
 int pb_model_forward(pb_model *m, const pb_batch *b, int want_grad, pb_error *err);
+/* A forward that keeps every layer's activations for reading (diagnostics,
+ * attention metrics): an evaluation, so evaluation-only settings (a
+ * temperature with at = "eval") apply, as in pb_model_forward without
+ * gradients. */
+int pb_model_forward_inspect(pb_model *m, const pb_batch *b, pb_error *err);
 /* Backward of the last forward (which must have had want_grad); adds into
  * the parameter gradients. */
 int pb_model_backward(pb_model *m, const pb_batch *b, pb_error *err);
 void pb_model_zero_grad(pb_model *m);
+
+/* The encoding of layer l and the offset of its parameters in params.enc. */
+pb_encoding *pb_model_layer_encoding(const pb_model *m, int l, int *param_off);
+/* First key query i sees in layer l (0 for a global layer). */
+int pb_model_layer_key_lo(const pb_model *m, int l, int i);
+/* Probabilities of query i (sequence r, head h) in layer l of the last
+ * forward with gradients: keys *lo .. (causal ? i : T - 1), whatever the
+ * layer's storage (a T x T row, or its band for a window or chunk). */
+const float *pb_model_layer_probs(const pb_model *m, int l, int r, int h, int i, int *lo);
+/* The encoding instance of group g (group 0 is m->enc). */
+pb_encoding *pb_model_group_encoding(const pb_model *m, int g);
 
 /* Swap in another encoding object (same n_params) — used to evaluate with
  * different options (RoPE scaling) or precision. Returns the old one. */
@@ -168,6 +210,7 @@ typedef struct pb_model_saved {
     pb_precision prec;
     pb_positions positions;
     pb_encoding enc;
+    pb_encoding *more_enc;      /* the other groups' (hybrid models) */
     int active, swapped;
 } pb_model_saved;
 

@@ -9,6 +9,7 @@
 #include "layers.h"
 #include "model.h"
 #include "model_internal.h"
+#include "qk_norm.h"
 
 static void norm_backward(const pb_model *m, float *dx, float *dw, float *db,
                           const float *dout, const float *x, const float *w,
@@ -19,18 +20,23 @@ static void norm_backward(const pb_model *m, float *dx, float *dw, float *db,
         pb_rmsnorm_backward(dx, dw, dout, x, w, rstd, N, m->cfg.d);
 }
 
-static void qk_backward(pb_model *m, const pb_batch *b, const float *qk_in, float *dqkv) {
-    if (!(m->enc.type->sites & PB_ENC_QK)) return;
+/* The encoding's q/k transform of layer l, backward. */
+static void enc_qk_backward(pb_model *m, const pb_batch *b, int l, const float *qk_in,
+                            float *dqkv) {
+    int off;
+    const pb_encoding *e = pb_model_layer_encoding(m, l, &off);
+    if (!(e->type->sites & PB_ENC_QK)) return;
     int d = m->cfg.d, T = b->T, pd = b->pos_dims;
-    const pb_encoding_type *t = m->enc.type;
-    float *dparams = m->grads.enc;
-    if (m->enc.n_params == 0) {
+    const pb_encoding_type *t = e->type;
+    const float *params = m->used.enc + off;
+    float *dparams = m->grads.enc + off;
+    if (e->n_params == 0) {
 #pragma omp parallel for schedule(static) if ((long)b->B * T * d >= PB_PAR_MIN_ELEMS)
         for (int r = 0; r < b->B; r++) {
             const int *pos = b->pos + (size_t)r * T * pd;
             float *dx = dqkv + (size_t)r * T * 3 * d;
-            t->qk_backward(&m->enc, m->used.enc, pos, T, 0, NULL, 0, dx, 3 * d, NULL);
-            t->qk_backward(&m->enc, m->used.enc, pos, T, 1, NULL, 0, dx + d, 3 * d, NULL);
+            t->qk_backward(e, params, pos, T, 0, NULL, 0, dx, 3 * d, NULL);
+            t->qk_backward(e, params, pos, T, 1, NULL, 0, dx + d, 3 * d, NULL);
         }
         return;
     }
@@ -39,10 +45,26 @@ static void qk_backward(pb_model *m, const pb_batch *b, const float *qk_in, floa
         const int *pos = b->pos + (size_t)r * T * pd;
         const float *x = qk_in + (size_t)r * T * 3 * d;
         float *dx = dqkv + (size_t)r * T * 3 * d;
-        t->qk_backward(&m->enc, m->used.enc, pos, T, 0, x, 3 * d, dx, 3 * d, dparams);
-        t->qk_backward(&m->enc, m->used.enc, pos, T, 1, x + d, 3 * d, dx + d, 3 * d,
-                       dparams);
+        t->qk_backward(e, params, pos, T, 0, x, 3 * d, dx, 3 * d, dparams);
+        t->qk_backward(e, params, pos, T, 1, x + d, 3 * d, dx + d, 3 * d, dparams);
     }
+}
+
+/* transform_qk of model_forward.c in reverse: temperature, QK-norm after,
+ * the encoding, QK-norm before. */
+static void qk_backward(pb_model *m, const pb_batch *b, int l, const pb_layer_acts *a,
+                        float *dqkv) {
+    const pb_layer_spec *s = &m->spec[l];
+    int d = m->cfg.d, H = m->cfg.heads, N = b->B * b->T;
+    size_t woff = (size_t)l * 2 * (d / H);
+    const float *w = s->qk_norm_weight ? m->used.qkn_w + woff : NULL;
+    float *dw = s->qk_norm_weight ? m->grads.qkn_w + woff : NULL;
+    if (pb_model_temperature_on(m, l)) pb_model_scale_queries(m, b, l, dqkv);
+    if (s->qk_norm == PB_QKNORM_POST)
+        pb_qknorm_backward(dqkv, dw, a->qkn_xhat, a->qkn_rstd, w, N, d, H);
+    enc_qk_backward(m, b, l, a->qk_in, dqkv);
+    if (s->qk_norm == PB_QKNORM_PRE)
+        pb_qknorm_backward(dqkv, dw, a->qkn_xhat, a->qkn_rstd, w, N, d, H);
 }
 
 static void input_backward(pb_model *m, const pb_batch *b, const float *dx0) {
@@ -60,24 +82,25 @@ static void input_backward(pb_model *m, const pb_batch *b, const float *dx0) {
                                         T, dx0 + (size_t)r * T * d, m->grads.enc);
 }
 
-static void bias_backward(pb_model *m, const pb_batch *b) {
-    float *db = m->acts.dbias;
-    if (!db) return;
+static void bias_backward(pb_model *m, const pb_batch *b, int g) {
+    float *db = pb_model_group_bias(m, m->acts.dbias, g);
+    const pb_encoding *e = pb_model_group_encoding(m, g);
+    if (!db || e->n_params == 0) return;
     int T = b->T, H = m->cfg.heads, pd = b->pos_dims;
+    const float *params = m->used.enc + m->group_off[g];
+    float *dparams = m->grads.enc + m->group_off[g];
     size_t per_row = (size_t)H * T * T;
     if (m->shared_pos) {
         /* Sum the rows into row 0 in a fixed order, then one hook call. */
 #pragma omp parallel for schedule(static) if ((long)per_row * b->B >= PB_PAR_MIN_ELEMS)
         for (size_t i = 0; i < per_row; i++)
             for (int r = 1; r < b->B; r++) db[i] += db[(size_t)r * per_row + i];
-        m->enc.type->bias_backward(&m->enc, m->used.enc, b->pos, T, b->pos, T, db,
-                                   m->grads.enc);
+        e->type->bias_backward(e, params, b->pos, T, b->pos, T, db, dparams);
         return;
     }
     for (int r = 0; r < b->B; r++) {
         const int *pos = b->pos + (size_t)r * T * pd;
-        m->enc.type->bias_backward(&m->enc, m->used.enc, pos, T, pos, T,
-                                   db + (size_t)r * per_row, m->grads.enc);
+        e->type->bias_backward(e, params, pos, T, pos, T, db + (size_t)r * per_row, dparams);
     }
 }
 
@@ -103,11 +126,11 @@ int pb_model_backward(pb_model *m, const pb_batch *b, pb_error *err) {
     norm_backward(m, D->res3, g->lnf_w, g->lnf_b, D->lnf, last.res3, p->lnf_w,
                   m->acts.lnf_mean, m->acts.lnf_rstd, N);
 
-    pb_attn attn;
-    pb_model_attn_setup(m, b, &attn);
     for (int l = c->layers - 1; l >= 0; l--) {
         pb_layer_acts a;
+        pb_attn attn;
         pb_model_layer_acts(m, l, &a);
+        pb_model_attn_setup(m, b, l, &attn);
         int layer_norm = c->norm == PB_NORM_LAYER;
         /* MLP */
         pb_linear_backward(D->fch_gelu, g->fcp_w + (size_t)l * d * F, g->fcp_b + l * d,
@@ -120,16 +143,18 @@ int pb_model_backward(pb_model *m, const pb_batch *b, pb_error *err) {
         /* attention */
         pb_linear_backward(D->atty, g->proj_w + (size_t)l * d * d, g->proj_b + l * d,
                            D->res3, a.atty, p->proj_w + (size_t)l * d * d, N, d, d);
-        pb_attention_backward(&attn, D->qkv, m->acts.dbias, D->atty, a.qkv, a.att,
-                              m->acts.scratch);
-        qk_backward(m, b, a.qk_in, D->qkv);
+        pb_attention_backward(&attn, D->qkv,
+                              attn.bias ? pb_model_group_bias(m, m->acts.dbias, m->layer[l].group)
+                                        : NULL,
+                              D->atty, a.qkv, a.att, m->acts.scratch);
+        qk_backward(m, b, l, &a, D->qkv);
         pb_linear_backward(D->ln1, g->qkv_w + (size_t)l * 3 * d * d, g->qkv_b + l * 3 * d,
                            D->qkv, a.ln1, p->qkv_w + (size_t)l * 3 * d * d, N, d, 3 * d);
         norm_backward(m, D->res3, g->ln1_w + l * d, layer_norm ? g->ln1_b + l * d : NULL,
                       D->ln1, a.xin, p->ln1_w + l * d, a.ln1_mean, a.ln1_rstd, N);
     }
     input_backward(m, b, D->res3);
-    bias_backward(m, b);
+    for (int g = 0; g < m->n_groups; g++) bias_backward(m, b, g);
     pb_round_site(&m->prec, PB_SITE_GRADIENTS, m->grad_mem, m->n_params);
     return 0;
 }

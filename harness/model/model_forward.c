@@ -10,6 +10,7 @@
 #include "layers.h"
 #include "model.h"
 #include "model_internal.h"
+#include "qk_norm.h"
 
 /* Largest position coordinate in the batch, plus one. */
 static int batch_max_pos(const pb_batch *b) {
@@ -81,7 +82,7 @@ void pb_model_layer_acts(const pb_model *m, int l, pb_layer_acts *a) {
     a->ln1_rstd = A->ln1_rstd + li * BT;
     a->qkv = A->qkv + li * BT * 3 * d;
     a->qk_in = A->qk_in ? A->qk_in + li * BT * 3 * d : NULL;
-    a->att = A->att ? A->att + li * BT * (size_t)m->cfg.heads * m->T : NULL;
+    a->att = A->att ? A->att + m->layer[l].att_off : NULL;
     a->atty = A->atty + li * BT * d;
     a->res2 = A->res2 + li * BT * d;
     a->ln2 = A->ln2 + li * BT * d;
@@ -90,6 +91,8 @@ void pb_model_layer_acts(const pb_model *m, int l, pb_layer_acts *a) {
     a->fch = A->fch + li * BT * F;
     a->fch_gelu = A->fch_gelu + li * BT * F;
     a->res3 = A->res3 + li * BT * d;
+    a->qkn_xhat = A->qkn_xhat ? A->qkn_xhat + li * BT * 2 * d : NULL;
+    a->qkn_rstd = A->qkn_rstd ? A->qkn_rstd + li * BT * 2 * (size_t)m->cfg.heads : NULL;
     a->xin = l == 0 ? A->x0 : A->res3 + (m->trained_forward ? (size_t)(l - 1) : 0) * BT * d;
 }
 
@@ -101,40 +104,56 @@ void pb_norm_forward(const pb_model *m, float *out, float *mean, float *rstd,
         pb_rmsnorm_forward(out, rstd, x, w, N, m->cfg.d);
 }
 
-void pb_model_attn_setup(const pb_model *m, const pb_batch *b, pb_attn *a) {
+float *pb_model_group_bias(const pb_model *m, float *base, int g) {
+    int slot = m->group_bias[g];
+    if (!base || slot < 0) return NULL;
+    size_t per = (base == m->acts.bias ? m->act_sizes[PB_A_bias] : m->act_sizes[PB_A_dbias]) /
+                 (size_t)m->n_bias_slots;
+    return base + (size_t)slot * per;
+}
+
+void pb_model_attn_setup(const pb_model *m, const pb_batch *b, int l, pb_attn *a) {
     const pb_model_config *c = &m->cfg;
+    const pb_layer_spec *s = &m->spec[l];
+    int off;
+    const pb_encoding *e = pb_model_layer_encoding(m, l, &off);
     a->B = b->B;
     a->T = b->T;
     a->d = c->d;
     a->H = c->heads;
     a->dh = c->d / c->heads;
     a->causal = c->causal;
-    a->scale = m->enc.logit_scale / sqrtf((float)a->dh);
-    a->enc = &m->enc;
-    a->enc_params = m->used.enc;
+    a->scale = e->logit_scale / sqrtf((float)a->dh);
+    a->enc = e;
+    a->enc_params = m->used.enc + off;
     a->pos = b->pos;
     a->pos_dims = b->pos_dims;
-    a->bias = m->acts.bias;
+    a->bias = s->span == PB_SPAN_GLOBAL ? m->bias_in_use[m->layer[l].group] : NULL;
     a->bias_shared = m->shared_pos;
     a->prec = &m->prec;
+    a->span = s->span;
+    a->span_size = s->span_size;
+    a->softcap = (float)s->softcap;
 }
 
-/* The encoding's bias depends on positions only, not on the layer: compute
- * it once per forward, once for the batch when all rows share positions.
- * Returns NULL when attention must compute it blockwise instead (inference
- * with per-row positions, or a table too large to keep). */
-static const float *compute_bias(pb_model *m, const pb_batch *b) {
-    if (!(m->enc.type->sites & PB_ENC_BIAS) || !m->acts.bias) return NULL;
+/* A group's bias depends on positions only, not on the layer: compute it
+ * once per forward, once for the batch when all rows share positions.
+ * NULL when attention must compute it blockwise instead (inference with
+ * per-row positions, a table too large to keep, or no global layer). */
+static const float *compute_bias(pb_model *m, const pb_batch *b, int g) {
+    const pb_encoding *e = pb_model_group_encoding(m, g);
+    float *table = pb_model_group_bias(m, m->acts.bias, g);
+    if (!(e->type->sites & PB_ENC_BIAS) || !table) return NULL;
     if (!m->trained_forward && !m->shared_pos) return NULL;
     int T = b->T, H = m->cfg.heads, pd = b->pos_dims;
     int rows = m->shared_pos ? 1 : b->B;
     for (int r = 0; r < rows; r++) {
         const int *pos = b->pos + (size_t)r * T * pd;
-        float *out = m->acts.bias + (size_t)r * H * T * T;
-        m->enc.type->bias_forward(&m->enc, m->used.enc, pos, T, pos, T, out);
+        float *out = table + (size_t)r * H * T * T;
+        e->type->bias_forward(e, m->used.enc + m->group_off[g], pos, T, pos, T, out);
         pb_round_site(&m->prec, PB_SITE_TABLES, out, (size_t)H * T * T);
     }
-    return m->acts.bias;
+    return table;
 }
 
 static void embed(pb_model *m, const pb_batch *b) {
@@ -153,31 +172,56 @@ static void embed(pb_model *m, const pb_batch *b) {
     pb_round_site(&m->prec, PB_SITE_ACTIVATIONS, x0, (size_t)b->B * T * d);
 }
 
-static void transform_qk(pb_model *m, const pb_batch *b, float *qkv, float *qk_in) {
-    int d = m->cfg.d, T = b->T, pd = b->pos_dims, N = b->B * T;
+/* q, k of layer l: rounding sites, QK-norm before or after the encoding's
+ * transform, then the layer's temperature on q. */
+static void transform_qk(pb_model *m, const pb_batch *b, int l, pb_layer_acts *a) {
+    const pb_layer_spec *s = &m->spec[l];
+    int d = m->cfg.d, H = m->cfg.heads, T = b->T, pd = b->pos_dims, N = b->B * T, off;
+    float *qkv = a->qkv;
+    const pb_encoding *e = pb_model_layer_encoding(m, l, &off);
+    const float *w = s->qk_norm_weight ? m->used.qkn_w + (size_t)l * 2 * (d / H) : NULL;
     round_columns(&m->prec, PB_SITE_QK_PRE, qkv, N, 3 * d, 0, 2 * d);
     round_columns(&m->prec, PB_SITE_VALUES, qkv, N, 3 * d, 2 * d, d);
-    if (!(m->enc.type->sites & PB_ENC_QK)) {
-        round_columns(&m->prec, PB_SITE_QK_POST, qkv, N, 3 * d, 0, 2 * d);
-        return;
-    }
-    if (qk_in) memcpy(qk_in, qkv, (size_t)N * 3 * d * sizeof(float));
+    if (s->qk_norm == PB_QKNORM_PRE)
+        pb_qknorm_forward(qkv, a->qkn_xhat, a->qkn_rstd, w, N, d, H, (float)s->qk_norm_eps);
+    if (e->type->sites & PB_ENC_QK) {
+        if (a->qk_in) memcpy(a->qk_in, qkv, (size_t)N * 3 * d * sizeof(float));
+        const float *params = m->used.enc + off;
 #pragma omp parallel for schedule(static) if ((long)N * d >= PB_PAR_MIN_ELEMS)
-    for (int r = 0; r < b->B; r++) {
-        float *x = qkv + (size_t)r * T * 3 * d;
-        const int *pos = b->pos + (size_t)r * T * pd;
-        m->enc.type->qk_forward(&m->enc, m->used.enc, pos, T, 0, x, 3 * d);
-        m->enc.type->qk_forward(&m->enc, m->used.enc, pos, T, 1, x + d, 3 * d);
+        for (int r = 0; r < b->B; r++) {
+            float *x = qkv + (size_t)r * T * 3 * d;
+            const int *pos = b->pos + (size_t)r * T * pd;
+            e->type->qk_forward(e, params, pos, T, 0, x, 3 * d);
+            e->type->qk_forward(e, params, pos, T, 1, x + d, 3 * d);
+        }
     }
+    if (s->qk_norm == PB_QKNORM_POST)
+        pb_qknorm_forward(qkv, a->qkn_xhat, a->qkn_rstd, w, N, d, H, (float)s->qk_norm_eps);
     round_columns(&m->prec, PB_SITE_QK_POST, qkv, N, 3 * d, 0, 2 * d);
+    if (pb_model_temperature_on(m, l)) pb_model_scale_queries(m, b, l, qkv);
 }
 
+static int forward(pb_model *m, const pb_batch *b, int want_grad, int inspect, pb_error *err);
+
 int pb_model_forward(pb_model *m, const pb_batch *b, int want_grad, pb_error *err) {
+    return forward(m, b, want_grad, 0, err);
+}
+
+int pb_model_forward_inspect(pb_model *m, const pb_batch *b, pb_error *err) {
+    return forward(m, b, 1, 1, err);
+}
+
+static int forward(pb_model *m, const pb_batch *b, int want_grad, int inspect, pb_error *err) {
     if (check_batch(m, b, err)) return -1;
     if (pb_model_reserve(m, b->B, b->T, want_grad, err)) return -1;
-    if (pb_encoding_prepare(&m->enc, batch_max_pos(b), err)) return -1;
+    int max_pos = batch_max_pos(b);
+    for (int g = 0; g < m->n_groups; g++)
+        if (pb_encoding_prepare(pb_model_group_encoding(m, g), max_pos, err)) return -1;
     if (select_weights(m, err)) return -1;
-    if (m->enc.type->refresh) m->enc.type->refresh(&m->enc, m->used.enc);
+    for (int g = 0; g < m->n_groups; g++) {
+        pb_encoding *e = pb_model_group_encoding(m, g);
+        if (e->type->refresh) e->type->refresh(e, m->used.enc + m->group_off[g]);
+    }
     /* Stochastic rounding draws fresh bits after every update, the same
      * bits for the same seed and step. */
     m->prec.stream = (uint64_t)m->cfg.seed * 0x9e3779b97f4a7c15ull + (uint64_t)m->opt_step;
@@ -187,20 +231,21 @@ int pb_model_forward(pb_model *m, const pb_batch *b, int want_grad, pb_error *er
     m->B = b->B;
     m->T = b->T;
     m->trained_forward = want_grad ? 1 : 0;
+    m->inspecting = inspect;
     m->shared_pos = positions_shared(b);
 
     embed(m, b);
-    pb_attn attn;
-    pb_model_attn_setup(m, b, &attn);
-    attn.bias = compute_bias(m, b);
+    for (int g = 0; g < m->n_groups; g++) m->bias_in_use[g] = compute_bias(m, b, g);
     for (int l = 0; l < c->layers; l++) {
         pb_layer_acts a;
+        pb_attn attn;
         pb_model_layer_acts(m, l, &a);
+        pb_model_attn_setup(m, b, l, &attn);
         pb_norm_forward(m, a.ln1, a.ln1_mean, a.ln1_rstd, a.xin, p->ln1_w + l * d,
                         c->norm == PB_NORM_LAYER ? p->ln1_b + l * d : NULL, N);
         pb_linear_forward(a.qkv, a.ln1, p->qkv_w + (size_t)l * 3 * d * d,
                           p->qkv_b + l * 3 * d, N, d, 3 * d);
-        transform_qk(m, b, a.qkv, a.qk_in);
+        transform_qk(m, b, l, &a);
         pb_attention_forward(&attn, a.atty, a.qkv, a.att, m->acts.scratch);
         pb_linear_forward(a.res2, a.atty, p->proj_w + (size_t)l * d * d, p->proj_b + l * d,
                           N, d, d);

@@ -49,11 +49,18 @@ static void bucket_tables(const pb_encoding *e, int T, int *before, int *after) 
     }
 }
 
+/* The first layer encoding with bias buckets, or NULL. */
+static const pb_encoding *bucket_encoding(const pb_model *m) {
+    for (int g = 0; g < m->n_groups; g++)
+        if (pb_model_group_encoding(m, g)->n_buckets > 0) return pb_model_group_encoding(m, g);
+    return NULL;
+}
+
 /* Fills the bucket fields of r for evaluated length T (training length
- * T_train). */
-static int bucket_diagnose(pb_model *m, int T, int T_train, pb_diag_result *r,
-                           pb_error *err) {
-    int nb = m->enc.n_buckets;
+ * T_train) from encoding e's buckets. */
+static int bucket_diagnose(const pb_model *m, const pb_encoding *e, int T, int T_train,
+                           pb_diag_result *r, pb_error *err) {
+    int nb = e->n_buckets;
     int bidir = !m->cfg.causal;
     int Tmax = T > T_train ? T : T_train;
     int *tab = malloc((size_t)2 * Tmax * sizeof *tab);
@@ -64,7 +71,7 @@ static int bucket_diagnose(pb_model *m, int T, int T_train, pb_diag_result *r,
     }
     int *before = tab, *after = bidir ? tab + Tmax : NULL;
     char *in_train = seen, *in_eval = seen + nb;
-    bucket_tables(&m->enc, Tmax, before, after);
+    bucket_tables(e, Tmax, before, after);
     double unseen_pairs = 0.0, pairs = 0.0;
     for (int dir = 0; dir < (bidir ? 2 : 1); dir++) {
         const int *b = dir == 0 ? before : after;
@@ -96,33 +103,32 @@ static int bucket_diagnose(pb_model *m, int T, int T_train, pb_diag_result *r,
     return 0;
 }
 
-/* Adds the entropy and distance of every answer query of the last forward. */
+/* Adds the entropy and distance of every answer query of the last forward;
+ * queries_norm[l] counts the queries of layer l that see more than one key. */
 static void accumulate(const pb_model *m, const pb_batch *b, double *ent, double *entn,
                        double *dist, long *queries, long *queries_norm) {
     int L = m->cfg.layers, H = m->cfg.heads, T = b->T, causal = m->cfg.causal;
     for (int l = 0; l < L; l++) {
-        pb_layer_acts a;
-        pb_model_layer_acts(m, l, &a);
         for (int r = 0; r < b->B; r++) {
             for (int i = 0; i < T; i++) {
                 if (b->mask[(size_t)r * T + i] == 0.0f) continue;
-                int keys = causal ? i + 1 : T;
+                /* keys lo .. lo + keys - 1: the layer's span */
+                int lo = pb_model_layer_key_lo(m, l, i);
+                int keys = (causal ? i + 1 : T) - lo;
                 for (int h = 0; h < H; h++) {
-                    const float *p = a.att + (((size_t)r * H + h) * T + i) * T;
+                    const float *p = pb_model_layer_probs(m, l, r, h, i, &lo);
                     double e = 0.0, d = 0.0;
                     for (int j = 0; j < keys; j++) {
                         double pj = p[j];
                         if (pj > 0.0) e -= pj * log(pj);
-                        d += pj * abs(i - j);
+                        d += pj * abs(i - (lo + j));
                     }
                     ent[l * H + h] += e;
                     dist[l * H + h] += d;
                     if (keys > 1) entn[l * H + h] += e / log((double)keys);
                 }
-                if (l == 0) {
-                    *queries += 1;
-                    if (keys > 1) *queries_norm += 1;
-                }
+                if (l == 0) *queries += 1;
+                if (keys > 1) queries_norm[l] += 1; /* per layer: spans differ */
             }
         }
     }
@@ -216,7 +222,8 @@ int pb_diagnose_length(pb_model *m, const pb_task *task, int n, const pb_diag_op
             else if (table && p > r->train_max_pos) r->untrained_rows++;
         }
     }
-    if (m->enc.n_buckets > 0 && bucket_diagnose(m, T, T_train, r, err)) goto out;
+    const pb_encoding *be = bucket_encoding(m);
+    if (be && bucket_diagnose(m, be, T, T_train, r, err)) goto out;
 
     if (r->beyond_table > 0) {
         snprintf(r->skipped, sizeof r->skipped,
@@ -225,23 +232,33 @@ int pb_diagnose_length(pb_model *m, const pb_task *task, int n, const pb_diag_op
         for (int k = 0; k < 3 * L * H; k++) acc[k] = NAN;
     } else {
         /* Pass 2: the same problems through the forward that keeps p. */
-        long queries = 0, queries_norm = 0;
-        pb_draw_streams_close(&streams);
-        if (pb_draw_streams_open(&streams, PB_SPLIT_TEST, o->seed + (unsigned long)n, err))
+        long queries = 0, *queries_norm = calloc((size_t)L, sizeof(long));
+        if (!queries_norm) {
+            pb_fail(err, "diagnose: out of memory");
             goto out;
+        }
+        pb_draw_streams_close(&streams);
+        if (pb_draw_streams_open(&streams, PB_SPLIT_TEST, o->seed + (unsigned long)n, err)) {
+            free(queries_norm);
+            goto out;
+        }
         for (int done = 0; done < o->samples; done += B) {
             int rows = o->samples - done < B ? o->samples - done : B;
             if (pb_draw_batch(m, task, &streams, n, rows, &batch, err) ||
-                pb_model_forward(m, &batch, 1, err))
+                pb_model_forward_inspect(m, &batch, err)) {
+                free(queries_norm);
                 goto out;
+            }
             accumulate(m, &batch, r->entropy, r->entropy_norm, r->distance, &queries,
-                       &queries_norm);
+                       queries_norm);
         }
         for (int k = 0; k < L * H; k++) {
             r->entropy[k] = queries ? r->entropy[k] / queries : NAN;
             r->distance[k] = queries ? r->distance[k] / queries : NAN;
-            r->entropy_norm[k] = queries_norm ? r->entropy_norm[k] / queries_norm : NAN;
+            long qn = queries_norm[k / H];
+            r->entropy_norm[k] = qn ? r->entropy_norm[k] / qn : NAN;
         }
+        free(queries_norm);
         r->queries = queries;
         r->has_attention = 1;
         /* Give back the T^2 training layout: reserve() grows B and T

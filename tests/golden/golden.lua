@@ -231,3 +231,24 @@ os.remove(path)
 out("loaded eval", pb.eval(m2, copy, { lengths = { 6 }, samples = 6, seed = 4 })[6].loss)
 m:close()
 m2:close()
+
+-- Per-layer models (docs/hybrids.md): windows, chunks, temperature, QK-norm,
+-- soft-cap, several encodings; training, evaluation and diagnostics.
+out("== hybrids")
+for _, c in ipairs {
+  { "rnope_swa", { { window = 3 }, { window = 3 }, { encoding = "none",
+                 temperature = { rule = "log", scale = 0.5, floor_scale = 2 } } } },
+  { "irope", { { chunk = 4, enc = { base = 500 }, qk_norm = "post" },
+               { encoding = "none", temperature = { rule = "length", scale = 0.8, at = "eval" } } } },
+  { "gemma", { { window = 2, qk_norm = "pre", qk_norm_weight = true, softcap = 5 },
+               { encoding = "alibi", softcap = 5 }, { encoding = "t5" } } },
+} do
+  local name, layers = c[1], c[2]
+  local m = pb.model { vocab = 16, d = 32, heads = 4, layers = layers, encoding = "rope",
+                       max_len = 24, seed = 4 }
+  local r = pb.train(m, copy, { steps = 5, batch = 6, lr = 3e-3, seed = 5, progress = false })
+  for i, l in ipairs(r.losses) do out(name, "loss", i, l) end
+  out(name, "eval", pb.eval(m, copy, { lengths = { 6, 12 }, samples = 6, seed = 4 })[12].loss)
+  dump(name .. ".diag", pb.diagnose(m, copy, { lengths = { 6 }, samples = 4, seed = 1 })[6])
+  m:close()
+end

@@ -7,7 +7,8 @@
 -- Arguments (all optional except out): encoding, causal, norm, tied, task
 -- (copy; grid2d uses grid positions), length (problem size), batch, steps,
 -- lr, wd, warmup, seed, and enc.KEY=VALUE for encoding options (dotted keys nest, e.g.
--- enc.scaling.type=yarn).
+-- enc.scaling.type=yarn), or spec=NAME for one of the per-layer models below
+-- (docs/hybrids.md; then encoding and enc are ignored).
 local pb = pb or require "posbench"
 local args = pb.args or {}
 
@@ -52,9 +53,27 @@ else
     task = pb.task(task_name, {min_len = 3, max_len = 6, vocab = 6})
 end
 
+-- Per-layer models: every per-layer setting, beside the anchors' shapes.
+local SPECS = {
+    rnope_swa = {{encoding = "rope", window = 3}, {encoding = "rope", window = 3},
+                 {encoding = "none", temperature = {rule = "log", scale = 2, floor_scale = 1}}},
+    irope = {{encoding = "rope", enc = {base = 500}, chunk = 4, qk_norm = "post", qk_norm_eps = 1e-5},
+             {encoding = "none", temperature = {rule = "length", scale = 0.8}}},
+    gemma3 = {{encoding = "rope", enc = {base = 100}, window = 2, qk_norm = "pre", qk_norm_weight = true},
+              {encoding = "rope", qk_norm = "pre", qk_norm_weight = true}},
+    softcap_bias = {{encoding = "alibi", window = 4, softcap = 2},
+                    {encoding = "kerple_log", softcap = 1.5},
+                    {encoding = "rope", temperature = {rule = "const", scale = 1.5}, softcap = 3}},
+    xpos_chunk_t5 = {{encoding = "xpos", enc = {scale_base = 8}, chunk = 3}, {encoding = "t5"}},
+    partial_window = {{encoding = "rope", enc = {fraction = 0.5}, window = 3},
+                      {encoding = "none", temperature = {rule = "log", floor_scale = 2, at = "eval"}}},
+}
+local spec = arg("spec")
+assert(spec == nil or SPECS[spec], "check_step.lua: unknown spec " .. tostring(spec))
+
 local model = pb.model{
     vocab = task:info().vocab,
-    d = 16, heads = 2, layers = 2, ff = 32,
+    d = 16, heads = 2, layers = spec and SPECS[spec] or 2, ff = 32,
     norm = arg("norm", "layernorm"),
     causal = arg("causal", true),
     tied = arg("tied", false),

@@ -102,6 +102,12 @@ VARIANTS = [
 ]
 
 
+# Per-layer models (tests/torch/check_step.lua SPECS): windows, chunks,
+# temperature, QK-norm before and after the rotation, soft-capping, several
+# encodings with their own parameters; causal, norm and tying alternate.
+HYBRIDS = ["rnope_swa", "irope", "gemma3", "softcap_bias", "xpos_chunk_t5", "partial_window"]
+
+
 def cases(names):
     """Two cases per encoding; norm and tying alternate over the list."""
     out = []
@@ -121,6 +127,11 @@ def cases(names):
         out.append({"encoding": name, "causal": i % 2 == 0,
                     "norm": "layernorm" if i % 4 < 2 else "rmsnorm", "tied": i % 3 == 0,
                     "task": "copy", "wd": 0.01, "warmup": 0, "enc": enc})
+    if not [a for a in sys.argv[1:] if not a.startswith("-")]:
+        for i, spec in enumerate(HYBRIDS):
+            out.append({"encoding": "rope", "spec": spec, "causal": True,
+                        "norm": "layernorm" if i % 2 == 0 else "rmsnorm", "tied": i % 3 == 0,
+                        "task": "copy", "wd": 0.01, "warmup": 0, "enc": {}})
     return out
 
 
@@ -133,6 +144,8 @@ def run_case(c, tmp):
            f"norm={c['norm']}", f"tied={str(c['tied']).lower()}", f"task={c['task']}",
            f"wd={c['wd']}", f"warmup={c['warmup']}", f"out={path}"]
     cmd += [f"enc.{k}={v}" for k, v in c["enc"].items()]
+    if c.get("spec"):
+        cmd.append(f"spec={c['spec']}")
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         return False, "posbench failed: " + (r.stderr.strip() or r.stdout.strip())[-400:], ""
@@ -166,7 +179,7 @@ def main():
                         print(f"skip  {c['encoding']}: {why}")
                     no_twin.add(c["encoding"])
                     continue
-                label = (f"{c['encoding']:14s} {'causal' if c['causal'] else 'bidir ':6s} "
+                label = (f"{c.get('spec') or c['encoding']:14s} {'causal' if c['causal'] else 'bidir ':6s} "
                          f"{c['norm']:9s} {'tied  ' if c['tied'] else 'untied'} {c['task']:6s} "
                          f"wd={c['wd']:<4} warmup={c['warmup']}"
                          + "".join(f" {k}={v}" for k, v in c["enc"].items()))
