@@ -110,9 +110,10 @@ M.config = {
   del_L = 8, del_factors = { 0.5, 1, 2, 4 }, chance_margin = 0.05,
 }
 
--- tiny: the smoke test (make test); default: every section, about half an
--- hour with `sweep --local 2`; paper: the papers' sizes as far as a CPU
--- cluster allows (plan it with `posbench sweep literature scale=paper --plan`).
+-- tiny: the smoke test (make test); default: every section, at most half an
+-- hour with `sweep --local 2`; medium: a few hours; paper: the papers' sizes
+-- as far as a CPU cluster allows (plan it with `posbench sweep literature
+-- scale=paper --plan`).
 M.scales = {
   tiny = {
     seeds = 2, d = 16, heads = 2, layers = 1, steps = 40, lm_steps = 40, samples = 12, batch = 8, recipes = {},
@@ -126,6 +127,14 @@ M.scales = {
     del_tasks = { "parity", "modular" }, del_encodings = { "none", "rope" }, del_L = 4, del_factors = { 1, 2 },
   },
   default = {},
+  -- medium: twice the seeds and steps, deeper models where the default
+  -- scale cannot learn the task in distribution (a few hours on 2 cores;
+  -- `sweep literature scale=medium --plan` prints the runs and CPU time)
+  medium = {
+    seeds = 10, steps = 6000, lm_steps = 3000, samples = 200,
+    recipes = { kaz = { d = 64, layers = 3 }, abacus = { d = 64, layers = 3 }, ruoss = { d = 64 },
+                heo = { d = 64 }, barbero = { heads = 1, rope_base = 100 } },
+  },
   paper = {
     seeds = 10, d = 128, heads = 4, layers = 4, steps = 20000, lm_steps = 20000, batch = 64,
     recipes = {},  -- d_head = 32 everywhere
