@@ -18,6 +18,7 @@
 local json = require "posbench.json"
 local util = require "posbench.util"
 local core = require "posbench.core"
+local results = require "posbench.results"
 
 local sequential = {}
 
@@ -36,9 +37,10 @@ end
 
 local function same(a, b) return json.encode(a) == json.encode(b) end
 
-local function read_state(path, looks)
+local function read_state(R, looks)
+  local path = util.join(R.dir, STATE)
   if not core.file_exists(path) then return { looks = looks, look = 1, seeds = {} } end
-  local ok, st = pcall(json.read, path)
+  local ok, st = pcall(results.read_json, R.root, path)
   if not ok or type(st) ~= "table" or type(st.looks) ~= "table" or math.type(st.look) ~= "integer"
       or type(st.seeds) ~= "table" then
     error(path .. ": not a sequential sweep state (remove it to start the looks over)", 0)
@@ -60,8 +62,7 @@ function sequential.main(S, o, H)
   end
   local looks = sequential.looks(cfg.seeds, o.max_seeds or 4 * cfg.seeds)
   local R = H.results(S)
-  local path = R:path(STATE)
-  local st = read_state(path, looks)
+  local st = read_state(R, looks)
   local function say(fmt, ...) io.stderr:write(string.format("posbench sweep: " .. fmt .. "\n", ...)) end
   while true do
     cfg._sequential, cfg._seeds = { looks = st.looks, look = st.look }, st.seeds
@@ -80,7 +81,7 @@ function sequential.main(S, o, H)
     if #out.more_series == 0 or st.look == #st.looks then return 0 end
     st.look = st.look + 1
     for _, s in ipairs(out.more_series) do st.seeds[s] = st.looks[st.look] end
-    core.write_atomic(path, json.encode(st) .. "\n")
+    R:write(STATE, json.encode(st) .. "\n")
   end
 end
 
@@ -89,7 +90,7 @@ end
 function sequential.resume(S, o, H)
   local cfg = S.cfg
   local looks = sequential.looks(cfg.seeds, o.max_seeds or 4 * cfg.seeds)
-  local st = read_state(util.join(H.results(S).dir, STATE), looks)
+  local st = read_state(H.results(S), looks)
   cfg._sequential, cfg._seeds = { looks = st.looks, look = st.look }, st.seeds
   H.replan(S)
 end
