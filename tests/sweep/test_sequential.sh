@@ -34,6 +34,12 @@ check "look 2's commands add seeds 5..8 only" \
 check "--commands ends with the claims of --local" \
     cmp -s "$TMP/cmd/seq_study/claims.csv" "$TMP/local/seq_study/claims.csv"
 
+# --slurm: the collect job is the same sequential sweep, so each look submits the next.
+"$PB" sweep "$SEQ" root="$TMP/slurm" "${A[@]}" --slurm --chunk 3 --dry-run -- --time=5 >"$TMP/slurm.log" 2>&1
+check "--slurm --dry-run submits look 1" grep -q "12 runs" "$TMP/slurm.log"
+check "... with a collect job that takes the look and submits the next" \
+    bash -c "grep -q -- \"'--until-decided' '--max-seeds' '16' '--slurm' '--chunk' '3' '--' '--time=5'\" $TMP/slurm/seq_study/slurm/*-collect.sh"
+
 "$PB" sweep "$SEQ" root="$TMP/local" --until-decided --max-seeds 32 --local 1 >"$TMP/bad.log" 2>&1
 status=$?
 check "other looks on the same state are refused" test $status -eq 2

@@ -69,7 +69,8 @@ function sequential.main(S, o, H)
     H.replan(S)
     say("look %d of %d (seeds %s)", st.look, #st.looks, table.concat(st.looks, ", "))
     if H.execute(S) ~= "done" then
-      say("when these runs have finished, run the same command again to take look %d", st.look)
+      say(o.action == "slurm" and "the collect job takes look %d and submits the next one"
+        or "when these runs have finished, run the same command again to take look %d", st.look)
       return 0
     end
     local status = H.collect(S)

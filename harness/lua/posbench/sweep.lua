@@ -688,7 +688,12 @@ local function until_decided(mode, S, o)
     elseif action == "commands" then
       commands(S_, o)
     else
-      S_.collect_argv = worker_argv(S_, { "--slurm", "--", table.unpack(o.sbatch) })
+      local again = { "--slurm" }
+      if o.chunk then again[#again + 1], again[#again + 2] = "--chunk", tostring(o.chunk) end
+      if o.max_parallel then again[#again + 1], again[#again + 2] = "--max-parallel", tostring(o.max_parallel) end
+      again[#again + 1] = "--"
+      for _, a in ipairs(o.sbatch) do again[#again + 1] = a end
+      S_.collect_argv = worker_argv(S_, again)
       require("posbench.slurm").submit(S_, o, worker_argv)
     end
     return "pending"
