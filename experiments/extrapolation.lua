@@ -53,9 +53,9 @@ M.config = {
   scaling_types = { "pi", "ntk", "yarn" }, p = 0.75, rope_base = 10000,
   finetune_steps = 200, finetune_lr = 1e-3,
   -- RoPE base of the p-RoPE comparison (p-RoPE against RoPE, both at this
-  -- base, trained for it); false compares p-RoPE at base 10000 with the grid's
+  -- base, trained for it); 0 compares p-RoPE at base 10000 with the grid's
   -- RoPE, whose lowest frequencies barely turn at these lengths
-  prope_base = false,
+  prope_base = 0,
   level = 0.95,                  -- confidence level of the intervals
   -- verdicts: the report's claims are one family, Holm at alpha (pb.verdict);
   -- margins (smallest effect a claim means, declared before the run):
@@ -247,7 +247,7 @@ function M.plan(cfg)
       local pmodel = copy_table(rope_model)
       pmodel.enc = pmodel.enc or {}
       pmodel.enc.p = cfg.p
-      if cfg.prope_base then pmodel.enc.base = cfg.prope_base end
+      if cfg.prope_base > 0 then pmodel.enc.base = cfg.prope_base end
       local prope = string.format("prope-%s-s%d", task, seed)
       local pc = { task = task, seed = seed, L = t.L, model = pmodel, steps = cfg.steps, batch = cfg.batch,
                    lr = cfg.lr, min_len = cfg.min_len, vocab = cfg.vocab }
@@ -256,7 +256,7 @@ function M.plan(cfg)
       -- With prope_base, p-RoPE is compared with RoPE at the same base
       -- (trained like the p-RoPE model, p = 1), not with the grid's RoPE.
       local base_run, bc = nil, nil
-      if cfg.prope_base then
+      if cfg.prope_base > 0 then
         base_run = string.format("ropebase-%s-s%d", task, seed)
         bc = copy_table(pc)
         bc.model = copy_table(pmodel)
@@ -639,7 +639,7 @@ local function aggregate_scaling(X)
   local agg_index = X.agg_index
   local scale_summary = {}
   local methods = { "rope", "p-rope" }
-  if config.prope_base then methods[#methods + 1] = "rope@base" end
+  if config.prope_base > 0 then methods[#methods + 1] = "rope@base" end
   for _, ty in ipairs(config.scaling_types) do methods[#methods + 1] = "rope+" .. ty end
   if #scale_rows > 0 then
     local sagg = agg_index(scale_rows, { "method", "finetuned", "length" }, { "accuracy", "exact" })
@@ -1158,7 +1158,7 @@ local function report_scaling(X, rep)
     local prope_note = ""
     local turn = 0  -- largest angle of a removed frequency over the longest sequence
     if keep < n_pairs then
-      local theta = (config.prope_base or config.rope_base) ^ (-2 * keep / dh)
+      local theta = (config.prope_base > 0 and config.prope_base or config.rope_base) ^ (-2 * keep / dh)
       local T_last = scaling_T_max
       turn = theta * math.max(T_last - 1, 0)
       items[#items + 1] = string.format(
@@ -1203,7 +1203,7 @@ local function report_scaling(X, rep)
     if n2 then
       local plain, pr = srow("rope", false, n2), srow("p-rope", false, n2)
       local parts = {}
-      local against = config.prope_base and "rope@base" or "rope"  -- RoPE at p-RoPE's base
+      local against = config.prope_base > 0 and "rope@base" or "rope"  -- RoPE at p-RoPE's base
       for _, n in ipairs(slens) do
         local a, b = srow("p-rope", false, n), srow(against, false, n)
         if a and b then
@@ -1211,14 +1211,14 @@ local function report_scaling(X, rep)
             ci(b, "mean_acc", "lo", "hi"))
         end
       end
-      if config.prope_base then
+      if config.prope_base > 0 then
         parts[#parts] = parts[#parts] .. string.format(" (both at RoPE base %g)", config.prope_base)
       end
       if plain and pr then
         claim_block(X, rep, { text = "Removing the lowest RoPE frequencies (p-RoPE) improves performance.",
           evidence = table.concat(parts, "; ") .. ". " .. prope_note .. string.format(" Tested at n=%d.", n2),
           test = { kind = "beats_each", a = scale_seeds(X, "p-rope", false, n2),
-                   bs = config.prope_base and { ["rope@base"] = scale_seeds(X, "rope@base", false, n2) }
+                   bs = config.prope_base > 0 and { ["rope@base"] = scale_seeds(X, "rope@base", false, n2) }
                      or { rope = scale_seeds(X, "rope", false, n2) }, margin = config.acc_margin,
                    -- removed frequencies that barely turn make p-RoPE RoPE
                    premise = turn >= 0.5 and { ok = true } or { ok = false,

@@ -649,25 +649,11 @@ function stats.holm_shaffer(ps, group, cap)
   return adj
 end
 
+-- Holm's procedure: every hypothesis its own group (each can be true).
 function stats.holm(ps)
-  local m = check_values(ps, "stats.holm")
-  for i = 1, m do
-    if not (ps[i] >= 0 and ps[i] <= 1) then
-      error(string.format("stats.holm: ps[%d] = %s is not a probability", i, tostring(ps[i])), 2)
-    end
-  end
-  local order = {}
-  for i = 1, m do order[i] = i end
-  table.sort(order, function(i, j)
-    if ps[i] ~= ps[j] then return ps[i] < ps[j] end
-    return i < j
-  end)
-  local adj, running = {}, 0.0
-  for k, i in ipairs(order) do
-    running = math.max(running, math.min(1, (m - k + 1) * ps[i]))
-    adj[i] = running
-  end
-  return adj
+  local group, cap = {}, {}
+  for i = 1, check_values(ps, "stats.holm") do group[i], cap[i] = i, 1 end
+  return stats.holm_shaffer(ps, group, cap)
 end
 
 return stats
