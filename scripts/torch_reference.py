@@ -13,6 +13,11 @@ max relative error of every tensor:
 
     err = max|c - ref| / max(max|ref|, 1e-6)
 
+A per-layer model (docs/hybrids.md) carries its records in the config's
+layer_specs: each layer's encoding (layers with one encoding and options
+share its parameters), window or chunk mask, temperature, QK-norm and
+soft-cap are rebuilt here from their definitions.
+
 Forward values, gradients and the loss sequence must agree to --tol (1e-4).
 Final parameters get a looser --final-tol (1e-3) because errors compound: the
 C code and PyTorch sum in different orders, so every step's gradient differs
