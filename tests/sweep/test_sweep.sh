@@ -163,7 +163,7 @@ LIT=$PWD/experiments/literature.lua
 "$PB" sweep "$LIT" scale=tiny sections=press root="$TMP/lit" --local 2 > "$TMP/lit.log" 2>&1
 mv "$TMP/lit" "$TMP/lit-moved"
 "$PB" sweep "$LIT" scale=tiny sections=press root="$TMP/lit-moved" --plan > "$TMP/lit-plan.txt" 2>&1
-check "  the literature study's too (8 runs done after the move)" grep -q '^8 runs: 8 done, 0 todo' "$TMP/lit-plan.txt"
+check "  the literature study's too (16 runs, 8 of them lr pilots, done after the move)" grep -q '^16 runs: 16 done, 0 todo' "$TMP/lit-plan.txt"
 "$PB" sweep "$LIT" scale=tiny sections=press root="$TMP/lit-moved" texts=/usr/share/common-licenses/BSD --plan > "$TMP/lit-plan2.txt" 2>&1
-check "  and another corpus makes its language-model runs stale" grep -q "^8 runs: 0 done, 0 todo, 8 stale" "$TMP/lit-plan2.txt"
+check "  and another corpus makes its language-model runs stale" grep -q "^16 runs: 0 done, 0 todo, 16 stale" "$TMP/lit-plan2.txt"
 finish
