@@ -113,15 +113,16 @@ M.config = {
   -- 8 Deletang et al.
   del_tasks = { "parity", "modular" }, del_encodings = { "none", "rope", "alibi" },
   del_L = 8, del_factors = { 0.5, 1, 2, 4 }, chance_margin = 0.05,
-  -- hybrids (opt-in): 4-layer per-layer designs on recall (hyb_L pairs)
-  -- and the corpus (lm_L characters), evaluated at hyb_factors times L.
+  -- hybrids (opt-in): 4-layer per-layer designs on the needle task
+  -- induction (hyb_L tokens of haystack; or recall, hyb_L pairs) and the
+  -- corpus (lm_L characters), evaluated at hyb_factors times L.
   -- Spans and the temperature's floor_scale are fractions of the training
   -- sequence length T_L (rounded, at least 2 and 1); RoPE layers take
   -- hyb_local_base, Gemma's global layer hyb_global_base.
-  hyb_tasks = { "recall", "lm" },
+  hyb_tasks = { "induction", "lm" },
   hyb_designs = { "rnope-swa", "rope", "nope", "rope-swa", "rnope-swa+temp", "rnope-swa+temp-train",
                   "swa-global-rope", "gemma-split" },
-  hyb_L = 8, hyb_factors = { 1, 2, 4, 8 }, hyb_layers = 4, hyb_window = 0.5, hyb_floor = 0.5,
+  hyb_L = 16, hyb_factors = { 1, 2, 4, 8 }, hyb_layers = 4, hyb_window = 0.5, hyb_floor = 0.5,
   hyb_temp_scale = 0.1, hyb_local_base = 10000, hyb_global_base = 1000000, hyb_keys = 64,
 }
 
@@ -139,7 +140,7 @@ M.scales = {
     add_L = 3, add_factors = { 1, 2 }, abacus_encodings = { "abacus", "none" }, abacus_max_offset = 5,
     grid_rows = 2, grid_width = 3, heo_encodings = { "rope2d_mixed", "rope2d_axial", "sinusoidal2d" },
     del_tasks = { "parity", "modular" }, del_encodings = { "none", "rope" }, del_L = 4, del_factors = { 1, 2 },
-    hyb_L = 2, hyb_factors = { 1, 2 },
+    hyb_L = 4, hyb_factors = { 1, 2 },
   },
   default = {},
   paper = {
@@ -155,7 +156,7 @@ M.scales = {
     finetune_steps = 1000, add_L = 20, add_factors = { 1, 2, 3, 5 }, abacus_max_offset = 100,
     grid_rows = 8, grid_width = 8, grid_factors = { 1, 1.5, 2 },
     del_L = 40, del_factors = { 1, 2, 4, 8 },
-    hyb_L = 32, hyb_factors = { 1, 2, 4, 8, 16 },
+    hyb_L = 64, hyb_factors = { 1, 2, 4, 8, 16 },
   },
 }
 

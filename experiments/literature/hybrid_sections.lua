@@ -1,8 +1,9 @@
 -- The opt-in section of the literature study on per-layer positional
 -- designs (docs/hybrids.md): RNoPE-SWA (Yang et al. 2025, Cohere Command
 -- A), Llama 4's attention temperature on its NoPE layers, and Gemma 3's
--- local/global RoPE base split, on a retrieval task (recall) and on the
--- study's character language model. Not in the default `sections` (its
+-- local/global RoPE base split, on a retrieval task (the needle task
+-- induction by default, or recall) and on the study's character language
+-- model. Not in the default `sections` (its
 -- 4-layer models cost more than the study's budget allows); run it with
 -- sections=hybrids. Same shape as task_sections.lua.
 local experiment = require "posbench.experiment"
@@ -19,8 +20,10 @@ function H.spans(cfg, T_train)
   return math.max(2, math.floor(cfg.hyb_window * T_train + 0.5)), math.max(1, math.floor(cfg.hyb_floor * T_train + 0.5))
 end
 
--- Options of the recall task: enough distinct keys for the longest test.
-function H.recall_topts(cfg)
+-- Task options over the study's: recall gets enough distinct keys for the
+-- longest test.
+function H.topts(cfg, task)
+  if task ~= "recall" then return {} end
   local lengths = experiment.sizes(cfg.hyb_L, cfg.hyb_factors)
   return { keys = math.max(cfg.hyb_keys, lengths[#lengths]) }
 end
@@ -34,7 +37,9 @@ function H.geometry(cfg, task)
     return runs.seq_len(t, cfg.lm_L), runs.seq_len(t, lengths[#lengths]), cfg.lm_L
   end
   lengths = experiment.sizes(cfg.hyb_L, cfg.hyb_factors)
-  t = pb.task(task, { min_len = 1, max_len = cfg.hyb_L, keys = H.recall_topts(cfg).keys })
+  local o = H.topts(cfg, task)
+  o.min_len, o.max_len = 2, cfg.hyb_L  -- (the length of size L does not depend on min_len)
+  t = pb.task(task, o)
   return runs.seq_len(t, cfg.hyb_L), runs.seq_len(t, lengths[#lengths]), cfg.hyb_L
 end
 
@@ -88,7 +93,7 @@ local function contains(list, x)
   return false
 end
 
--- Per seed, on the claims' scale: accuracy (recall) or log perplexity (lm),
+-- Per seed, on the claims' scale: accuracy (seq tasks) or log perplexity (lm),
 -- at L (in distribution) or averaged over the lengths beyond L.
 local function per_seed(X, series, lm, L, beyond)
   local key = lm and "ppl" or "accuracy"
@@ -132,8 +137,11 @@ S[#S + 1] = {
     "floor_scale) + 1) (attn_scale 0.1, floor_scale 8192 = its chunk). Gemma 3: 5 local (window 1024) to 1 " ..
     "global layer, RoPE base 10 000 on local layers and 1 000 000 on global ones (Gemma 2: 10 000 everywhere).",
   changes = "Models of hyb_layers = 4 layers (pattern 3:1: the last layer is the global one), width d and heads " ..
-    "of the study, trained from scratch at L: recall with 1..hyb_L key-value pairs (per-token accuracy of " ..
-    "the value) and the licence-text character model at lm_L characters (held-out perplexity), both " ..
+    "of the study, trained from scratch at L: the needle task induction (a haystack of n random tokens " ..
+    "holding one TRIG y pair, then TRIG; answer y; n = 2..hyb_L; accuracy), standing in for the paper's " ..
+    "needle-in-a-haystack (hyb_tasks=recall,lm takes recall, several key-value pairs, instead: the default " ..
+    "recipe does not learn it in distribution), and the licence-text character model at lm_L characters " ..
+    "(held-out perplexity), both " ..
     "evaluated at hyb_factors times L (to 8x). Windows and floor_scale are fractions of the training " ..
     "sequence length T_L (hyb_window = 1/2: Command A's 4096 of 8192; hyb_floor = 1/2: floor_scale equals " ..
     "the local span, as Llama 4's equals its chunk). RoPE bases are the published 10 000 and 1 000 000, " ..
@@ -165,7 +173,7 @@ S[#S + 1] = {
           m.layers = H.layers(cfg, name, T_train)
           m.encoding, m.enc = m.layers[1].encoding, nil
           return m
-        end, { L = task ~= "lm" and cfg.hyb_L or nil, topts = task ~= "lm" and H.recall_topts(cfg) or nil,
+        end, { L = task ~= "lm" and cfg.hyb_L or nil, topts = task ~= "lm" and H.topts(cfg, task) or nil,
                factors = cfg.hyb_factors, recipe = "hyb", pilots_of = shared })
       end
     end
@@ -203,7 +211,7 @@ function H.report_task(S_, cfg, X, task)
       task, L, T_train, W, W / T_train, F, T_max) })
   local margin = lm and math.log(1 + cfg.ppl_margin) or cfg.acc_margin
   local function r(name) return ci(far[name], fmt) end
-  -- a comparison beyond L on recall needs some design above chance + chance_margin
+  -- a comparison beyond L on a seq task needs some design above chance + chance_margin
   local function floor(names)
     if lm then return nil end
     local t = {}
@@ -261,7 +269,7 @@ function H.report_task(S_, cfg, X, task)
       cfg.hyb_local_base, r("swa-global-rope"), turn, T_max),
     test = test }
   S_.figure(X:plot_lines(S_.R:path("plots/hybrids_" .. task), "Per-layer designs: " .. task, list, metric,
-    { xlabel = lm and "window (characters)" or "key-value pairs n", ylabel = metric, L = L, logy = lm,
+    { xlabel = lm and "window (characters)" or "problem size n", ylabel = metric, L = L, logy = lm,
       yrange = not lm and { 0, 1 } or nil }),
     task .. ": " .. metric .. " against length per design, mean and 95% interval over seeds.")
 end

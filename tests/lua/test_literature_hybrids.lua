@@ -46,9 +46,10 @@ end
 local n_designs = #cfg.hyb_designs
 check(#plan == #cfg.hyb_tasks * ((n_designs - 1) * (#cfg.lr_grid + cfg.seeds) + cfg.seeds),
   string.format("%d runs planned", #plan))
-check(by["hyb-recall-rnope-swa+temp-lr0.001"] == nil, "no pilots of their own for the evaluation-only temperature")
-local temp = by["hyb-recall-rnope-swa+temp-s1"]
-check(temp and temp.needs[1] == "hyb-recall-rnope-swa-lr0.001" and temp.stage == 2,
+check(cfg.hyb_tasks[1] == "induction" and cfg.hyb_tasks[2] == "lm", "the needle task and the lm by default")
+check(by["hyb-induction-rnope-swa+temp-lr0.001"] == nil, "no pilots of their own for the evaluation-only temperature")
+local temp = by["hyb-induction-rnope-swa+temp-s1"]
+check(temp and temp.needs[1] == "hyb-induction-rnope-swa-lr0.001" and temp.stage == 2,
   "the evaluation-only temperature selects its lr from RNoPE-SWA's pilots")
 
 for _, task in ipairs(cfg.hyb_tasks) do
@@ -99,11 +100,12 @@ for _, task in ipairs(cfg.hyb_tasks) do
   check(one[4].enc.base == cfg.hyb_local_base and one[4].window == nil, task .. ": the single-base control")
   local e = by["hyb-" .. task .. "-rope-s1"]
   check(e.config.lengths[#e.config.lengths] == 2 * e.config.L, task .. ": evaluated to hyb_factors (2x at tiny)")
-  if task == "recall" then
-    check(e.config.topts.keys >= e.config.lengths[#e.config.lengths], "recall: enough keys for the longest test")
-  else
-    check(e.config.steps == cfg.lm_steps, "lm: trains for lm_steps")
-  end
+  if task == "lm" then check(e.config.steps == cfg.lm_steps, "lm: trains for lm_steps") end
+end
+-- recall instead of the needle task: enough keys for the longest test
+local rc = lit.configure { scale = "tiny", root = tmp, sections = "hybrids", hyb_tasks = "recall", hyb_L = 40 }
+for _, e in ipairs(lit.plan(rc)) do
+  check(e.config.task == "recall" and e.config.topts.keys == 80, "recall: keys raised to the longest test (80 pairs)")
 end
 errors_with("unknown hybrid design 'bogus'", lit.plan,
   lit.configure { scale = "tiny", root = tmp, sections = "hybrids", hyb_designs = "bogus" })
@@ -115,7 +117,7 @@ local md = checks.read(dir .. "/report.md") or ""
 check(md:find("## " .. lit.sections.hybrids.title, 1, true) ~= nil, "report has the section")
 check(md:find("W/L = 0.50", 1, true) ~= nil, "the report states W/L")
 if pb.plot.available() then
-  check(core.file_exists(dir .. "/plots/hybrids_recall.png") and core.file_exists(dir .. "/plots/hybrids_lm.png"),
+  check(core.file_exists(dir .. "/plots/hybrids_induction.png") and core.file_exists(dir .. "/plots/hybrids_lm.png"),
     "one plot per task")
 end
 local claims = pb.csv.read(dir .. "/claims.csv")
