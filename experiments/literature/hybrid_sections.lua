@@ -61,7 +61,9 @@ H.designs = {
   nope = { text = "all-NoPE, full attention",
     layers = function() return { encoding = "none" }, { encoding = "none" } end },
   ["rope-swa"] = { text = "all-RoPE, window W in every layer",
-    layers = function(cfg, W) return rope(cfg.hyb_local_base, { window = W }), rope(cfg.hyb_local_base, { window = W }) end },
+    layers = function(cfg, W)
+      return rope(cfg.hyb_local_base, { window = W }), rope(cfg.hyb_local_base, { window = W })
+    end },
   ["rnope-swa+temp"] = { text = "RNoPE-SWA with Llama 4's temperature on the NoPE layer at evaluation only " ..
       "(trains exactly as RNoPE-SWA: same lr pilots, same weights)", pilots_of = "rnope-swa",
     layers = function(cfg, W, F)
@@ -191,7 +193,18 @@ function H.report_task(S_, cfg, X, task)
   local T_train, T_max, L = H.geometry(cfg, task)
   local W, F = H.spans(cfg, T_train)
   local function series(name) return "hyb-" .. task .. "-" .. name end
-  local rows, list, at, far, ood, ind = {}, {}, {}, {}, {}, {}
+  local rows, list, at, far, ood, ind, lens = {}, {}, {}, {}, {}, {}, {}
+  for _, name in ipairs(cfg.hyb_designs) do
+    for _, n in ipairs(X:lengths_of(series(name))) do lens[n] = true end
+  end
+  local cols = { "design", "what" }
+  for n in pairs(lens) do cols[#cols + 1] = n end
+  table.sort(cols, function(a, b)
+    if type(a) ~= type(b) then return type(a) == "string" end
+    return type(a) == "number" and a < b or (type(a) == "string" and a == "design")
+  end)
+  for i = 3, #cols do cols[i] = "n=" .. cols[i] end
+  cols[#cols + 1], cols[#cols + 2] = "at_L", "far"
   for _, name in ipairs(cfg.hyb_designs) do
     local s = series(name)
     at[name] = X:at(s, metric, L)
@@ -201,10 +214,15 @@ function H.report_task(S_, cfg, X, task)
       return k > 0 and v / k or nil
     end, measure.BOUNDS[metric])
     ood[name], ind[name] = per_seed(X, s, lm, L, true), per_seed(X, s, lm, L, false)
-    rows[#rows + 1] = { design = name, what = H.designs[name].text, at_L = ci(at[name], fmt), far = ci(far[name], fmt) }
+    local row = { design = name, what = H.designs[name].text, at_L = ci(at[name], fmt), far = ci(far[name], fmt) }
+    for n in pairs(lens) do
+      local v = X:at(s, metric, n)
+      row["n=" .. n] = v and string.format(fmt, v.mean) or "n/a"
+    end
+    rows[#rows + 1] = row
     list[#list + 1] = { series = s, name = name }
   end
-  S_.rep:table(rows, { "design", "what", "at_L", "far" }, { headers = {
+  S_.rep:table(rows, cols, { headers = {
     at_L = metric .. " at L", far = metric .. " beyond L (mean over lengths)" },
     caption = string.format("%s: trained at L = %d (%d tokens), window W = %d tokens (W/L = %.2f), " ..
       "temperature floor_scale %d, tests to %d tokens; mean [95%% interval] (max) over seeds.",
@@ -228,30 +246,33 @@ function H.report_task(S_, cfg, X, task)
     return { kind = "greater", a = ind[a], b = ind[b], reference = -margin, margin = margin }
   end
   local function needs(...) local t = {}; for i, n in ipairs { ... } do t[i] = series(n) end; return t end
-  local beyond = lm and "mean log perplexity beyond L" or "mean accuracy beyond L"
-  S_.claim { claim = task .. ": RNoPE-SWA extrapolates further than all-RoPE (beyond L)",
+  local beyond = lm and "perplexity beyond L (mean over lengths; the test reads log perplexity per seed)" or
+    "mean accuracy beyond L"
+  S_.claim { paper = "Yang et al. 2025", claim = task .. ": RNoPE-SWA extrapolates further than all-RoPE (beyond L)",
     published = "surpasses RoPE full attention in long-context tasks (Yang et al., abstract)",
     needs = needs("rnope-swa", "rope"), metric = metric,
     measured = string.format("%s: rnope-swa %s; rope %s", beyond, r("rnope-swa"), r("rope")),
     test = beats("rnope-swa", "rope") }
-  S_.claim { claim = task .. ": RNoPE-SWA at least as good as all-RoPE at L",
+  S_.claim { paper = "Yang et al. 2025", claim = task .. ": RNoPE-SWA at least as good as all-RoPE at L",
     published = "surpasses RoPE full attention in short-context tasks too (Yang et al., abstract)",
     needs = needs("rnope-swa", "rope"), metric = metric,
     measured = string.format("%s at L: rnope-swa %s; rope %s", metric, ci(at["rnope-swa"], fmt), ci(at.rope, fmt)),
     test = no_worse("rnope-swa", "rope") }
-  S_.claim { claim = task .. ": RNoPE-SWA no worse than all-NoPE at L",
+  S_.claim { paper = "Yang et al. 2025",
+    claim = task .. ": RNoPE-SWA no worse than all-NoPE at L",
     published = "the hybrid keeps NoPE's retrieval and adds RoPE's local layers (Yang et al., analysis; the design's " ..
       "premise, no number reported against NoPE in the abstract)",
     needs = needs("rnope-swa", "nope"), metric = metric,
     measured = string.format("%s at L: rnope-swa %s; nope %s", metric, ci(at["rnope-swa"], fmt), ci(at.nope, fmt)),
     test = no_worse("rnope-swa", "nope") }
-  S_.claim { claim = task .. ": RNoPE-SWA beats all-NoPE beyond L",
+  S_.claim { paper = "Yang et al. 2025", claim = task .. ": RNoPE-SWA beats all-NoPE beyond L",
     published = "NoPE's attention diffuses at lengths beyond training; the hybrid is built to stay robust (Yang et " ..
       "al., analysis; the design's premise)",
     needs = needs("rnope-swa", "nope"), metric = metric,
     measured = string.format("%s: rnope-swa %s; nope %s", beyond, r("rnope-swa"), r("nope")),
     test = beats("rnope-swa", "nope") }
-  S_.claim { claim = task .. ": Llama 4's temperature at evaluation on the NoPE layer helps beyond L",
+  S_.claim { paper = "Llama 4",
+    claim = task .. ": Llama 4's temperature at evaluation on the NoPE layer helps beyond L",
     published = "inference time temperature scaling of attention enhances length generalization (Llama 4 " ..
       "announcement)", needs = needs("rnope-swa", "rnope-swa+temp"), metric = metric,
     measured = string.format("%s: with temperature %s; without %s (same weights; floor_scale %d tokens, scale %g; " ..
@@ -261,7 +282,8 @@ function H.report_task(S_, cfg, X, task)
   local premise, turn = split_premise(cfg, T_max)
   local test = beats("gemma-split", "swa-global-rope")
   if test.premise == nil or test.premise.ok then test.premise = premise end
-  S_.claim { claim = task .. ": a higher RoPE base on the global layer (Gemma 3) extrapolates further than one base",
+  S_.claim { paper = "Gemma 3",
+    claim = task .. ": a higher RoPE base on the global layer (Gemma 3) extrapolates further than one base",
     published = "global base raised to 1M for long context, local layers keep 10k (Gemma 3 report)",
     needs = needs("gemma-split", "swa-global-rope"), metric = metric,
     measured = string.format("%s: bases %g / %g %s; %g everywhere %s (the split turns some pair %.3g rad " ..

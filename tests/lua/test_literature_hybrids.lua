@@ -124,6 +124,7 @@ local claims = pb.csv.read(dir .. "/claims.csv")
 check(#claims == 6 * #cfg.hyb_tasks and #res.claims == #claims, #claims .. " claims, six per task")
 for _, c in ipairs(claims) do
   check(c.section == "hybrids" and c.published ~= "" and c.measured ~= "", "claim row complete: " .. c.claim)
+  check(c.paper == "Yang et al. 2025" or c.paper == "Llama 4" or c.paper == "Gemma 3", "each claim names its paper")
   check(c.verdict == "inconclusive" or c.verdict == "not testable",
     "untrained tiny models give no verdict: " .. c.claim .. " (" .. c.verdict .. ")")
 end
@@ -149,8 +150,8 @@ check(base[far] and scaled[far] and base[far] ~= scaled[far], "the temperature c
 
 -- The sweep writes the same claims ------------------------------------------------
 local sweep_root = tmp .. "/sweep"
-local cmd = string.format("build/posbench sweep literature scale=tiny sections=hybrids --local 2 root=%s >%s/sweep.log 2>&1",
-  sweep_root, tmp)
+local cmd = string.format("build/posbench sweep literature scale=tiny sections=hybrids --local 2 root=%s " ..
+  ">%s/sweep.log 2>&1", sweep_root, tmp)
 check(os.execute(cmd) == true, "posbench sweep literature sections=hybrids --local 2 runs")
 check(checks.read(sweep_root .. "/literature/claims.csv") == checks.read(dir .. "/claims.csv"),
   "the sweep's claims.csv equals the in-process run's")
