@@ -12,6 +12,8 @@
 --   6 heo         grid2d, 2D RoPE mixed / axial against absolute 2D
 --   7 barbero     p-RoPE against RoPE and NoPE, RoPE frequency usage
 --   8 deletang    parity and modular arithmetic at chance (negative controls)
+--   opt-in (not in the default `sections`; sections=hybrids):
+--     hybrids     per-layer designs: RNoPE-SWA, Llama 4's temperature, Gemma's base split
 --
 -- Run:    posbench run experiments/literature.lua [scale=tiny|default|paper] [key=value ...]
 -- Sweep:  posbench sweep literature [scale=...] --plan | --local N | --slurm | --commands
@@ -30,10 +32,13 @@ local measure = require "literature.measure"
 local M = { name = "literature", sequential = true }
 
 M.sections = {}
-for _, part in ipairs { "literature.task_sections", "literature.lm_sections" } do
+for _, part in ipairs { "literature.task_sections", "literature.lm_sections", "literature.hybrid_sections" } do
   for _, s in ipairs(require(part)) do M.sections[s.id] = s end
 end
+-- The default sections (the study's CPU budget), then those that run only
+-- when named (sections=hybrids, or a list including them).
 M.order = { "kazemnejad", "ruoss", "press", "context", "abacus", "heo", "barbero", "deletang" }
+M.opt_in = { "hybrids" }
 
 M.config = {
   scale = "default",
@@ -115,6 +120,17 @@ M.config = {
   -- 8 Deletang et al.
   del_tasks = { "parity", "modular" }, del_encodings = { "none", "rope", "alibi" },
   del_L = 8, del_factors = { 0.5, 1, 2, 4 }, chance_margin = 0.05,
+  -- hybrids (opt-in): 4-layer per-layer designs on the needle task
+  -- induction (hyb_L tokens of haystack; or recall, hyb_L pairs) and the
+  -- corpus (lm_L characters), evaluated at hyb_factors times L.
+  -- Spans and the temperature's floor_scale are fractions of the training
+  -- sequence length T_L (rounded, at least 2 and 1); RoPE layers take
+  -- hyb_local_base, Gemma's global layer hyb_global_base.
+  hyb_tasks = { "induction", "lm" },
+  hyb_designs = { "rnope-swa", "rope", "nope", "rope-swa", "rnope-swa+temp", "rnope-swa+temp-train",
+                  "swa-global-rope", "gemma-split" },
+  hyb_L = 16, hyb_factors = { 1, 2, 4, 8 }, hyb_layers = 4, hyb_window = 0.5, hyb_floor = 0.5,
+  hyb_temp_scale = 0.1, hyb_local_base = 10000, hyb_global_base = 1000000, hyb_keys = 64,
 }
 
 -- tiny: the smoke test (make test); default: every section, at most half an
@@ -132,6 +148,7 @@ M.scales = {
     add_L = 3, add_factors = { 1, 2 }, abacus_encodings = { "abacus", "none" }, abacus_max_offset = 5,
     grid_rows = 2, grid_width = 3, heo_encodings = { "rope2d_mixed", "rope2d_axial", "sinusoidal2d" },
     del_tasks = { "parity", "modular" }, del_encodings = { "none", "rope" }, del_L = 4, del_factors = { 1, 2 },
+    hyb_L = 4, hyb_factors = { 1, 2 },
   },
   default = {},
   -- medium: twice the seeds and steps, deeper models where the default
@@ -155,6 +172,7 @@ M.scales = {
     finetune_steps = 1000, add_L = 20, add_factors = { 1, 2, 3, 5 }, abacus_max_offset = 100,
     grid_rows = 8, grid_width = 8, grid_factors = { 1, 1.5, 2 },
     del_L = 40, del_factors = { 1, 2, 4, 8 },
+    hyb_L = 64, hyb_factors = { 1, 2, 4, 8, 16 },
   },
 }
 
@@ -169,8 +187,8 @@ function M.configure(overrides)
   if cfg.seeds < 1 or cfg.seeds > 1000 then error("literature: seeds must be in 1..1000, got " .. cfg.seeds, 0) end
   for _, s in ipairs(cfg.sections) do
     if not M.sections[s] then
-      error(string.format("literature: unknown section '%s' (valid: %s)", tostring(s),
-        table.concat(M.order, ", ")), 0)
+      error(string.format("literature: unknown section '%s' (valid: %s; opt-in: %s)", tostring(s),
+        table.concat(M.order, ", "), table.concat(M.opt_in, ", ")), 0)
     end
   end
   M.build_corpus(cfg)
@@ -244,8 +262,46 @@ function M.seeds_of(cfg, series)
   return math.max(cfg.seeds, cfg._seeds and cfg._seeds[series] or 0)
 end
 
-local function cost(c, T) return c.steps * c.batch * T * c.model.layers * c.model.d ^ 2 * 1e-9 end
+-- (a per-layer model's `layers` is its list of layers)
+local function cost(c, T)
+  local layers = type(c.model.layers) == "table" and #c.model.layers or c.model.layers
+  return c.steps * c.batch * T * layers * c.model.d ^ 2 * 1e-9
+end
 M.cost_rate = 0.25  -- units per second on one core (the extrapolation study's rate)
+
+-- The first config of a seq series (seed and lr set per run), its training
+-- and longest sequence lengths. o: L, factors, recipe, random, causal, and
+-- topts (task options over the study's).
+local function seq_series(cfg, prefix, task, enc, o)
+  local variant = enc .. (o.random and "+random" or "")
+  local topts = task_options(cfg, task)
+  for k, v in pairs(o.topts or {}) do topts[k] = v end
+  local c0 = { task = task, topts = topts, L = o.L }
+  local t = runs.task(c0)
+  local lengths = sizes(o.L, o.factors)
+  local T_train, T_max = runs.seq_len(t, o.L), runs.seq_len(t, lengths[#lengths])
+  if o.random then o.max_pos = cfg.ruoss_pos_factor * T_max end
+  local r = runs.recipe(cfg, o.recipe, task)
+  return { family = "seq", series = prefix .. "-" .. task .. "-" .. variant, task = task,
+           topts = topts, L = o.L, lengths = lengths, samples = r.samples, steps = r.steps,
+           batch = r.batch, checkpoint = enc == "rope" and not o.random and o.causal ~= false,
+           model = model_config(cfg, r, enc, t:info().vocab, T_train, T_max, o) }, T_train, T_max
+end
+
+-- The same for a language model on the study's corpus (series
+-- "<which>-<enc>", "lm-<enc>" by default), evaluated at lm_L times factors.
+local function lm_series(cfg, enc, which, factors)
+  local c0 = { task = "lm", text = cfg._corpus, holdout = cfg._holdout, L = cfg.lm_L }
+  local t = runs.task(c0, "train", cfg._corpus_dir)
+  local lengths = sizes(cfg.lm_L, factors or cfg.lm_factors)
+  local T_train, T_max = runs.seq_len(t, cfg.lm_L), runs.seq_len(t, lengths[#lengths])
+  local r = runs.recipe(cfg, which or "lm", "lm")
+  return { family = "lm", series = (which and which ~= "lm" and which .. "-" or "lm-") .. enc,
+           task = "lm", text = cfg._corpus, text_hash = cfg._corpus_hash, holdout = cfg._holdout,
+           L = cfg.lm_L, lengths = lengths, max_tokens = cfg.lm_max_tokens, steps = r.steps,
+           batch = r.batch, freq_usage = enc == "rope", checkpoint = enc == "rope",
+           model = model_config(cfg, r, enc, t:info().vocab, T_train, T_max, {}) }, T_train, T_max
+end
 
 function M.plan(cfg)
   local plan, by_name = {}, {}
@@ -278,8 +334,22 @@ function M.plan(cfg)
   end
   -- The runs of one series: its pilots, then one run per seed (stage 2
   -- when it selects its lr).
-  local function series_runs(c0, T_train, min_seeds)
-    local select = pilots(c0, T_train)
+  -- pilots_of: another series whose pilots this one selects from (a model
+  -- that trains exactly as that series' and differs only in evaluation).
+  local function series_runs(c0, T_train, min_seeds, pilots_of)
+    local select
+    if pilots_of and #cfg.lr_grid > 1 then
+      select = {}
+      for _, lr in ipairs(cfg.lr_grid) do
+        select[#select + 1] = string.format("%s-lr%g", pilots_of, lr)
+        if not by_name[select[#select]] then
+          error("literature: " .. c0.series .. " selects from the pilots of " .. pilots_of ..
+            ", which are not planned before it", 0)
+        end
+      end
+    else
+      select = pilots(c0, T_train)
+    end
     for seed = 1, math.max(M.seeds_of(cfg, c0.series), min_seeds or 0) do
       local c = runs.copy(c0)
       c.seed, c.model.seed, c.lr_select = seed, seed, select
@@ -289,29 +359,29 @@ function M.plan(cfg)
   end
   local P = {}
   function P.seq(prefix, task, enc, o)
-    local variant = enc .. (o.random and "+random" or "")
-    local c0 = { task = task, topts = task_options(cfg, task), L = o.L }
-    local t = runs.task(c0)
-    local lengths = sizes(o.L, o.factors)
-    local T_train, T_max = runs.seq_len(t, o.L), runs.seq_len(t, lengths[#lengths])
-    if o.random then o.max_pos = cfg.ruoss_pos_factor * T_max end
-    local r = runs.recipe(cfg, o.recipe)
-    series_runs({ family = "seq", series = prefix .. "-" .. task .. "-" .. variant, task = task,
-                  topts = c0.topts, L = o.L, lengths = lengths, samples = r.samples, steps = r.steps,
-                  batch = r.batch, checkpoint = enc == "rope" and not o.random and o.causal ~= false,
-                  model = model_config(cfg, r, enc, t:info().vocab, T_train, T_max, o) }, T_train, o.min_seeds)
+    local c0, T_train = seq_series(cfg, prefix, task, enc, o)
+    series_runs(c0, T_train, o.min_seeds)
   end
   function P.lm(enc, which, min_seeds)
-    local c0 = { task = "lm", text = cfg._corpus, holdout = cfg._holdout, L = cfg.lm_L }
-    local t = runs.task(c0, "train", cfg._corpus_dir)
-    local lengths = sizes(cfg.lm_L, cfg.lm_factors)
-    local T_train, T_max = runs.seq_len(t, cfg.lm_L), runs.seq_len(t, lengths[#lengths])
-    local r = runs.recipe(cfg, which or "lm")
-    series_runs({ family = "lm", series = (which and which ~= "lm" and which .. "-" or "lm-") .. enc,
-                  task = "lm", text = cfg._corpus, text_hash = cfg._corpus_hash, holdout = cfg._holdout,
-                  L = cfg.lm_L, lengths = lengths, max_tokens = cfg.lm_max_tokens, steps = r.steps,
-                  batch = r.batch, freq_usage = enc == "rope", checkpoint = enc == "rope",
-                  model = model_config(cfg, r, enc, t:info().vocab, T_train, T_max, {}) }, T_train, min_seeds)
+    local c0, T_train = lm_series(cfg, enc, which)
+    series_runs(c0, T_train, min_seeds)
+  end
+  -- A per-layer model (series "<prefix>-<task>-<name>"): build(model, T_train,
+  -- T_max) turns the study's model config into the design's (a `layers`
+  -- list). o: L and topts (seq tasks), factors, recipe, pilots_of (a series
+  -- planned before whose pilots this one selects from).
+  function P.layered(prefix, task, name, build, o)
+    local c0, T_train, T_max
+    if task == "lm" then
+      c0, T_train, T_max = lm_series(cfg, "rope", o.recipe, o.factors)
+    else
+      c0, T_train, T_max = seq_series(cfg, prefix, task, "rope", { L = o.L, factors = o.factors, recipe = o.recipe,
+                                                                 topts = o.topts })
+    end
+    c0.series = prefix .. "-" .. task .. "-" .. name
+    c0.checkpoint, c0.freq_usage = false, false
+    c0.model = build(c0.model, T_train, T_max)
+    series_runs(c0, T_train, nil, o.pilots_of and prefix .. "-" .. task .. "-" .. o.pilots_of)
   end
   function P.scaling(task)
     local n = M.seeds_of(cfg, "ctx-" .. task)

@@ -165,9 +165,10 @@ local function sections(M, cfg, R, rep, D)
     local S = { cfg = cfg, X = D.X, R = R, rep = rep, chance = D.chance, freq = D.freq }
     -- c: claim, published, measured (text), test (a pb.verdict claim
     -- without id), needs (series that must have learned), metric, series
-    -- (what it reads, when more than needs).
+    -- (what it reads, when more than needs), paper (default: the title's
+    -- part before the colon).
     function S.claim(c)
-      c.paper, c.section = paper, id
+      c.paper, c.section = c.paper or paper, id  -- a section of several papers names each claim's
       c.test.id = string.format("%s-%d", id, #claims + 1)
       local unlearned = restrict_to_learned(D.X, cfg, c)
       if unlearned then c.measured = c.measured .. "; " .. unlearned end
@@ -176,7 +177,7 @@ local function sections(M, cfg, R, rep, D)
         c.test.learned = { ok = false, reason = string.format("%d seed%s with values, %d needed", n,
           n == 1 and "" or "s", cfg.min_seeds), would_need = "more seeds (seeds=)" }
       end
-      rep:claim { text = paper .. ": " .. c.claim, verdict = "inconclusive", section = "literature" }
+      rep:claim { text = c.paper .. ": " .. c.claim, verdict = "inconclusive", section = "literature" }
       c.block = rep.blocks[#rep.blocks]
       claims[#claims + 1] = c
     end

@@ -180,7 +180,10 @@ end
 --- reach and the comparison says nothing. series: {name = by-seed table}.
 function measure.off_floor(series, floor, what)
   local best, best_name = -math.huge, nil
-  for name, by in pairs(series) do
+  -- in name order, so that a tie names the same series in every process
+  -- (the order of pairs() over string keys varies between runs)
+  for _, name in ipairs(sorted_keys(series)) do
+    local by = series[name]
     local s, k = 0, 0
     for _, v in pairs(by) do s, k = s + v, k + 1 end
     if k > 0 and s / k > best then best, best_name = s / k, name end

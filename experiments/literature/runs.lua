@@ -50,11 +50,12 @@ function runs.task(c, which, dir)
 end
 
 --- A section's recipe: the study's d, heads, layers, steps (lm_steps for
---- language models), batch and evaluation samples, with the section's
---- entry of cfg.recipes over them.
-function runs.recipe(cfg, name)
+--- language models: recipe lm or barbero, or task lm), batch and evaluation
+--- samples, with the section's entry of cfg.recipes over them.
+function runs.recipe(cfg, name, task)
+  local lm = name == "lm" or name == "barbero" or task == "lm"
   local r = { d = cfg.d, heads = cfg.heads, layers = cfg.layers, batch = cfg.batch, samples = cfg.samples,
-              steps = (name == "lm" or name == "barbero") and cfg.lm_steps or cfg.steps }
+              steps = lm and cfg.lm_steps or cfg.steps }
   for k, v in pairs(cfg.recipes[name] or {}) do r[k] = v end
   return r
 end
