@@ -150,8 +150,9 @@ check(base[far] and scaled[far] and base[far] ~= scaled[far], "the temperature c
 
 -- The sweep writes the same claims ------------------------------------------------
 local sweep_root = tmp .. "/sweep"
-local cmd = string.format("build/posbench sweep literature scale=tiny sections=hybrids --local 2 root=%s " ..
-  ">%s/sweep.log 2>&1", sweep_root, tmp)
+-- the running executable (build/ or build-sanitize/)
+local cmd = string.format("%s sweep literature scale=tiny sections=hybrids --local 2 root=%s >%s/sweep.log 2>&1",
+  core._proc.exe(), sweep_root, tmp)
 check(os.execute(cmd) == true, "posbench sweep literature sections=hybrids --local 2 runs")
 check(checks.read(sweep_root .. "/literature/claims.csv") == checks.read(dir .. "/claims.csv"),
   "the sweep's claims.csv equals the in-process run's")
