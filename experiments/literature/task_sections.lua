@@ -319,7 +319,9 @@ S[#S + 1] = {
                               margin = cfg.chance_margin, best_of = true }
         text[#text + 1] = r.encoding .. " " .. ci(r._ood)
       end
-      S_.claim { claim = task .. " stays at chance beyond the training length for every encoding",
+      local series = {}
+      for _, enc in ipairs(cfg.del_encodings) do series[#series + 1] = "del-" .. task .. "-" .. enc end
+      S_.claim { claim = task .. " stays at chance beyond the training length for every encoding", series = series,
         published = "at chance out of distribution (Deletang et al. 2023)",
         measured = string.format("accuracy beyond L (chance %.3f, margin %.2f): %s; above chance + margin in " ..
           "distribution: %s", chance or 0 / 0, cfg.chance_margin, table.concat(text, "; "),

@@ -79,6 +79,10 @@ function sequential.main(S, o, H)
     if not out then error("study " .. M.name .. ": its collect returned no sequential result", 0) end
     say("look %d: %d claims decided, %d futile, %d not testable, %d want more seeds", st.look, #out.decided,
       #out.futile, #out.not_testable, #out.more)
+    if #out.more > 0 and #out.more_series == 0 then
+      error(string.format("study %s: claims %s want more seeds but name no series to add them to", M.name,
+        table.concat(out.more, ", ")), 0)
+    end
     if #out.more_series == 0 or st.look == #st.looks then return 0 end
     st.look = st.look + 1
     for _, s in ipairs(out.more_series) do st.seeds[s] = st.looks[st.look] end
