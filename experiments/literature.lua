@@ -217,11 +217,10 @@ function M.build_corpus(cfg)
   end
   local a, b = table.concat(train), table.concat(test)
   local path = string.format("%s/%s/corpus.txt", cfg.root, M.name)  -- cfg._corpus
-  core.mkdir_p(string.format("%s/%s", cfg.root, M.name))
-  local f = io.open(path, "rb")
-  local old = f and f:read("a")
-  if f then f:close() end
-  if old ~= a .. b then pb.write_atomic(path, a .. b) end
+  local results = require "posbench.results"
+  results.open(M.name, { root = cfg.root })  -- the study's directory
+  local old = results.read_text(cfg.root, path)  -- nil unless a regular file
+  if old ~= a .. b then results.write_file(cfg.root, path, a .. b) end
   cfg._corpus, cfg._corpus_hash, cfg._holdout = "corpus.txt", core.hash64(a .. b), #b / (#a + #b)
   cfg._corpus_dir = core.realpath(string.format("%s/%s", cfg.root, M.name))
 end

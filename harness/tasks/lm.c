@@ -15,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "task_common.h"
+#include "../io/results_fs.h"
 
 /* Offsets are drawn with gsl_rng_uniform_int, which takes n < 2^32. */
 #define MAX_CORPUS (1L << 31)
@@ -76,10 +78,15 @@ static void generate(gsl_rng *r, char *buf, long cap) {
 /* ---- corpus loading ---- */
 
 static int read_file(const char *path, char **out, long *out_len, pb_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* Not fopen: a FIFO or device would block it or have effects. */
+    pb_error oerr;
+    int fd = pb_rfs_open_read(NULL, path, &oerr);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
         return pb_fail(err, "task 'lm': cannot read corpus file '%s': %s", path,
-                       strerror(errno));
+                       fd >= 0 ? strerror(errno) : oerr.msg);
+    }
     long cap = 1 << 16, len = 0;
     char *buf = malloc((size_t)cap);
     while (buf) {

@@ -195,6 +195,11 @@ do
   local code, _, err = pb_cmd(string.format("run %s", write(tmp .. "/load_fifo.lua",
     string.format("pb.load(%q)", fifo2))), 10)
   check(code == 1 and err:find("FIFO", 1, true), "pb.load on a FIFO fails at once (exit " .. code .. "): " .. err)
+  local fifo3 = tmp .. "/corpus.fifo"
+  sh("mkfifo " .. fifo3)
+  code, _, err = pb_cmd(string.format("run %s", write(tmp .. "/lm_fifo.lua",
+    string.format("pb.task('lm', {path = %q})", fifo3))), 10)
+  check(code == 1 and err:find("FIFO", 1, true), "an lm corpus that is a FIFO fails at once (exit " .. code .. "): " .. err)
   local link = tmp .. "/model_link.pbt"
   sh(string.format("ln -s %s %s", victim, link))
   errors_with("not a regular file", function() model:save(link) end)

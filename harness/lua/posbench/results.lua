@@ -82,6 +82,7 @@ end
 local function read_text(root, path)
   return rfs.read(root, path)
 end
+results.read_text = read_text
 
 -- A JSON file below root: value, or nil and why not (absent, not a
 -- regular file, unreadable, not JSON).
