@@ -92,12 +92,11 @@ end
 --- -> text naming what did not learn, or nil
 local function restrict_to_learned(X, cfg, c)
   local metric = c.metric or "accuracy"
-  local keep, failed, seeds = nil, {}, {}
+  local keep, failed = nil, {}
   for _, series in ipairs(c.needs or {}) do
     local ok, val = X:learned_seeds(series, metric, cfg)
     local bad = {}
     for s, yes in pairs(ok) do
-      seeds[s] = true
       if not yes then bad[#bad + 1] = string.format("s%d %.3g", s, val[s] or 0 / 0) end
     end
     if next(ok) == nil then bad[1] = "no runs" end
@@ -240,7 +239,7 @@ return function(M)
   return function(cfg, R, plan)
     local t0 = pb.now()
     local rows, chance, freq, run_rows = load(M, R, plan)
-    local X = measure.new(cfg.level, rows, nil, cfg._sequential and cfg._sequential.limit)
+    local X = measure.new(cfg.level, rows)
     local rep = pb.report.new("Reproducing the literature on positional encodings")
     rep:para(string.format("Scale `%s`, %d seeds per configuration, %d runs. Each section states the " ..
       "paper's protocol, what posbench changes to fit a small CPU budget, the paper's finding, " ..

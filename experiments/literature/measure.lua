@@ -53,11 +53,14 @@ function M:seeds_of(series) return sorted_keys(self.seeds[series]) end
 --- bounds: {lower, upper} the values cannot leave (the interval is kept
 --- inside them).
 function M:over_seeds(series, f, bounds)
+  return self:summarise(self:by_seed(series, f), bounds)
+end
+
+--- Summary of per-seed values {[seed] = v} (nil when there are none),
+--- with the values in seed order as .values.
+function M:summarise(by_seed, bounds)
   local vals = {}
-  for _, s in ipairs(self:seeds_of(series)) do
-    local v = f(self.idx[series][s])
-    if v ~= nil then vals[#vals + 1] = v end
-  end
+  for _, s in ipairs(sorted_keys(by_seed)) do vals[#vals + 1] = by_seed[s] end
   if #vals == 0 then return nil end
   local r = pb.stats.summary(vals, { level = self.level, bounds = bounds })
   r.values = vals
@@ -79,26 +82,10 @@ function M:mean_over(series, metric, pred)
   return self:over_seeds(series, function(by) return mean_where(by, metric, pred or ood) end, BOUNDS[metric])
 end
 
---- Mean over several series (e.g. tasks) per seed, then over seeds.
+--- Mean over several series (e.g. tasks) per seed (seed_mean_of_series,
+--- the values the claims test), then summarised over seeds.
 function M:mean_of_series(list, metric, pred)
-  pred = pred or function(r) return not r.in_dist end
-  local by_seed = {}
-  for _, series in ipairs(list) do
-    for s, by in pairs(self.idx[series] or {}) do
-      for _, r in pairs(by) do
-        if pred(r) and r[metric] then
-          by_seed[s] = by_seed[s] or { 0, 0 }
-          by_seed[s][1], by_seed[s][2] = by_seed[s][1] + r[metric], by_seed[s][2] + 1
-        end
-      end
-    end
-  end
-  local vals = {}
-  for _, s in ipairs(sorted_keys(by_seed)) do vals[#vals + 1] = by_seed[s][1] / by_seed[s][2] end
-  if #vals == 0 then return nil end
-  local r = pb.stats.summary(vals, { level = self.level, bounds = BOUNDS[metric] })
-  r.values = vals
-  return r
+  return self:summarise(self:seed_mean_of_series(list, metric, pred), BOUNDS[metric])
 end
 
 --- Per-seed values {[seed] = v} of f(records by length of one seed).
