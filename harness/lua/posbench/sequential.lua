@@ -52,21 +52,34 @@ local function read_state(R, looks)
   return st
 end
 
+--- --max-seeds, or four times the study's seeds.
+function sequential.max_seeds(o, cfg) return o.max_seeds or 4 * cfg.seeds end
+
+-- The study's config and plan at the state's look.
+local function apply(S, st, H)
+  S.cfg._sequential, S.cfg._seeds = { looks = st.looks, look = st.look }, st.seeds
+  H.replan(S)
+end
+
+-- The saved state (or look 1), applied. -> state, the study's results
+local function take_state(S, o, H)
+  local R = H.results(S)
+  local st = read_state(R, sequential.looks(S.cfg.seeds, sequential.max_seeds(o, S.cfg)))
+  apply(S, st, H)
+  return st, R
+end
+
 --- Runs the looks. S: the sweep (study, cfg, plan); o: parsed options
---- (max_seeds); H: the sweep's steps {replan(S), execute(S) -> "done" |
---- "pending", collect(S) -> status}. Returns the exit status.
+--- (max_seeds); H: the sweep's steps {results(S), replan(S), execute(S) ->
+--- "done" | "pending", collect(S) -> status}. Returns the exit status.
 function sequential.main(S, o, H)
-  local cfg, M = S.cfg, S.M
+  local M = S.M
   if not M.sequential then
     error(string.format("study %s does not support --until-decided", M.name), 0)
   end
-  local looks = sequential.looks(cfg.seeds, o.max_seeds or 4 * cfg.seeds)
-  local R = H.results(S)
-  local st = read_state(R, looks)
+  local st, R = take_state(S, o, H)
   local function say(fmt, ...) io.stderr:write(string.format("posbench sweep: " .. fmt .. "\n", ...)) end
   while true do
-    cfg._sequential, cfg._seeds = { looks = st.looks, look = st.look }, st.seeds
-    H.replan(S)
     say("look %d of %d (seeds %s)", st.look, #st.looks, table.concat(st.looks, ", "))
     if H.execute(S) ~= "done" then
       say(o.action == "slurm" and "the collect job takes look %d and submits the next one"
@@ -85,19 +98,16 @@ function sequential.main(S, o, H)
     end
     if #out.more_series == 0 or st.look == #st.looks then return 0 end
     st.look = st.look + 1
-    for _, s in ipairs(out.more_series) do st.seeds[s] = st.looks[st.look] end
+    for _, series in ipairs(out.more_series) do st.seeds[series] = st.looks[st.look] end
     R:write(STATE, json.encode(st) .. "\n")
+    apply(S, st, H)
   end
 end
 
---- Applies a saved state to cfg (collect --until-decided, --plan): the
---- looks so far, without taking a new one.
+--- Applies a saved state to the study (collect --until-decided, --plan,
+--- workers): the looks so far, without taking a new one.
 function sequential.resume(S, o, H)
-  local cfg = S.cfg
-  local looks = sequential.looks(cfg.seeds, o.max_seeds or 4 * cfg.seeds)
-  local st = read_state(H.results(S), looks)
-  cfg._sequential, cfg._seeds = { looks = st.looks, look = st.look }, st.seeds
-  H.replan(S)
+  take_state(S, o, H)
 end
 
 return sequential

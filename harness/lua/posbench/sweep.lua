@@ -660,7 +660,7 @@ local function until_decided(mode, S, o)
   }
   local action = o.action or "local"
   -- Workers (local, GNU parallel, Slurm tasks) plan the same look.
-  local max_seeds = tostring(o.max_seeds or 4 * S.cfg.seeds)
+  local max_seeds = tostring(seq.max_seeds(o, S.cfg))
   for _, a in ipairs { "--until-decided", "--max-seeds", max_seeds } do S.argv_args[#S.argv_args + 1] = a end
   if mode == "collect" or action == "plan" or action == "run" or action == "array" then
     seq.resume(S, o, H)
