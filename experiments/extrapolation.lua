@@ -954,8 +954,7 @@ local function claim_block(X, rep, c)
   X.claims[#X.claims + 1] = c
 end
 
-local MARK = { reproduced = "confirmed", ["not reproduced"] = "contradicted", inconclusive = "inconclusive",
-               ["not testable"] = "untestable" }
+local MARK = pb.verdict.report_mark
 
 -- One family: every claim of the report; fills the claim blocks.
 local function decide_claims(X)

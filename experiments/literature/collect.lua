@@ -50,8 +50,7 @@ local function load(M, R, plan)
   return rows, chance, freq, run_rows
 end
 
-local MARK = { reproduced = "confirmed", ["not reproduced"] = "contradicted", inconclusive = "inconclusive",
-               ["not testable"] = "untestable" }
+local MARK = pb.verdict.report_mark
 
 local function shown_config(cfg)
   local keys = {}

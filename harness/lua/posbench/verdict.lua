@@ -17,6 +17,7 @@
 --   verdict.rows(results) -> rows, columns (a markdown table's content;
 --     verdict.columns is the same list of column names)
 --   verdict.rules_text(opts) -> the rules in a paragraph
+--   verdict.report_mark[result.verdict] -> the verdict rep:claim takes
 --
 -- A claim: {id =, text =, kind =, margin = 0, lower_is_better = false,
 --   paired = true, reference = 0, best_of = false, premise =, learned =,
@@ -674,6 +675,10 @@ local function verdict_text(r)
   if r.would_decide and r.status ~= "futile" then v = v .. "; " .. r.would_decide.text end
   return v
 end
+
+-- The mark rep:claim shows for each verdict.
+verdict.report_mark = { reproduced = "confirmed", ["not reproduced"] = "contradicted",
+                        inconclusive = "inconclusive", ["not testable"] = "untestable" }
 
 verdict.columns = { "claim", "test", "per seed", "effect [interval]", "p hold / refute",
                     "Holm p", "stage", "verdict" }
