@@ -965,9 +965,8 @@ local function decide_claims(X)
   for i, c in ipairs(X.claims) do
     local r, row = results[i], rows[i]
     c.block.verdict = MARK[r.verdict]
-    c.block.evidence = c.evidence .. string.format(" Test (%s, %d claims, Holm at alpha = %g): %s; effect %s; " ..
-      "p (reproduce / refute) %s; Holm %s; %s.", r.id, #X.claims, X.cfg.alpha, r.test or "-",
-      row["effect [interval]"] or "-", row["p hold / refute"] or "-", row["Holm p"] or "-", row.verdict)
+    c.block.evidence = c.evidence .. string.format(" Test (%s, %d claims, Holm at alpha = %g): %s.", r.id,
+      #X.claims, X.cfg.alpha, pb.verdict.test_text(r, row))
   end
   return results
 end

@@ -267,8 +267,7 @@ return function(M)
       c.block.verdict = MARK[r.verdict]
       c.block.text = c.block.text .. " (" .. r.verdict .. ", " .. r.id .. ")"
       c.block.evidence = "published: " .. c.published .. ". Measured: " .. c.measured .. ". Test: " ..
-        (r.test or "-") .. "; effect " .. (c.effect or "-") .. "; p (reproduce / refute) " .. (c.p or "-") ..
-        "; Holm " .. (c.holm or "-") .. "; " .. c.detail .. "."
+        pb.verdict.test_text(r, stat_rows[i]) .. "."
     end
     -- The claims table goes right after the introduction.
     local tail = {}

@@ -17,6 +17,7 @@
 --   verdict.rows(results) -> rows, columns (a markdown table's content;
 --     verdict.columns is the same list of column names)
 --   verdict.rules_text(opts) -> the rules in a paragraph
+--   verdict.test_text(result, row) -> the test, effect, p-values and verdict in a line
 --   verdict.report_mark[result.verdict] -> the verdict rep:claim takes
 --
 -- A claim: {id =, text =, kind =, margin = 0, lower_is_better = false,
@@ -674,6 +675,14 @@ local function verdict_text(r)
   if r.note then v = v .. " (" .. r.note .. ")" end
   if r.would_decide and r.status ~= "futile" then v = v .. "; " .. r.would_decide.text end
   return v
+end
+
+--- One line of a claim's test for its evidence text: "paired t; effect
+--- ...; p (reproduce / refute) ...; Holm ...; <verdict and what would
+--- decide it>". result: one of decide's results; row: its verdict.rows row.
+function verdict.test_text(result, row)
+  return string.format("%s; effect %s; p (reproduce / refute) %s; Holm %s; %s", result.test or "-",
+    row["effect [interval]"] or "-", row["p hold / refute"] or "-", row["Holm p"] or "-", row.verdict)
 end
 
 -- The mark rep:claim shows for each verdict.
