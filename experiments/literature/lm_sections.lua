@@ -40,8 +40,8 @@ S[#S + 1] = {
       by_enc[enc] = { L = at_L, far = far, n = n }
       -- Growth per seed: perplexity at the longest window over that at L.
       local function growth(by) return n and by[n] and by[cfg.lm_L] and by[n].ppl / by[cfg.lm_L].ppl or nil end
-      by_enc[enc].growth = X:over_seeds(s, growth)
       by_enc[enc].seed_growth = X:by_seed(s, growth)
+      by_enc[enc].growth = X:summarise(by_enc[enc].seed_growth)
       rows[#rows + 1] = { encoding = enc, at_L = ci(at_L, "%.2f"), far = ci(far, "%.2f"),
                           growth = ci(by_enc[enc].growth, "%.2f") }
       list[#list + 1] = { series = s, name = enc }
