@@ -66,6 +66,9 @@ M.config = {
   -- embeddings here and copy is not learned (accuracy 0.05 at n = 8);
   -- at 0.1 it is learned (0.999).
   sinusoidal_scale = 0.1,
+  -- a per-layer design named in `encodings` (pb.design): its span as a
+  -- fraction of the training sequence; 0 keeps the design's own
+  design_window = 0.0,
 }
 
 -- Scales: tiny is a smoke run (under a minute), default a small study
@@ -133,9 +136,24 @@ local function seq_len(task_obj, n)
   return #task_obj:sample(n, { seed = 1, causal = true }).tokens
 end
 
+-- A name in `encodings` is an encoding or a per-layer design (pb.design,
+-- docs/hybrids.md): a design gets its layer list for the training length.
+local function is_design(name)
+  for _, e in ipairs(pb.list_encodings()) do if e.name == name then return false end end
+  for _, d in ipairs(pb.list_designs()) do if d.name == name then return true end end
+  return false
+end
+
 local function model_config(cfg, enc, vocab, T_train, T_max, seed)
   local m = { vocab = vocab, d = cfg.d, heads = cfg.heads, layers = cfg.layers,
               max_len = T_train, encoding = enc, seed = seed }
+  if is_design(enc) then
+    local ctx = { layers = cfg.layers, T_train = T_train }
+    if cfg.design_window > 0 then ctx.window = cfg.design_window end
+    m.layers = pb.design(enc, ctx)
+    m.encoding = m.layers[1].encoding
+    return m
+  end
   -- A learned table needs a row for every evaluated position; rows past
   -- T_train stay at their initial values (what the diagnostics count).
   if enc == "learned" then m.enc = { size = T_max } end
@@ -180,14 +198,27 @@ function M.configure(overrides)
   -- A bound, so that a typo (seeds=1e9) fails at once instead of hanging the plan.
   if cfg.seeds < 1 or cfg.seeds > 1000 then error("extrapolation: seeds must be in 1..1000, got " .. cfg.seeds, 0) end
   -- Check names before hours of training find a typo.
+  local designs = pb.list_designs()
   for what, list in pairs { encoding = pb.list_encodings(), task = pb.list_tasks() } do
     local valid, names = {}, {}
     for _, e in ipairs(list) do valid[e.name], names[#names + 1] = true, e.name end
+    if what == "encoding" then
+      for _, d in ipairs(designs) do
+        if not valid[d.name] then valid[d.name], names[#names + 1] = true, d.name .. " (design)" end
+      end
+    end
     for _, name in ipairs(cfg[what .. "s"]) do
       if not valid[name] then
         error(string.format("extrapolation: unknown %s '%s' (valid: %s)", what, tostring(name),
           table.concat(names, ", ")), 0)
       end
+    end
+  end
+  -- a design's depth must hold its global layer (layers=4 for the 3:1 designs)
+  for _, name in ipairs(cfg.encodings) do
+    if is_design(name) then
+      local ok, err = pcall(pb.design, name, { layers = cfg.layers, T_train = 2 })
+      if not ok then error("extrapolation: " .. tostring(err), 0) end
     end
   end
   return cfg

@@ -43,51 +43,44 @@ function H.geometry(cfg, task)
   return runs.seq_len(t, cfg.hyb_L), runs.seq_len(t, lengths[#lengths]), cfg.hyb_L
 end
 
-local function rope(base, extra)
-  local l = { encoding = "rope", enc = { base = base } }
-  for k, v in pairs(extra or {}) do l[k] = v end
-  return l
-end
+local function rope(base) return { encoding = "rope", enc = { base = base } } end
 
--- Each design: what it is, and its local and global layer (layer i,
--- 0-based, is global when i % 4 == 3: pattern "3:1", Command A's and
--- Llama 4's interval of 4; a 4-layer model has one global layer, the last).
--- W: window, F: floor_scale, in tokens.
-H.designs = {
-  ["rnope-swa"] = { text = "RNoPE-SWA: 3 RoPE layers with window W, 1 global NoPE layer (Command A)",
-    layers = function(cfg, W) return rope(cfg.hyb_local_base, { window = W }), { encoding = "none" } end },
-  rope = { text = "all-RoPE, full attention",
-    layers = function(cfg) return rope(cfg.hyb_local_base), rope(cfg.hyb_local_base) end },
-  nope = { text = "all-NoPE, full attention",
-    layers = function() return { encoding = "none" }, { encoding = "none" } end },
-  ["rope-swa"] = { text = "all-RoPE, window W in every layer",
-    layers = function(cfg, W)
-      return rope(cfg.hyb_local_base, { window = W }), rope(cfg.hyb_local_base, { window = W })
-    end },
-  ["rnope-swa+temp"] = { text = "RNoPE-SWA with Llama 4's temperature on the NoPE layer at evaluation only " ..
-      "(trains exactly as RNoPE-SWA: same lr pilots, same weights)", pilots_of = "rnope-swa",
-    layers = function(cfg, W, F)
-      return rope(cfg.hyb_local_base, { window = W }), { encoding = "none",
-        temperature = { rule = "log", scale = cfg.hyb_temp_scale, floor_scale = F, at = "eval" } }
-    end },
-  ["rnope-swa+temp-train"] = { text = "RNoPE-SWA with the same temperature in training and evaluation",
-    layers = function(cfg, W, F)
-      return rope(cfg.hyb_local_base, { window = W }), { encoding = "none",
-        temperature = { rule = "log", scale = cfg.hyb_temp_scale, floor_scale = F, at = "always" } }
-    end },
-  ["swa-global-rope"] = { text = "3 RoPE layers with window W, 1 global RoPE layer, one base (Gemma 2's single base)",
-    layers = function(cfg, W) return rope(cfg.hyb_local_base, { window = W }), rope(cfg.hyb_local_base) end },
-  ["gemma-split"] = { text = "the same with the global layer's base raised (Gemma 3's local/global split)",
-    layers = function(cfg, W) return rope(cfg.hyb_local_base, { window = W }), rope(cfg.hyb_global_base) end },
+-- The section's designs: the uniform references (a layer repeated) and the
+-- named designs of pb.design (posbench/designs.lua; the claims use those of
+-- pattern 3:1, Command A's and Llama 4's interval: at hyb_layers = 4 the
+-- last layer is the global one).
+local uniform = {
+  rope = { text = "all-RoPE, full attention", layer = function(cfg) return rope(cfg.hyb_local_base) end },
+  nope = { text = "all-NoPE, full attention", layer = function() return { encoding = "none" } end },
 }
+-- The entry of a design name (nil when unknown): uniform ones here, the
+-- rest from the registry at call time (so pb.register_design in a script
+-- before the study is seen).
+function H.design(name)
+  local u = uniform[name]
+  if u then return { text = u.text, uniform = u.layer } end
+  for _, d in ipairs(pb.list_designs()) do
+    if d.name == name then
+      -- the temperature at evaluation trains exactly as RNoPE-SWA: same lr pilots, same weights
+      if name == "rnope-swa+temp" then
+        return { text = d.text .. " (trains exactly as RNoPE-SWA: same lr pilots, same weights)", pilots_of = "rnope-swa" }
+      end
+      return { text = d.text }
+    end
+  end
+end
 
 --- The layer list of a design for a training sequence of T_train tokens.
 function H.layers(cfg, name, T_train)
-  local W, F = H.spans(cfg, T_train)
-  local loc, glob = H.designs[name].layers(cfg, W, F)
-  local list = {}
-  for i = 0, cfg.hyb_layers - 1 do list[#list + 1] = runs.copy(i % 4 == 3 and glob or loc) end
-  return list
+  local d = H.design(name)
+  if d.uniform then
+    local list = {}
+    for i = 1, cfg.hyb_layers do list[i] = d.uniform(cfg) end
+    return list
+  end
+  return pb.design(name, { layers = cfg.hyb_layers, T_train = T_train, window = cfg.hyb_window,
+    floor = cfg.hyb_floor, local_base = cfg.hyb_local_base, global_base = cfg.hyb_global_base,
+    temp_scale = cfg.hyb_temp_scale })
 end
 
 local function contains(list, x)
@@ -162,10 +155,10 @@ S[#S + 1] = {
   plan = function(cfg, P)
     for _, task in ipairs(cfg.hyb_tasks) do
       for _, name in ipairs(cfg.hyb_designs) do
-        local d = H.designs[name]
+        local d = H.design(name)
         if not d then
-          local valid = {}
-          for k in pairs(H.designs) do valid[#valid + 1] = k end
+          local valid = { "nope", "rope" }
+          for _, x in ipairs(pb.list_designs()) do valid[#valid + 1] = x.name end
           table.sort(valid)
           error(string.format("literature: unknown hybrid design '%s' (valid: %s)", tostring(name),
             table.concat(valid, ", ")), 0)
@@ -214,7 +207,7 @@ function H.report_task(S_, cfg, X, task)
       return k > 0 and v / k or nil
     end, measure.BOUNDS[metric])
     ood[name], ind[name] = per_seed(X, s, lm, L, true), per_seed(X, s, lm, L, false)
-    local row = { design = name, what = H.designs[name].text, at_L = ci(at[name], fmt), far = ci(far[name], fmt) }
+    local row = { design = name, what = H.design(name).text, at_L = ci(at[name], fmt), far = ci(far[name], fmt) }
     for n in pairs(lens) do
       local v = X:at(s, metric, n)
       row["n=" .. n] = v and string.format(fmt, v.mean) or "n/a"
@@ -296,5 +289,5 @@ function H.report_task(S_, cfg, X, task)
     task .. ": " .. metric .. " against length per design, mean and 95% interval over seeds.")
 end
 
-S.designs, S.layers, S.spans, S.geometry = H.designs, H.layers, H.spans, H.geometry
+S.design, S.layers, S.spans, S.geometry = H.design, H.layers, H.spans, H.geometry
 return S
