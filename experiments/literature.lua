@@ -23,7 +23,6 @@
 local here = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "experiments"
 if not package.path:find(here .. "/?.lua", 1, true) then package.path = here .. "/?.lua;" .. package.path end
 
-local core = require "posbench.core"
 local experiment = require "posbench.experiment"
 local json = pb.json
 local runs = require "literature.runs"
@@ -195,35 +194,8 @@ function M.configure(overrides)
   return cfg
 end
 
---- The language-model corpus: the first (1 - holdout) of every text file,
---- then the rest of every file, as one file (so training and held-out
---- slices share token ids); cfg._holdout is the held-out fraction of it.
---- Written once per results root, atomically. Run configs name it relative
---- to the study's directory (cfg._corpus) with the hash of its text
---- (cfg._corpus_hash), so a moved results directory keeps its runs and a
---- changed corpus makes them stale; cfg._corpus_dir is that directory.
-function M.build_corpus(cfg)
-  local train, test = {}, {}
-  for _, path in ipairs(cfg.texts) do
-    local f = io.open(path, "rb")
-    if not f then
-      error(string.format("literature: text file '%s' not found (texts=PATH,...; the defaults come " ..
-        "with Debian's base-files package)", tostring(path)), 0)
-    end
-    local text = f:read("a")
-    f:close()
-    local cut = math.floor(#text * (1 - cfg.holdout))
-    train[#train + 1], test[#test + 1] = text:sub(1, cut), text:sub(cut + 1)
-  end
-  local a, b = table.concat(train), table.concat(test)
-  local path = string.format("%s/%s/corpus.txt", cfg.root, M.name)  -- cfg._corpus
-  local results = require "posbench.results"
-  results.open(M.name, { root = cfg.root })  -- the study's directory
-  local old = results.read_text(cfg.root, path)  -- nil unless a regular file
-  if old ~= a .. b then results.write_file(cfg.root, path, a .. b) end
-  cfg._corpus, cfg._corpus_hash, cfg._holdout = "corpus.txt", core.hash64(a .. b), #b / (#a + #b)
-  cfg._corpus_dir = core.realpath(string.format("%s/%s", cfg.root, M.name))
-end
+--- The language-model corpus (literature/runs.lua, runs.build_corpus).
+function M.build_corpus(cfg) return runs.build_corpus(cfg, M.name, "literature") end
 
 -- Plan ------------------------------------------------------------------------
 

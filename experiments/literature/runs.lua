@@ -20,6 +20,8 @@
 --
 -- Every evaluation record is {kind="eval", series=, length=, in_dist=,
 -- accuracy=, exact=, ppl=}; `series` names the curve the report reads.
+local core = require "posbench.core"
+local results = require "posbench.results"
 local util = require "posbench.util"
 
 local runs = {}
@@ -145,8 +147,10 @@ local function run_pilot(c, e, R, run, model, task_obj)
 end
 
 -- seq and lm: train one model, evaluate it, keep RoPE checkpoints for the
--- scaling runs and record RoPE frequency usage on lm.
-local function run_model(c, e, R)
+-- scaling runs and record RoPE frequency usage on lm. more(c, model,
+-- task_obj, run), when given, records what another study measures on the
+-- trained model.
+local function run_model(c, e, R, more)
   local lr, from = c.lr, nil
   if c.lr_select then lr, from = runs.selected_lr(c, R) end
   local run = R:run(e.name, c)
@@ -167,6 +171,7 @@ local function run_model(c, e, R)
       end
     end
   end
+  if more then more(c, model, task_obj, run) end
   if c.checkpoint then model:save(run:path("model.pbt")) end
   run:summary { series = c.series, seed = c.seed, lr = lr, lr_from = from, final_loss = tr.final_loss,
                 train_seconds = tr.seconds, tokens_per_s = tr.tokens_per_s,
@@ -221,9 +226,39 @@ local function run_scaling(c, e, R)
   rope:close()
 end
 
-function runs.run_one(e, R)
+--- The language-model corpus: the first (1 - holdout) of every text file,
+--- then the rest of every file, as one file (so training and held-out
+--- slices share token ids); cfg._holdout is the held-out fraction of it.
+--- Written once per results root, atomically, in the directory of the
+--- study `name` (`who` names it in errors). Run configs name it relative
+--- to the study's directory (cfg._corpus) with the hash of its text
+--- (cfg._corpus_hash), so a moved results directory keeps its runs and a
+--- changed corpus makes them stale; cfg._corpus_dir is that directory.
+function runs.build_corpus(cfg, name, who)
+  local train, test = {}, {}
+  for _, path in ipairs(cfg.texts) do
+    local f = io.open(path, "rb")
+    if not f then
+      error(string.format("%s: text file '%s' not found (texts=PATH,...; the defaults come " ..
+        "with Debian's base-files package)", who, tostring(path)), 0)
+    end
+    local text = f:read("a")
+    f:close()
+    local cut = math.floor(#text * (1 - cfg.holdout))
+    train[#train + 1], test[#test + 1] = text:sub(1, cut), text:sub(cut + 1)
+  end
+  local a, b = table.concat(train), table.concat(test)
+  local path = string.format("%s/%s/corpus.txt", cfg.root, name)  -- cfg._corpus
+  results.open(name, { root = cfg.root })  -- the study's directory
+  local old = results.read_text(cfg.root, path)  -- nil unless a regular file
+  if old ~= a .. b then results.write_file(cfg.root, path, a .. b) end
+  cfg._corpus, cfg._corpus_hash, cfg._holdout = "corpus.txt", core.hash64(a .. b), #b / (#a + #b)
+  cfg._corpus_dir = core.realpath(string.format("%s/%s", cfg.root, name))
+end
+
+function runs.run_one(e, R, more)
   if e.config.family == "scaling" then return run_scaling(e.config, e, R) end
-  return run_model(e.config, e, R)
+  return run_model(e.config, e, R, more)
 end
 
 return runs
