@@ -34,10 +34,6 @@ local function measured(d, series, field)
   return out
 end
 
-local function summary_of(X, by_seed, bounds)
-  return X:summarise(by_seed, bounds)
-end
-
 -- The per-seed measures (the table's tested rows): {id, label, better =
 -- "higher" | "lower" | nil (no better side), margin, fmt, values(enc) ->
 -- by-seed table, show(summary) -> text}.
@@ -195,13 +191,8 @@ local function snr_rows(cfg, d)
   return row, list
 end
 
-return function(cfg, R, plan)
-  local t0 = pb.now()
-  local d = load(cfg, R, plan)
-  local X = measure.new(cfg.level, d.eval, nil)
-  local P = cfg.proposal
-  local ms = measures(cfg, X, d)
-  -- per-seed values and summaries
+-- Per-seed values and their summaries: vals[id][enc], sums[id][enc].
+local function values_of(cfg, X, ms)
   local vals, sums = {}, {}
   for _, m in ipairs(ms) do
     vals[m.id], sums[m.id] = {}, {}
@@ -209,17 +200,20 @@ return function(cfg, R, plan)
       local v = m.values(enc)
       if m.transform then for s, x in pairs(v) do v[s] = m.transform(x) end end
       vals[m.id][enc] = v
-      sums[m.id][enc] = summary_of(X, v, m.bounds)
+      sums[m.id][enc] = X:summarise(v, m.bounds)
     end
   end
-  -- tests: a family per measure (the proposal against each baseline), or
-  -- one family for the whole table
-  local results = {}
+  return vals, sums
+end
+
+-- The tests: a family per measure (the proposal against each baseline), or
+-- one family for the whole table. -> results by claim id
+local function decide_all(cfg, ms, vals)
+  local P, results, all = cfg.proposal, {}, {}
   local function decide(claims)
     if #claims == 0 then return end
     for _, r in ipairs(pb.verdict.decide(claims, { alpha = cfg.alpha, level = cfg.level })) do results[r.id] = r end
   end
-  local all = {}
   for _, m in ipairs(ms) do
     local B = {}
     for _, b in ipairs(cfg.against) do B[b] = next(vals[m.id][b]) and vals[m.id][b] or nil end
@@ -227,8 +221,13 @@ return function(cfg, R, plan)
     if cfg.family == "measure" then decide(cl) else for _, c in ipairs(cl) do all[#all + 1] = c end end
   end
   if cfg.family == "table" then decide(all) end
+  return results
+end
 
-  -- the table
+-- The tested rows of the table and of scorecard.csv, the tests behind
+-- them and the count of each verdict.
+local function tested_rows(cfg, ms, sums, results)
+  local P = cfg.proposal
   local rows, csv_rows, test_results = {}, {}, {}
   local counts = {}
   for _, m in ipairs(ms) do
@@ -265,6 +264,11 @@ return function(cfg, R, plan)
     end
     rows[#rows + 1] = row
   end
+  return rows, csv_rows, test_results, counts
+end
+
+-- The untested rows (SNR, properties, cost), added to rows and csv_rows.
+local function measured_rows(cfg, d, rows, csv_rows)
   local snr_row, snr_series = snr_rows(cfg, d)
   rows[#rows + 1] = snr_row
   for _, r in ipairs(checklist(cfg, d)) do rows[#rows + 1] = r end
@@ -276,6 +280,12 @@ return function(cfg, R, plan)
     csv_rows[#csv_rows + 1] = { measure = "eval_kb", encoding = enc, mean = c and c.eval_kb }
   end
 
+  return snr_series
+end
+
+-- report.md / .html, the CSVs and config.json.
+local function write_all(cfg, R, X, d, rows, csv_rows, test_results, counts, snr_series, t0)
+  local P = cfg.proposal
   local rep = pb.report.new("Scorecard: " .. P)
   local n_comp = 0
   for _, v in pairs(counts) do n_comp = n_comp + v end
@@ -359,4 +369,16 @@ return function(cfg, R, plan)
   experiment.sayer("scorecard")("%s: %d comparisons (%s), %d figures: %s", P, n_comp,
     #parts > 0 and table.concat(parts, ", ") or "none", figures, R:path("report.html"))
   return { dir = R.dir, counts = counts, rows = rows, csv = csv_rows, report = rep }
+end
+
+return function(cfg, R, plan)
+  local t0 = pb.now()
+  local d = load(cfg, R, plan)
+  local X = measure.new(cfg.level, d.eval, nil)
+  local ms = measures(cfg, X, d)
+  local vals, sums = values_of(cfg, X, ms)
+  local results = decide_all(cfg, ms, vals)
+  local rows, csv_rows, test_results, counts = tested_rows(cfg, ms, sums, results)
+  local snr_series = measured_rows(cfg, d, rows, csv_rows)
+  return write_all(cfg, R, X, d, rows, csv_rows, test_results, counts, snr_series, t0)
 end
