@@ -58,4 +58,14 @@ function checks.write(path, text)
   return path
 end
 
+-- The posbench binary running this test (the shell's parent is this
+-- process), else $BUILD/posbench.
+function checks.posbench_binary()
+  local p = io.popen("readlink /proc/$PPID/exe 2>/dev/null")
+  local exe = p and p:read("l")
+  if p then p:close() end
+  if exe and exe:match("posbench$") then return exe end
+  return (os.getenv("BUILD") or "build") .. "/posbench"
+end
+
 return checks

@@ -105,13 +105,7 @@ local m2 = ex.plan(cfg2)[1].config.model
 check(m2.layers[1].window == math.max(2, math.floor(0.25 * m2.max_len + 0.5)), "design_window= sets the span")
 
 -- A short run through the sweep: the design trains, evaluates, is summarised.
-local function posbench_binary()
-  local p = io.popen("readlink /proc/$PPID/exe 2>/dev/null")
-  local exe = p and p:read("l")
-  if p then p:close() end
-  if exe and exe:match("posbench$") then return exe end
-  return (os.getenv("BUILD") or "build") .. "/posbench"
-end
+local posbench_binary = checks.posbench_binary
 local tmp = os.tmpname()
 os.remove(tmp)
 core.mkdir_p(tmp)

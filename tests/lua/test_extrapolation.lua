@@ -185,14 +185,7 @@ close(sm.hi - sm.mean, core.t_quantile(0.975, 2) * se, 1e-12, "CI half width = t
 close(core.t_quantile(0.975, 2), 4.302652729911275, 1e-9, "t_{0.975,2} (tables)")
 
 -- Smoke run of the experiment at tiny scale ----------------------------------
-local function posbench_binary()
-  -- The shell's parent is this posbench process.
-  local p = io.popen("readlink /proc/$PPID/exe 2>/dev/null")
-  local exe = p and p:read("l")
-  if p then p:close() end
-  if exe and exe:match("posbench$") then return exe end
-  return (os.getenv("BUILD") or "build") .. "/posbench"
-end
+local posbench_binary = dofile("tests/lua/checks.lua").posbench_binary
 local root = tmp .. "/results"
 local script = core.source_root() .. "/experiments/extrapolation.lua"
 local cmd = string.format("'%s' run '%s' scale=tiny root='%s' > '%s/smoke.log' 2>&1",

@@ -19,13 +19,7 @@ pb.register_encoding("sc_half_alibi", {
 })
 ]])
 
-local function posbench_binary()
-  local p = io.popen("readlink /proc/$PPID/exe 2>/dev/null")
-  local exe = p and p:read("l")
-  if p then p:close() end
-  if exe and exe:match("posbench$") then return exe end
-  return (os.getenv("BUILD") or "build") .. "/posbench"
-end
+local posbench_binary = checks.posbench_binary
 local exe = posbench_binary()
 local function sweep(args, log)
   local ok = os.execute(string.format("'%s' sweep scorecard %s > '%s/%s' 2>&1", exe, args, tmp, log))
