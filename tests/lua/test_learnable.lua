@@ -1,0 +1,202 @@
+-- Learnable Lua encodings (pb.register_encoding with params): the three
+-- proposals in experiments/proposals/ against their C twins (same initial
+-- parameters, same per-step losses, same final loss after 500 steps), the
+-- gradient checks of pb.check_encoding on every form, a checkpoint round
+-- trip, and the errors of bad specs, functions and checkpoints.
+-- Run: build/posbench run tests/lua/test_learnable.lua
+local build = os.getenv("BUILD") or "build"
+local checks = dofile("tests/lua/checks.lua")
+local check, errors_with = checks.check, checks.errors_with
+
+for _, f in ipairs { "learned_alibi", "kerple_log", "fire" } do
+  dofile("experiments/proposals/" .. f .. ".lua")
+end
+
+-- Twins: copy task, d = 32, 2 layers, 500 steps, one seed.
+local task = pb.task("copy", { min_len = 3, max_len = 6, vocab = 6 })
+local function train(encoding, enc, steps)
+  local m = pb.model { vocab = task:info().vocab, d = 32, heads = 4, layers = 2,
+                       encoding = encoding, enc = enc, max_len = 16, seed = 7 }
+  local p0 = m:param("enc")
+  local log = pb.train(m, task, { steps = steps, batch = 16, lr = 3e-3, seed = 3, progress = false })
+  m:close()
+  return log.losses, p0
+end
+
+-- Per-step losses within STEP_TOL (relative) for the first FIRST steps,
+-- final loss within 1%: returns ok and a description.
+local STEP_TOL, FIRST, STEPS = 1e-5, 50, 500
+local function same_curve(a, b)
+  local worst, identical = 0, true
+  for s = 1, FIRST do
+    worst = math.max(worst, math.abs(a[s] - b[s]) / math.abs(b[s]))
+  end
+  for s = 1, #a do identical = identical and a[s] == b[s] end
+  local final = math.abs(a[#a] - b[#b]) / math.abs(b[#b])
+  return worst <= STEP_TOL and final <= 0.01,
+    string.format("worst relative step difference (first %d) %.3g, final %.6f vs %.6f (%.3g)%s",
+      FIRST, worst, a[#a], b[#b], final, identical and ", bit-identical at every step" or "")
+end
+
+local twins = {
+  { lua = "lua_alibi_learned", c = "alibi", c_enc = { learn = 1 } },
+  { lua = "lua_kerple_log", c = "kerple_log" },
+  { lua = "lua_fire", c = "fire", c_enc = { hidden = 8 }, lua_enc = { hidden = 8 } },
+}
+for _, t in ipairs(twins) do
+  local lc, pc = train(t.c, t.c_enc, STEPS)
+  local ll, pl = train(t.lua, t.lua_enc, STEPS)
+  local same_init = #pc == #pl and #pc > 0
+  for k = 1, #pc do same_init = same_init and pc[k] == pl[k] end
+  check(same_init, t.lua .. ": initial parameters equal those of " .. t.c)
+  local ok, what = same_curve(ll, lc)
+  check(ok, t.lua .. " trains as " .. t.c .. ": " .. what)
+  print(string.format("  %-18s vs %-10s %s", t.lua, t.c, what))
+end
+
+-- The comparison can fail: a twin with another initial value does not match.
+do
+  local lc = train("kerple_log", nil, 60)
+  local ll = train("lua_kerple_log", { r2 = 1.5 }, 60)
+  check(not same_curve(ll, lc), "a mismatched twin (r2 = 1.5) is told apart")
+end
+
+-- A learned position table (table form) against the C encoding learned: the
+-- same initial table (rng:normal draws gsl_ran_gaussian from the encoding's
+-- stream); the C code sums the rows' gradients in float, the Lua path in
+-- double, so the losses agree to float rounding, not bit for bit.
+pb.register_encoding("lua_learned_table", {
+  params = { E = { shape = { "max_len", "d" }, init = function(_, rng) return rng:normal(0.02) end } },
+  table = function(pos, i, d, p) return p.E[pos + 1][i + 1] end,
+})
+do
+  local lc, pc = train("learned", nil, 100)
+  local ll, pl = train("lua_learned_table", nil, 100)
+  local same_init = #pc == #pl
+  for k = 1, #pc do same_init = same_init and pc[k] == pl[k] end
+  check(same_init, "lua_learned_table: initial table equals learned's")
+  local worst = 0
+  for s = 1, 100 do worst = math.max(worst, math.abs(ll[s] - lc[s]) / lc[s]) end
+  check(worst < 1e-4, "lua_learned_table trains as learned (worst relative difference " .. worst .. ")")
+end
+
+-- Gradient checks on every form (and both masks for the bias proposals).
+pb.register_encoding("lua_rope_learned", {
+  params = { theta = { shape = { "pairs" },
+                       init = function(k, _, o) return 10000 ^ (-2 * (k - 1) / o.d_head) end } },
+  theta = function(k, d_head, p) return p.theta[k + 1] end,
+})
+pb.register_encoding("lua_log_angle", {
+  params = { w = { shape = { "pairs" }, init = function(k, _, o) return 2 ^ (-k) end },
+             gain = { shape = { 1 }, init = 1 } },
+  angle = function(pos, k, d_head, p) return p.gain[1] * math.log(1 + pos) * math.tanh(p.w[k + 1]) end,
+})
+for _, c in ipairs {
+  { "lua_alibi_learned", {} }, { "lua_alibi_learned", { causal = false } },
+  { "lua_kerple_log", {} }, { "lua_kerple_log", { causal = false } },
+  { "lua_fire", { enc = { hidden = 8 } } }, { "lua_fire", { enc = { hidden = 8 }, causal = false } },
+  { "lua_learned_table", { max_params = 24 } }, { "lua_rope_learned", {} }, { "lua_log_angle", {} },
+} do
+  local r = pb.check_encoding(c[1], c[2])
+  check(r.pass, string.format("pb.check_encoding('%s', causal=%s): function %.3g (tol %g), loss %.3g (tol %g)",
+    c[1], tostring(c[2].causal ~= false), r.fn.max_rel_err, r.tol_fn, r.loss.max_rel_err, r.tol_loss))
+end
+-- ... and a check that can fail: a value taken out of the tape has no gradient
+pb.register_encoding("lua_leaky", {
+  params = { a = { shape = { "heads" }, init = 0.5 } },
+  relative = true,
+  bias = function(head, i, j, p) return -pb.autodiff.value(p.a[head]) * math.abs(i - j) end,
+})
+check(not pb.check_encoding("lua_leaky").pass, "pb.check_encoding fails a gradient the tape cannot see")
+
+-- Checkpoint round trip: parameters, further training and the metadata.
+local tmp = os.tmpname()
+do
+  local m = pb.model { vocab = task:info().vocab, d = 32, heads = 4, layers = 2,
+                       encoding = "lua_fire", enc = { hidden = 8 }, max_len = 16, seed = 7 }
+  pb.train(m, task, { steps = 20, batch = 8, lr = 3e-3, seed = 3, progress = false })
+  m:save(tmp)
+  local l = pb.load(tmp)
+  local a, b = m:param("enc"), l:param("enc")
+  local same = #a == #b
+  for k = 1, #a do same = same and a[k] == b[k] end
+  check(same, "a loaded checkpoint has the trained encoding parameters")
+  local ea = pb.eval(m, task, { lengths = { 6 }, samples = 16 })[6].loss
+  local eb = pb.eval(l, task, { lengths = { 6 }, samples = 16 })[6].loss
+  check(ea == eb, "the loaded model evaluates as the saved one")
+  local ra = pb.train(m, task, { steps = 5, batch = 8, lr = 3e-3, seed = 9, progress = false })
+  local rb = pb.train(l, task, { steps = 5, batch = 8, lr = 3e-3, seed = 9, progress = false })
+  check(ra.final_loss == rb.final_loss, "and trains on as the saved one")
+  m:close()
+  l:close()
+end
+
+-- Loading it where the encoding is not registered names the encoding and its file.
+local function run_script(source)
+  local script = tmp .. ".case.lua"
+  local f = assert(io.open(script, "w"))
+  f:write(source)
+  f:close()
+  local p = io.popen(string.format("%s/posbench run %s 2>&1", build, script))
+  local out = p:read("a")
+  local ok = p:close()
+  os.remove(script)
+  return ok, out
+end
+do
+  local ok, out = run_script(string.format("pb.load(%q)", tmp))
+  check(not ok and out:find("Lua encoding 'lua_fire'", 1, true) and out:find("not registered", 1, true)
+    and out:find("experiments/proposals/fire.lua", 1, true),
+    "loading without the registration fails naming the encoding and its file: " .. out)
+  ok, out = run_script(string.format('dofile("experiments/proposals/fire.lua"); pb.load(%q)', tmp))
+  check(ok, "loading after the registration works: " .. out)
+end
+os.remove(tmp)
+
+-- Errors.
+local small = { vocab = 8, d = 16, heads = 2, layers = 1, max_len = 8 }
+local function model_with(name, enc)
+  local cfg = { encoding = name, enc = enc }
+  for k, v in pairs(small) do cfg[k] = v end
+  return pb.model(cfg)
+end
+local function bias_spec(params, bias)
+  return { params = params, bias = bias or function(h, i, j, p) return -p.a[h] * math.abs(i - j) end }
+end
+pb.register_encoding("e_shape", bias_spec { a = { shape = { "heads", "nope" } } })
+errors_with({ "encoding 'e_shape'", "parameter 'a'", "unknown shape entry 'nope'" },
+  model_with, "e_shape")
+pb.register_encoding("e_len", bias_spec { a = { shape = { "heads" }, init = { 1, 2, 3 } } })
+errors_with({ "encoding 'e_len'", "init has 3 values", "needs 2" }, model_with, "e_len")
+pb.register_encoding("e_initfn", bias_spec { a = { shape = { "heads" }, init = function() return "x" end } })
+errors_with({ "encoding 'e_initfn'", "init(1) returned a string" }, model_with, "e_initfn")
+pb.register_encoding("e_field", bias_spec { a = { shape = { "heads" }, size = 3 } })
+errors_with({ "parameter 'a'", "unknown field 'size'" }, model_with, "e_field")
+pb.register_encoding("e_string", bias_spec({ a = { shape = { "heads" } } },
+  function() return "far" end))
+errors_with({ "encoding 'e_string'", "bias(head=1, i=0, j=0) returned the string \"far\"",
+              "finite number" },
+  function() pb.train(model_with("e_string"), pb.task("copy", { min_len = 2, max_len = 3, vocab = 4 }),
+    { steps = 1, batch = 2, progress = false }) end)
+pb.register_encoding("e_raise", bias_spec({ a = { shape = { "heads" } } },
+  function() error("boom") end))
+errors_with({ "encoding 'e_raise'", "raised an error", "boom" },
+  function() pb.encoding("e_raise", { heads = 2 }):bias(3, 1) end)
+pb.register_encoding("e_mod", bias_spec({ a = { shape = { "heads" }, init = 1 } },
+  function(h, i, j, p) return p.a[h] % 2 end))
+errors_with({ "not differentiable" }, function()
+  pb.train(model_with("e_mod"), pb.task("copy", { min_len = 2, max_len = 3, vocab = 4 }),
+    { steps = 1, batch = 2, progress = false }) end)
+errors_with("params must be a table", pb.register_encoding, "e_p", { params = 3, bias = function() end })
+errors_with("relative = true applies to a bias with params", pb.register_encoding, "e_r",
+  { relative = true, bias = function() return 0 end })
+errors_with("relative must be a boolean", pb.register_encoding, "e_r2",
+  { relative = 1, params = {}, bias = function() return 0 end })
+errors_with("not an encoding registered from Lua", pb.check_encoding, "alibi")
+pb.register_encoding("lua_fixed_for_check", { bias = function() return 0 end })
+errors_with("has no params", pb.check_encoding, "lua_fixed_for_check")
+pb.register_encoding("e_empty", bias_spec {})
+errors_with("declares no parameter", model_with, "e_empty")
+errors_with("unknown option 'tol'", pb.check_encoding, "lua_kerple_log", { tol = 1 })
+
+checks.close("test_learnable")
