@@ -60,6 +60,7 @@ static int alibi_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
 static void alibi_init_params(const pb_encoding *e, float *params, gsl_rng *rng) {
     (void)rng;
     const alibi_state *s = e->state;
+    if (!s->learn) return; /* no parameters */
     for (int h = 0; h < e->g.heads; h++) params[h] = s->slopes[h];
 }
 
