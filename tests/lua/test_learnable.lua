@@ -7,6 +7,7 @@
 local build = os.getenv("BUILD") or "build"
 local checks = dofile("tests/lua/checks.lua")
 local check, errors_with = checks.check, checks.errors_with
+pb.threads(1) -- tiny models: one thread is fastest and keeps the test short
 
 for _, f in ipairs { "learned_alibi", "kerple_log", "fire" } do
   dofile("experiments/proposals/" .. f .. ".lua")
@@ -78,6 +79,32 @@ do
   local worst = 0
   for s = 1, 100 do worst = math.max(worst, math.abs(ll[s] - lc[s]) / lc[s]) end
   check(worst < 1e-4, "lua_learned_table trains as learned (worst relative difference " .. worst .. ")")
+end
+
+-- Probes and metrics read a learnable encoding at its current parameters.
+do
+  local lua = pb.encoding("lua_kerple_log", { heads = 4 })
+  local c = pb.encoding("kerple_log", { heads = 4 })
+  local p = { 0.3, -0.2, 1.1, 0.7, -0.5, 0.4, 0.9, 2.0 }
+  lua:set_params(p)
+  c:set_params(p)
+  local same = true
+  for h = 1, 4 do
+    for _, ij in ipairs { { 9, 2 }, { 30, 0 }, { 5, 5 } } do
+      same = same and lua:bias(ij[1], ij[2], { head = h }) == c:bias(ij[1], ij[2], { head = h })
+    end
+  end
+  check(same, "a probe of lua_kerple_log after set_params gives kerple_log's bias")
+  check(lua:bias(9, 2, { head = 1 }) ~= pb.encoding("lua_kerple_log", { heads = 4 }):bias(9, 2, { head = 1 }),
+    "set_params changes the probe's bias")
+  local m = pb.model { vocab = task:info().vocab, d = 32, heads = 4, layers = 1,
+                       encoding = "lua_learned_table", max_len = 16, seed = 2 }
+  pb.train(m, task, { steps = 3, batch = 4, lr = 1e-2, seed = 1, progress = false })
+  local rows = pb.metrics.table(m, { length = 6 })
+  local E = m:param("enc")
+  check(rows[6][3] == E[5 * 32 + 3] and rows[1][1] == E[1],
+    "pb.metrics.table of a trained model reads its current table")
+  m:close()
 end
 
 -- Gradient checks on every form (and both masks for the bias proposals).
