@@ -12,7 +12,7 @@
  * are 0-based; heads 1-based; positions are read through the `positions`
  * rounding site and table values through `tables`.
  *
- * The function is evaluated into tables, never inside a training step:
+ * A fixed function is evaluated into tables, never inside a training step:
  * theta once in create(), the others for every new position in prepare()
  * (single-threaded; tables grow when longer positions come and keep the
  * rows already computed). The hooks only read the tables, so training speed
