@@ -204,9 +204,10 @@ static void build_tables(pb_encoding *e) {
         for (int p = 0; p < P; p++)
             pb_cb_rot_row(e, v + (size_t)p * n, n, s->ta + (size_t)p * n, s->tb + (size_t)p * n);
         return;
-    case PB_CB_TABLE:
-    default:
-        if (pb_cb_type_of(e)->form == PB_CB_BIAS && !pb_cb_type_of(e)->relative) {
+    case PB_CB_BIAS:
+        if (pb_cb_type_of(e)->relative) { /* [H][2P - 1]: one entry per distinct argument */
+            for (int c = 0; c < s->learn.n_args; c++) s->ta[c] = pb_rot_table(e->prec, v[c]);
+        } else {
             /* [H][P][P] by position pair; no entry (causal, j > i): NaN */
             for (int h = 0; h < e->g.heads; h++)
                 for (int i = 0; i < P; i++)
@@ -215,8 +216,9 @@ static void build_tables(pb_encoding *e) {
                         s->ta[((size_t)h * P + i) * P + j] =
                             at < 0 ? NAN : pb_rot_table(e->prec, v[at]);
                     }
-            return;
         }
+        return;
+    default: /* table: [P][d], one entry per distinct argument */
         for (int c = 0; c < s->learn.n_args; c++) s->ta[c] = pb_rot_table(e->prec, v[c]);
         return;
     }
