@@ -33,8 +33,10 @@ local function node(v, a, dva, b, dvb)
   return setmetatable({ v = v, i = n }, mt)
 end
 
-local function bad(op, x)
-  error(string.format("autodiff: cannot %s a %s", op, type(x)), 3)
+-- The error points at the user's code calling the operator: level 4 from
+-- operands() (bad <- operands <- metamethod), 3 from a metamethod itself.
+local function bad(op, x, level)
+  error(string.format("autodiff: cannot %s a %s", op, type(x)), level or 4)
 end
 
 --- M.reset(): start a new tape.
@@ -55,63 +57,72 @@ end
 --- M.size() -> entries on the tape.
 function M.size() return n end
 
-mt.__add = function(x, y)
-  if type(x) == "number" then
-    if getmetatable(y) ~= mt then bad("add", y) end
-    return node(x + y.v, y.i, 1, 0, 0)
-  elseif type(y) == "number" then
-    if getmetatable(x) ~= mt then bad("add", x) end
-    return node(x.v + y, x.i, 1, 0, 0)
+-- Binary operators. A metamethod runs when one operand is a table with this
+-- metatable (or its own); the other is a number or a value. The common case,
+-- two values, is tested first.
+local function operands(op, x, y)
+  local tx, ty = type(x), type(y)
+  if tx == "table" and ty == "table" then
+    if getmetatable(x) ~= mt then bad(op, x) end
+    bad(op, y)
+  elseif tx == "number" then
+    if ty ~= "table" or getmetatable(y) ~= mt then bad(op, y) end
+    return 1
   end
-  if getmetatable(x) ~= mt then bad("add", x) elseif getmetatable(y) ~= mt then bad("add", y) end
-  return node(x.v + y.v, x.i, 1, y.i, 1)
+  if ty ~= "number" then bad(op, y) end
+  if getmetatable(x) ~= mt then bad(op, x) end
+  return 2
+end
+
+mt.__add = function(x, y)
+  local tx, ty = type(x), type(y)
+  if tx == "table" and ty == "table" and getmetatable(x) == mt and getmetatable(y) == mt then return node(x.v + y.v, x.i, 1, y.i, 1) end
+  local k = operands("add", x, y)
+  if k == 1 then return node(x + y.v, y.i, 1, 0, 0) end
+  return node(x.v + y, x.i, 1, 0, 0)
 end
 mt.__sub = function(x, y)
-  if type(x) == "number" then
-    if getmetatable(y) ~= mt then bad("subtract", y) end
-    return node(x - y.v, y.i, -1, 0, 0)
-  elseif type(y) == "number" then
-    if getmetatable(x) ~= mt then bad("subtract", x) end
-    return node(x.v - y, x.i, 1, 0, 0)
-  end
-  if getmetatable(x) ~= mt then bad("subtract", x) elseif getmetatable(y) ~= mt then bad("subtract", y) end
-  return node(x.v - y.v, x.i, 1, y.i, -1)
+  local tx, ty = type(x), type(y)
+  if tx == "table" and ty == "table" and getmetatable(x) == mt and getmetatable(y) == mt then return node(x.v - y.v, x.i, 1, y.i, -1) end
+  local k = operands("subtract", x, y)
+  if k == 1 then return node(x - y.v, y.i, -1, 0, 0) end
+  return node(x.v - y, x.i, 1, 0, 0)
 end
 mt.__mul = function(x, y)
-  if type(x) == "number" then
-    if getmetatable(y) ~= mt then bad("multiply", y) end
-    return node(x * y.v, y.i, x, 0, 0)
-  elseif type(y) == "number" then
-    if getmetatable(x) ~= mt then bad("multiply", x) end
-    return node(x.v * y, x.i, y, 0, 0)
+  local tx, ty = type(x), type(y)
+  if tx == "table" and ty == "table" and getmetatable(x) == mt and getmetatable(y) == mt then
+    return node(x.v * y.v, x.i, y.v, y.i, x.v)
   end
-  if getmetatable(x) ~= mt then bad("multiply", x) elseif getmetatable(y) ~= mt then bad("multiply", y) end
-  return node(x.v * y.v, x.i, y.v, y.i, x.v)
+  local k = operands("multiply", x, y)
+  if k == 1 then return node(x * y.v, y.i, x, 0, 0) end
+  return node(x.v * y, x.i, y, 0, 0)
 end
 mt.__div = function(x, y)
-  if type(x) == "number" then
-    if getmetatable(y) ~= mt then bad("divide", y) end
+  local tx, ty = type(x), type(y)
+  if tx == "table" and ty == "table" and getmetatable(x) == mt and getmetatable(y) == mt then
+    local q = x.v / y.v
+    return node(q, x.i, 1 / y.v, y.i, -q / y.v)
+  end
+  local k = operands("divide", x, y)
+  if k == 1 then
     local q = x / y.v
     return node(q, y.i, -q / y.v, 0, 0)
-  elseif type(y) == "number" then
-    if getmetatable(x) ~= mt then bad("divide", x) end
-    return node(x.v / y, x.i, 1 / y, 0, 0)
   end
-  if getmetatable(x) ~= mt then bad("divide", x) elseif getmetatable(y) ~= mt then bad("divide", y) end
-  local q = x.v / y.v
-  return node(q, x.i, 1 / y.v, y.i, -q / y.v)
+  return node(x.v / y, x.i, 1 / y, 0, 0)
 end
 mt.__unm = function(x) return node(-x.v, x.i, -1, 0, 0) end
 mt.__pow = function(x, y)
   if type(y) == "number" then
-    if getmetatable(x) ~= mt then bad("raise", x) end
+    if getmetatable(x) ~= mt then bad("raise", x, 3) end
     local d = y == 0 and 0 or y * x.v ^ (y - 1)
     return node(x.v ^ y, x.i, d, 0, 0)
   elseif type(x) == "number" then
-    if getmetatable(y) ~= mt then bad("raise", y) end
+    if getmetatable(y) ~= mt then bad("raise", y, 3) end
     local v = x ^ y.v
     return node(v, y.i, x > 0 and v * m_log(x) or 0, 0, 0)
   end
+  if getmetatable(x) ~= mt then bad("raise", x, 3) end
+  if getmetatable(y) ~= mt then bad("raise", y, 3) end
   local v = x.v ^ y.v
   local dx = y.v == 0 and 0 or y.v * x.v ^ (y.v - 1)
   return node(v, x.i, dx, y.i, x.v > 0 and v * m_log(x.v) or 0)
