@@ -51,7 +51,7 @@ do
   local x = ad.leaf(2)
   check(x < 3 and x >= 2 and not (x == 2) and ad.value(x) == 2,
     "comparisons compare values; == is identity (use value)")
-  check(math.log ~= ad.math.log and math.tanh == nil, "plain math outside an evaluation")
+  check(math.log ~= ad.math.log and math.exp ~= ad.math.exp, "plain math outside an evaluation")
   errors_with("not differentiable", function() return x % 2 end)
   errors_with({ "test_learnable.lua", "cannot add a string" }, function() return x + "a" end)
 end
