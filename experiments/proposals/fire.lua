@@ -19,11 +19,9 @@ return pb.register_encoding("lua_fire", {
     local c, L = math.abs(p.c[1]), math.abs(p.l[1]) * init_L
     local r = o.causal and math.max(i - j, 0) or math.abs(i - j)
     local z = math.log1p(c * r) / (math.log1p(c * math.max(L, i)) + 1e-6)
-    local slope, icpt, W2 = 0, p.b2[head], p.W2[head] -- f = W2 relu(W1 z + b1) + b2
-    for k = 1, o.hidden do -- summed as C does: the active units' slope and intercept
-      if p.W1[k] * z + p.b1[k] > 0 then slope, icpt = slope + W2[k] * p.W1[k], icpt + W2[k] * p.b1[k] end
-    end
-    return slope * z + icpt
+    local f, W2 = p.b2[head], p.W2[head] -- f = W2 relu(W1 z + b1) + b2
+    for k = 1, o.hidden do f = f + W2[k] * math.max(p.W1[k] * z + p.b1[k], 0) end
+    return f
   end,
   summary = "FIRE (Lua twin of fire)",
   reference = "Li et al. 2023",
