@@ -33,8 +33,6 @@
 static const char *const reserved_options[] = {"d", "heads", "d_head", "causal",
                                                "max_len", "precision", "seed", NULL};
 
-
-
 static const lua_enc_type *type_of(const pb_encoding *e) {
     return pb_lua_enc_type_of(e);
 }
@@ -146,7 +144,7 @@ static int eval_protected(lua_State *co) {
     lua_settop(co, 1);
     lua_rawgeti(co, LUA_REGISTRYINDEX, type_of(j->e)->ref); /* 2: spec */
     lua_getfield(co, 2, "fn");                               /* 3 */
-    pb_lua_enc_push_opts(co, j->e, pb_cb_options(j->e));                /* 4 */
+    pb_lua_enc_push_opts(co, j->e, pb_cb_options(j->e));     /* 4 */
     call_ctx c = {.co = co, .e = j->e, .err = j->err};
     j->rc = j->fill(j->job, call_fn, &c);
     return 0;
@@ -397,7 +395,8 @@ static int l_register_encoding(lua_State *L) {
                              "opts), angle=function(pos, k, d_head, opts), "
                              "table=function(pos, i, d, opts) or bias=function(head, i, j, "
                              "opts)", what);
-    int learnable = !lua_isnil(L, (lua_getfield(L, 2, "params"), -1));
+    lua_getfield(L, 2, "params");
+    int learnable = !lua_isnil(L, -1);
     if (learnable && !lua_istable(L, -1))
         return luaL_error(L, "%s: params must be a table such as {slopes = {shape = "
                              "{\"heads\"}, init = 0}}, not a %s", what, luaL_typename(L, -1));

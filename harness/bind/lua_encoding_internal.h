@@ -11,7 +11,9 @@
 typedef struct lua_enc_type {
     pb_cb_type cb;         /* first: e->type points here */
     lua_State *co;         /* callback thread */
-    int ref;               /* registry: {fn =, defaults =, thread =} */
+    int ref;               /* registry: the record {fn =, defaults =, thread =, name =,
+                            * form =, source =; learnable: params =, relative =,
+                            * driver =} */
     char *name, *summary, *reference, *options_doc;
     char **options;        /* NULL-terminated declared option names */
 } lua_enc_type;
