@@ -12,34 +12,54 @@
 #include "lua_encoding_internal.h"
 #include "lua_internal.h"
 
+/* The generator an init function draws from, valid during its request only
+ * (a function that keeps rng and calls it later gets an error, not a freed
+ * generator). */
+typedef struct rng_box {
+    gsl_rng *rng;
+} rng_box;
 
 /* What one request needs on the callback thread. */
 typedef struct learn_job {
     const pb_encoding *e;
     pb_cb_request *r;
     gsl_rng *rng; /* INIT: the encoding's stream; LAYOUT: a scratch one */
+    rng_box *box; /* the generator as the init functions see it */
 } learn_job;
 
+static gsl_rng *box_rng(lua_State *co) {
+    rng_box *b = lua_touserdata(co, lua_upvalueindex(1));
+    if (!b->rng) luaL_error(co, "rng is only valid while the init function is called");
+    return b->rng;
+}
+
 static int rng_uniform(lua_State *co) {
-    lua_pushnumber(co, gsl_rng_uniform(lua_touserdata(co, lua_upvalueindex(1))));
+    lua_pushnumber(co, gsl_rng_uniform(box_rng(co)));
     return 1;
 }
 
+/* rng:normal(sd) (or rng.normal(sd)): gsl_ran_gaussian, sd 1 by default. */
 static int rng_normal(lua_State *co) {
-    double sd = luaL_optnumber(co, 2, 1.0);
-    lua_pushnumber(co, gsl_ran_gaussian(lua_touserdata(co, lua_upvalueindex(1)), sd));
+    double sd = luaL_optnumber(co, lua_type(co, 1) == LUA_TNUMBER ? 1 : 2, 1.0);
+    lua_pushnumber(co, gsl_ran_gaussian(box_rng(co), sd));
     return 1;
 }
 
-/* {uniform = , normal = } drawing from rng, called as rng:uniform(). */
-static void push_rng(lua_State *co, gsl_rng *rng) {
+/* {uniform = , normal = } drawing from rng through a box (a full userdata
+ * the closures keep); returns the box, which the caller empties after the
+ * request. */
+static rng_box *push_rng(lua_State *co, gsl_rng *rng) {
+    rng_box *box = lua_newuserdatauv(co, sizeof *box, 0);
+    box->rng = rng;
     lua_createtable(co, 0, 2);
-    lua_pushlightuserdata(co, rng);
+    lua_pushvalue(co, -2);
     lua_pushcclosure(co, rng_uniform, 1);
     lua_setfield(co, -2, "uniform");
-    lua_pushlightuserdata(co, rng);
+    lua_pushvalue(co, -2);
     lua_pushcclosure(co, rng_normal, 1);
     lua_setfield(co, -2, "normal");
+    lua_remove(co, -2);
+    return box;
 }
 
 static void push_doubles(lua_State *co, const double *v, int n) {
@@ -87,7 +107,7 @@ static int learn_protected(lua_State *co) {
         lua_getfield(co, 4, "init");
         lua_pushvalue(co, 2);
         lua_pushvalue(co, 3);
-        push_rng(co, j->rng);
+        j->box = push_rng(co, j->rng);
         lua_call(co, 3, 2);
         if (r->op == PB_CB_LAYOUT) {
             r->n_params = (int)lua_tointeger(co, -1);
@@ -141,6 +161,7 @@ int pb_lua_enc_learn(const pb_encoding *e, pb_cb_request *r, pb_error *err) {
     pb_lua_enc_callbacks_running_count++;
     int status = lua_pcall(co, 1, 0, 0);
     pb_lua_enc_callbacks_running_count--;
+    if (job.box) job.box->rng = NULL; /* before the generator may be freed */
     gsl_rng_free(scratch);
     int rc = 0;
     if (status != LUA_OK) {

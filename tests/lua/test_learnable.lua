@@ -257,6 +257,16 @@ pb.register_encoding("e_mod", bias_spec({ a = { shape = { "heads" }, init = 1 } 
 errors_with({ "not differentiable" }, function()
   pb.train(model_with("e_mod"), pb.task("copy", { min_len = 2, max_len = 3, vocab = 4 }),
     { steps = 1, batch = 2, progress = false }) end)
+do -- rng is valid during the init only; rng.normal(sd) and rng:normal(sd) agree
+  local kept
+  pb.register_encoding("e_keep_rng", bias_spec { a = { shape = { "heads" },
+    init = function(k, rng) kept = rng; return k == 1 and rng.normal(0.5) or rng:normal(0.5) end } })
+  local a = pb.encoding("e_keep_rng", { heads = 2, seed = 4 }):params()
+  pb.register_encoding("e_normal", bias_spec { a = { shape = { "heads" }, init = function(_, rng) return rng:normal(0.5) end } })
+  local b = pb.encoding("e_normal", { heads = 2, seed = 4 }):params()
+  check(a[1] == b[1] and a[2] == b[2], "rng.normal(sd) = rng:normal(sd)")
+  errors_with("rng is only valid while the init function is called", kept.uniform, kept)
+end
 errors_with("params must be a table", pb.register_encoding, "e_p", { params = 3, bias = function() end })
 errors_with("relative = true applies to a bias with params", pb.register_encoding, "e_r",
   { relative = true, bias = function() return 0 end })
