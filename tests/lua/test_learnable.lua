@@ -275,6 +275,8 @@ errors_with("relative must be a boolean", pb.register_encoding, "e_r2",
 errors_with("not an encoding registered from Lua", pb.check_encoding, "alibi")
 pb.register_encoding("lua_fixed_for_check", { bias = function() return 0 end })
 errors_with("has no params", pb.check_encoding, "lua_fixed_for_check")
+pb.register_encoding("e_mixed", bias_spec { { name = "a", shape = { "heads" } }, b = { shape = { 1 } } })
+errors_with("cannot also have the key 'b'", model_with, "e_mixed")
 pb.register_encoding("e_empty", bias_spec {})
 errors_with("declares no parameter", model_with, "e_empty")
 errors_with("unknown option 'tol'", pb.check_encoding, "lua_kerple_log", { tol = 1 })

@@ -42,6 +42,12 @@ end
 function M.layout(rec, opts)
   local entries = {}
   if rec.params[1] ~= nil then
+    for k in pairs(rec.params) do
+      if math.type(k) ~= "integer" then
+        fail(rec, "params is a list of {name =, shape =, init =}; it cannot also have the key '%s'",
+          tostring(k))
+      end
+    end
     for k, e in ipairs(rec.params) do
       if type(e) ~= "table" or type(e.name) ~= "string" then
         fail(rec, "params[%d] must be a table {name = \"...\", shape = {...}, init = ...}", k)
