@@ -1,6 +1,7 @@
 /* Callback encodings: the encoding half of a function-defined encoding
- * (callback.h). The host (the Lua binding) only evaluates the function. */
-#include "callback.h"
+ * (callback.h). The host (the Lua binding) only evaluates the function.
+ * This file holds the fixed forms; callback_learn.c the learnable ones. */
+#include "callback_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -17,17 +18,8 @@ const int pb_cb_form_nargs[PB_CB_N_FORMS] = {2, 3, 3, 3};
 /* Largest tables prepare() builds, in floats (bias: H * P * P). */
 #define MAX_TABLE_FLOATS (1L << 26)
 
-typedef struct cb_state {
-    pb_opts opts;          /* option values given at creation */
-    int n_pairs;           /* rotary: d_head / 2 */
-    double *theta;         /* theta form: [n_pairs] */
-    float *ta, *tb;        /* rotary: cos, sin [tab_len][n_pairs];
-                            * table: ta [tab_len][d]; bias: ta [H][tab_len][tab_len] */
-    int tab_len;
-} cb_state;
-
 static const pb_cb_type *type_of(const pb_encoding *e) {
-    return (const pb_cb_type *)e->type;
+    return pb_cb_type_of(e);
 }
 
 /* One batch of evaluations, handed to the host. */
@@ -109,6 +101,7 @@ static void cb_destroy(pb_encoding *e) {
     free(s->theta);
     free(s->ta);
     free(s->tb);
+    pb_cb_learn_free(s);
     free(s);
     e->state = NULL;
 }
@@ -144,6 +137,7 @@ static int cb_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
                            ct->type.name, e->g.heads);
         break;
     }
+    if (ct->learnable) return pb_cb_learn_create(e, err);
     if (ct->form != PB_CB_THETA) return 0;
     /* The schedule does not depend on positions: evaluate it once, now. */
     s->theta = malloc(sizeof(double) * (size_t)s->n_pairs);
@@ -153,7 +147,7 @@ static int cb_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
 }
 
 /* cos/sin of the angles of one position, rounded as every rotary encoding does (rotary.h). */
-static void rot_row(const pb_encoding *e, const double *angles, int n, float *c, float *sn) {
+void pb_cb_rot_row(const pb_encoding *e, const double *angles, int n, float *c, float *sn) {
     for (int k = 0; k < n; k++) pb_rot_cos_sin(e->prec, angles[k], c + k, sn + k);
 }
 
@@ -175,6 +169,7 @@ static int too_large(const pb_encoding *e, double floats, int max_pos, pb_error 
 static int cb_prepare(pb_encoding *e, int max_pos, pb_error *err) {
     cb_state *s = e->state;
     const pb_cb_type *ct = type_of(e);
+    if (ct->learnable) return pb_cb_learn_prepare(e, max_pos, err);
     int old = s->tab_len < max_pos ? s->tab_len : 0;
     size_t P = (size_t)max_pos, n = (size_t)s->n_pairs;
     eval_job j = {.e = e, .old_len = old, .new_len = max_pos};
@@ -201,7 +196,7 @@ static int cb_prepare(pb_encoding *e, int max_pos, pb_error *err) {
                 memcpy(sn, s->tb, sizeof(float) * (size_t)old * n);
             }
             for (int p = j.old_len; p < max_pos; p++)
-                rot_row(e, angles + (size_t)p * n, (int)n, c + (size_t)p * n, sn + (size_t)p * n);
+                pb_cb_rot_row(e, angles + (size_t)p * n, (int)n, c + (size_t)p * n, sn + (size_t)p * n);
             free(s->ta);
             free(s->tb);
             s->ta = c;
@@ -244,8 +239,8 @@ static int cb_prepare(pb_encoding *e, int max_pos, pb_error *err) {
  * Positions outside the prepared table: the theta form computes them, the
  * angle form cannot call the host here and writes NaN, so a missing prepare()
  * shows instead of passing silently. */
-static void rot_apply(const pb_encoding *e, const int *pos, int T, float *x, int stride,
-                      float sgn) {
+void pb_cb_rot_apply(const pb_encoding *e, const int *pos, int T, float *x, int stride,
+                     float sgn) {
     const cb_state *s = e->state;
     int H = e->g.heads, dh = e->g.d_head, n = s->n_pairs;
     float cbuf[PB_ROT_MAX_PAIRS], sbuf[PB_ROT_MAX_PAIRS];
@@ -258,7 +253,7 @@ static void rot_apply(const pb_encoding *e, const int *pos, int T, float *x, int
             sn = s->tb + (size_t)p * n;
         } else if (s->theta) {
             theta_angles(e, p, abuf);
-            rot_row(e, abuf, n, cbuf, sbuf);
+            pb_cb_rot_row(e, abuf, n, cbuf, sbuf);
         } else {
             for (int k = 0; k < n; k++) cbuf[k] = sbuf[k] = NAN;
         }
@@ -271,7 +266,7 @@ static void cb_qk_forward(const pb_encoding *e, const float *params, const int *
                                int T, int is_key, float *x, int stride) {
     (void)params;
     (void)is_key;
-    rot_apply(e, pos, T, x, stride, 1.0f);
+    pb_cb_rot_apply(e, pos, T, x, stride, 1.0f);
 }
 
 /* A rotation: d(input) = R^T d(output). */
@@ -279,7 +274,7 @@ static void cb_qk_backward(const pb_encoding *e, const float *params, const int 
                                 int T, int is_key, const float *x_in, int in_stride,
                                 float *dx, int dstride, float *dparams) {
     (void)params, (void)is_key, (void)x_in, (void)in_stride, (void)dparams;
-    rot_apply(e, pos, T, dx, dstride, -1.0f);
+    pb_cb_rot_apply(e, pos, T, dx, dstride, -1.0f);
 }
 
 /* x[T, d] += table[pos]. */
@@ -342,14 +337,17 @@ static const pb_encoding_type form_types[PB_CB_N_FORMS] = {
                     .bias_backward = cb_bias_backward},
 };
 
-void pb_cb_type_init(pb_cb_type *t, pb_cb_form form, const pb_cb_host *host) {
-    t->type = form_types[form];
+void pb_cb_type_init(pb_cb_type *t, pb_cb_form form, const pb_cb_host *host, int learnable,
+                     int relative) {
+    t->type = learnable ? pb_cb_learn_hooks[form] : form_types[form];
     t->type.pos_dims = 1;
     t->type.create = cb_create;
     t->type.destroy = cb_destroy;
     t->type.prepare = cb_prepare;
     t->form = form;
     t->host = host;
+    t->learnable = learnable;
+    t->relative = learnable && relative && form == PB_CB_BIAS;
 }
 
 int pb_encoding_is_callback(const pb_encoding_type *t) {

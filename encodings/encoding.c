@@ -112,6 +112,15 @@ int pb_encoding_prepare(pb_encoding *e, int max_pos, pb_error *err) {
     return 0;
 }
 
+int pb_encoding_refresh(pb_encoding *e, const float *params, pb_error *err) {
+    return e->type->refresh ? e->type->refresh(e, params, err) : 0;
+}
+
+int pb_encoding_backward_end(const pb_encoding *e, const float *params, float *dparams,
+                             pb_error *err) {
+    return e->type->backward_end ? e->type->backward_end(e, params, dparams, err) : 0;
+}
+
 void pb_encoding_pair_dims(const pb_encoding *e, int *a, int *b) {
     if (e->type->pair_dims) {
         e->type->pair_dims(e, a, b);

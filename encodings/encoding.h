@@ -99,10 +99,11 @@ struct pb_encoding_type {
     int (*prepare)(pb_encoding *e, int max_pos, pb_error *err);
     /* Rebuild caches that depend on the learnable parameters (e.g. cos/sin
      * of learned frequencies). Called single-threaded once per forward,
-     * after prepare(); hooks must still give the same result without it
-     * (probes call them directly), so a cache is only a shortcut. May be
-     * NULL. */
-    void (*refresh)(pb_encoding *e, const float *params);
+     * after prepare() (pb_encoding_refresh). A built-in's hooks give the
+     * same result without it (the cache is a shortcut); a callback encoding
+     * with parameters evaluates its host function here, and its hooks write
+     * NaN for parameters they were not refreshed for. May be NULL. */
+    int (*refresh)(pb_encoding *e, const float *params, pb_error *err);
 
     /* x[T, d] += PE(pos). */
     void (*input_forward)(const pb_encoding *e, const float *params,
@@ -130,6 +131,13 @@ struct pb_encoding_type {
     void (*bias_backward)(const pb_encoding *e, const float *params,
                           const int *qpos, int nq, const int *kpos, int nk,
                           const float *dbias, float *dparams);
+
+    /* Called once after every backward hook of one backward pass has run
+     * (single-threaded): an encoding that only gathered upstream gradients
+     * in its hooks (callback encodings with parameters) ADDS the parameter
+     * gradients into dparams here. May be NULL. */
+    int (*backward_end)(const pb_encoding *e, const float *params, float *dparams,
+                        pb_error *err);
 
     /* Optional descriptions for the host (NULL = does not apply). */
     /* Rotary pair layout: the dims a[k], b[k] of pair k of a head vector,
@@ -176,6 +184,11 @@ void pb_encoding_destroy(pb_encoding *e);
 /* Calls type->prepare when max_pos exceeds what was prepared (or differs
  * from it, for length-dependent encodings). */
 int pb_encoding_prepare(pb_encoding *e, int max_pos, pb_error *err);
+/* type->refresh, when the type has one. */
+int pb_encoding_refresh(pb_encoding *e, const float *params, pb_error *err);
+/* type->backward_end, when the type has one. */
+int pb_encoding_backward_end(const pb_encoding *e, const float *params, float *dparams,
+                             pb_error *err);
 /* The attention logit of a query/key pair whose (transformed) head vectors
  * have dot product dot, with bias the encoding's bias of the pair (0 if
  * none): the convention at the top of this file, in double. */

@@ -174,13 +174,14 @@ static void mixed_row(const pb_precision *prec, double px, double py, const floa
         pb_rot_cos_sin(prec, px * fx[j] + py * fy[j], c + j, sn + j);
 }
 
-static void mixed_refresh(pb_encoding *e, const float *params) {
+static int mixed_refresh(pb_encoding *e, const float *params, pb_error *err) {
+    (void)err;
     rope2d_state *s = e->state;
     int H = e->g.heads, n2 = e->g.d_head / 2, len = e->prepared_len;
     long per_cell = (long)H * n2, cells = (long)len * len;
     if (len <= 0 || cells * per_cell > MIX_TABLE_MAX) {
         s->mix_len = 0;
-        return;
+        return 0;
     }
     if (len != s->mix_len || !s->mix_cos) {
         free(s->mix_cos);
@@ -189,7 +190,7 @@ static void mixed_refresh(pb_encoding *e, const float *params) {
         s->mix_sin = malloc(sizeof(float) * (size_t)(cells * per_cell));
         if (!s->mix_params) s->mix_params = malloc(sizeof(float) * (size_t)(2 * per_cell));
         s->mix_len = 0;
-        if (!s->mix_cos || !s->mix_sin || !s->mix_params) return; /* compute on the fly */
+        if (!s->mix_cos || !s->mix_sin || !s->mix_params) return 0; /* compute on the fly */
     }
     const float *fx = params, *fy = params + per_cell;
     for (int y = 0; y < len; y++)
@@ -202,6 +203,7 @@ static void mixed_refresh(pb_encoding *e, const float *params) {
         }
     memcpy(s->mix_params, params, sizeof(float) * (size_t)(2 * per_cell));
     s->mix_len = len;
+    return 0;
 }
 
 /* cos/sin of every pair of every head for token t: from the table when it

@@ -139,7 +139,8 @@ echo "wrote $OUT"
 #  - emulated bf16 at q/k and logits against fp32 (config A step time);
 #  - every encoding's training step against NoPE's (config A);
 #  - evaluation at growing T with batch 1 (config A's model): time per
-#    doubling of T (quadratic = 4x) and peak resident memory.
+#    doubling of T (quadratic = 4x) and peak resident memory;
+#  - learnable Lua encodings (a bias, a table) against their C twins' step.
 step_ms() {  # args... -> best step_ms of 2 and 1 threads
     local best="" out v
     for th in 2 1; do
@@ -211,6 +212,21 @@ while read -r line; do
         lines+=("$date,\"$machine\",window_eval_rss_ratio,T=$T,$(sed -n 's/.*rss_ratio=\([^ ]*\).*/\1/p' <<<"$line"),2,") ;;
     esac
 done <<<"$hout"
+
+echo
+echo "learnable Lua encodings against their C twins (scripts/bench_learnable.lua, config A, one thread):"
+lout=$("$POSBENCH" run scripts/bench_learnable.lua steps=${BENCH_STEPS:-6} 2>&1) \
+    || { echo "  failed:"; sed 's/^/    | /' <<<"$lout" | tail -n 10; status=1; }
+while read -r line; do
+    case "$line" in
+    learnable_step*)
+        form=$(sed -n 's/.* form=\([a-z]*\).*/\1/p' <<<"$line")
+        r=$(sed -n 's/.* ratio=\([0-9.]*\).*/\1/p' <<<"$line")
+        target=$([ "$form" = bias ] && echo "<= 1.3" || echo "<= 1.5")
+        echo "  $line  (target $target)"
+        lines+=("$date,\"$machine\",learnable_lua_step_ratio,$form,$r,1,$r") ;;
+    esac
+done <<<"$lout"
 
 # Optional (BENCH_SWEEP=1; about 15 minutes on 2 cores): the default
 # extrapolation study in one process and as a sweep with --local 2 (both at

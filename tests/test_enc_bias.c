@@ -350,8 +350,39 @@ static void check_bias_grad(const char *name, const char *spec, int causal,
     pb_encoding_destroy(&e);
 }
 
+/* alibi learn=1: slopes initialised to the fixed ones, same bias. */
+static void test_alibi_learn(void) {
+    for (int causal = 1; causal >= 0; causal--) {
+        pb_encoding fixed, learn;
+        pb_error err;
+        CHECK(enc_make(&fixed, "alibi", enc_geom(12, 6, causal, 64), "", NULL, &err) == 0,
+              "%s", err.msg);
+        CHECK(enc_make(&learn, "alibi", enc_geom(12, 6, causal, 64), "learn=1", NULL, &err) == 0,
+              "%s", err.msg);
+        CHECK(fixed.n_params == 0 && learn.n_params == 6, "alibi learn=1 has H parameters");
+        float *p = init_params(&learn, 5);
+        int qp[] = {3, 9, 17}, kp[] = {0, 3, 9, 17, 30};
+        float *a = bias_of(&fixed, NULL, qp, 3, kp, 5), *b = bias_of(&learn, p, qp, 3, kp, 5);
+        int same = 1;
+        for (int i = 0; i < 6 * 3 * 5; i++) same &= a[i] == b[i];
+        CHECK(same, "alibi learn=1 at its initial slopes = alibi (%s)",
+              causal ? "causal" : "bidirectional");
+        free(a);
+        free(b);
+        free(p);
+        pb_encoding_destroy(&fixed);
+        pb_encoding_destroy(&learn);
+    }
+    pb_encoding e;
+    pb_error err;
+    CHECK(enc_make(&e, "alibi", enc_geom(8, 2, 1, 64), "learn=2", NULL, &err) == -1 &&
+              contains(err.msg, "learn=2"),
+          "alibi learn=2 rejected: %s", err.msg);
+}
+
 static void test_gradients(void) {
     for (int causal = 1; causal >= 0; causal--) {
+        check_bias_grad("alibi", "learn=1", causal, 0.05);
         check_bias_grad("t5", "buckets=8,max_distance=20", causal, 0.1);
         check_bias_grad("kerple_log", "", causal, 0.5);
         check_bias_grad("kerple_power", "", causal, 0.5);
@@ -523,6 +554,7 @@ int main(int argc, char **argv) {
     test_t5();
     test_kerple();
     test_fire();
+    test_alibi_learn();
     test_gradients();
     test_query_blocks();
     test_shift_invariance();

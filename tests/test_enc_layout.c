@@ -44,7 +44,7 @@ static int make(pb_encoding *e, const pb_encoding_type *t, const char *key,
         gsl_rng_free(rng);
     }
     if (pb_encoding_prepare(e, 8, &err)) return -1;
-    if (t->refresh) t->refresh(e, *params);
+    if (pb_encoding_refresh(e, *params, &err)) return -1;
     return 0;
 }
 

@@ -11,6 +11,9 @@
  * registration, under lua_pcall: an error, a non-number, NaN or inf becomes
  * a pb_error naming the encoding, the function, its arguments and the value.
  *
+ * Learnable encodings (a spec with params) are answered by
+ * lua_encoding_learn.c, which hands each request to posbench.learn.
+ *
  * Lifetime: the records belong to one userdata kept in the Lua registry; its
  * finaliser unregisters and frees them when the state closes. Models and
  * probes using a Lua encoding are created after it, so they are finalised
@@ -23,22 +26,15 @@
 #include <string.h>
 
 #include "../../encodings/callback.h"
+#include "lua_encoding_internal.h"
 #include "lua_internal.h"
 
 /* Option names the opts table or pb.encoding() already uses. */
 static const char *const reserved_options[] = {"d", "heads", "d_head", "causal",
                                                "max_len", "precision", "seed", NULL};
 
-typedef struct lua_enc_type {
-    pb_cb_type cb;         /* first: e->type points here */
-    lua_State *co;         /* callback thread */
-    int ref;               /* registry: {fn =, defaults =, thread =} */
-    char *name, *summary, *reference, *options_doc;
-    char **options;        /* NULL-terminated declared option names */
-} lua_enc_type;
-
 static const lua_enc_type *type_of(const pb_encoding *e) {
-    return (const lua_enc_type *)e->type;
+    return pb_lua_enc_type_of(e);
 }
 
 /* ---- calling the Lua function ------------------------------------------- */
@@ -51,7 +47,7 @@ typedef struct call_ctx {
     pb_error *err;
 } call_ctx;
 
-static void push_arg(lua_State *co, double v) {
+void pb_lua_enc_push_arg(lua_State *co, double v) {
     if (v == floor(v) && fabs(v) < 9007199254740992.0) lua_pushinteger(co, (lua_Integer)v);
     else lua_pushnumber(co, v);
 }
@@ -72,7 +68,7 @@ static int call_fn(void *ctx, const double *args, double *out) {
     const lua_enc_type *lt = type_of(c->e);
     int nargs = pb_cb_form_nargs[lt->cb.form];
     lua_pushvalue(co, 3);
-    for (int i = 0; i < nargs; i++) push_arg(co, args[i]);
+    for (int i = 0; i < nargs; i++) pb_lua_enc_push_arg(co, args[i]);
     lua_pushvalue(co, 4);
     int status = lua_pcall(co, nargs + 1, 1, 0);
     char call[160];
@@ -106,7 +102,7 @@ static int call_fn(void *ctx, const double *args, double *out) {
 /* Push the table the functions get last: the declared options (given values
  * over defaults; 0/1 become booleans where the default is a boolean) and the
  * geometry d, heads, d_head, causal, max_len. spec at stack index 2. */
-static void push_opts(lua_State *co, const pb_encoding *e, const pb_opts *o) {
+void pb_lua_enc_push_opts(lua_State *co, const pb_encoding *e, const pb_opts *o) {
     lua_newtable(co);
     int t = lua_gettop(co);
     lua_getfield(co, 2, "defaults");
@@ -123,7 +119,7 @@ static void push_opts(lua_State *co, const pb_encoding *e, const pb_opts *o) {
         lua_pop(co, 1);
         if (it->kind == PB_OPT_STR) lua_pushstring(co, it->str);
         else if (it->kind == PB_OPT_BOOL || boolean) lua_pushboolean(co, it->num != 0.0);
-        else push_arg(co, it->num);
+        else pb_lua_enc_push_arg(co, it->num);
         lua_setfield(co, t, it->key);
     }
     lua_pop(co, 1);
@@ -148,15 +144,15 @@ static int eval_protected(lua_State *co) {
     lua_settop(co, 1);
     lua_rawgeti(co, LUA_REGISTRYINDEX, type_of(j->e)->ref); /* 2: spec */
     lua_getfield(co, 2, "fn");                               /* 3 */
-    push_opts(co, j->e, pb_cb_options(j->e));                /* 4 */
+    pb_lua_enc_push_opts(co, j->e, pb_cb_options(j->e));     /* 4 */
     call_ctx c = {.co = co, .e = j->e, .err = j->err};
     j->rc = j->fill(j->job, call_fn, &c);
     return 0;
 }
 
-static int callbacks_running;
+int pb_lua_enc_callbacks_running_count;
 
-int pb_lua_encoding_callbacks_running(void) { return callbacks_running; }
+int pb_lua_encoding_callbacks_running(void) { return pb_lua_enc_callbacks_running_count; }
 
 /* Run the job (pb_cb_host.run); memory errors of the interpreter also end
  * up in err. */
@@ -170,9 +166,9 @@ static int run_job(const pb_encoding *e, pb_cb_fill fill, void *job, pb_error *e
     int top = lua_gettop(co);
     lua_pushcfunction(co, eval_protected);
     lua_pushlightuserdata(co, j);
-    callbacks_running++;  /* balanced: lua_pcall always returns */
+    pb_lua_enc_callbacks_running_count++;  /* balanced: lua_pcall always returns */
     int status = lua_pcall(co, 1, 0, 0);
-    callbacks_running--;
+    pb_lua_enc_callbacks_running_count--;
     if (status != LUA_OK) {
         const char *msg = lua_tostring(co, -1);
         pb_fail(err, "encoding '%s': %s", lt->name, msg ? msg : "error in the Lua interpreter");
@@ -182,7 +178,7 @@ static int run_job(const pb_encoding *e, pb_cb_fill fill, void *job, pb_error *e
     return j->rc;
 }
 
-static const pb_cb_host lua_host = {.run = run_job};
+static const pb_cb_host lua_host = {.run = run_job, .learn = pb_lua_enc_learn};
 
 int pb_lua_encoding_is_lua(const pb_encoding_type *t) {
     return pb_encoding_is_callback(t) && ((const pb_cb_type *)t)->host == &lua_host;
@@ -369,7 +365,7 @@ static int l_register_encoding(lua_State *L) {
         return luaL_error(L, "pb.register_encoding: bad name '%s' (1 to 63 letters, digits, "
                              "'_' or '-')", name);
     static const char *const keys[] = {"theta", "angle", "table", "bias", "summary",
-                                       "reference", "options", NULL};
+                                       "reference", "options", "params", "relative", NULL};
     char what[96];
     snprintf(what, sizeof what, "pb.register_encoding('%s')", name);
     pb_lua_check_keys(L, 2, keys, what);
@@ -399,6 +395,21 @@ static int l_register_encoding(lua_State *L) {
                              "opts), angle=function(pos, k, d_head, opts), "
                              "table=function(pos, i, d, opts) or bias=function(head, i, j, "
                              "opts)", what);
+    lua_getfield(L, 2, "params");
+    int learnable = !lua_isnil(L, -1);
+    if (learnable && !lua_istable(L, -1))
+        return luaL_error(L, "%s: params must be a table such as {slopes = {shape = "
+                             "{\"heads\"}, init = 0}}, not a %s", what, luaL_typename(L, -1));
+    lua_pop(L, 1);
+    int relative = lua_getfield(L, 2, "relative") != LUA_TNIL;
+    if (relative && !lua_isboolean(L, -1))
+        return luaL_error(L, "%s: relative must be a boolean, not a %s", what,
+                          luaL_typename(L, -1));
+    relative = relative && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (relative && !(learnable && form == PB_CB_BIAS))
+        return luaL_error(L, "%s: relative = true applies to a bias with params (a learnable "
+                             "bias evaluated once per head and distance)", what);
     const char *summary = pb_lua_field_str(L, 2, "summary", NULL, what);
     const char *reference = pb_lua_field_str(L, 2, "reference", NULL, what);
     lua_getfield(L, 2, "options");                 /* 3 */
@@ -406,13 +417,33 @@ static int l_register_encoding(lua_State *L) {
     push_options_doc(L, 4, 5);                     /* 6 */
     holder *h = get_holder(L);
 
-    /* The Lua side, {fn =, defaults =, thread =}, kept by a registry ref;
-     * calls run on the thread. */
-    lua_createtable(L, 0, 3);
+    /* The Lua side, {fn =, defaults =, thread =, name =, form =, source =,
+     * and for a learnable one params =, relative =, driver =}, kept by a
+     * registry ref; calls run on the thread. */
+    lua_createtable(L, 0, 9);
     lua_getfield(L, 2, pb_cb_form_names[form]);
+    lua_Debug ar;
+    lua_pushvalue(L, -1);
+    lua_getinfo(L, ">S", &ar);
+    lua_pushfstring(L, "%s:%d", ar.short_src, ar.linedefined);
+    lua_setfield(L, -3, "source");
     lua_setfield(L, -2, "fn");
     lua_pushvalue(L, 4);
     lua_setfield(L, -2, "defaults");
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, pb_cb_form_names[form]);
+    lua_setfield(L, -2, "form");
+    if (learnable) {
+        lua_getfield(L, 2, "params");
+        lua_setfield(L, -2, "params");
+        lua_pushboolean(L, relative);
+        lua_setfield(L, -2, "relative");
+        lua_getglobal(L, "require");
+        lua_pushstring(L, "posbench.learn");
+        lua_call(L, 1, 1);
+        lua_setfield(L, -2, "driver");
+    }
     lua_State *co = lua_newthread(L);
     lua_setfield(L, -2, "thread");
     int ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -442,7 +473,7 @@ static int l_register_encoding(lua_State *L) {
     if (ok) {
         lt->co = co;
         lt->ref = ref;
-        pb_cb_type_init(&lt->cb, (pb_cb_form)form, &lua_host);
+        pb_cb_type_init(&lt->cb, (pb_cb_form)form, &lua_host, learnable, relative);
         lt->cb.type.name = lt->name;
         lt->cb.type.summary = lt->summary;
         lt->cb.type.reference = lt->reference;
@@ -460,8 +491,18 @@ static int l_register_encoding(lua_State *L) {
     return 1;
 }
 
+/* core._lua_encoding_record(name) -> the registration record of a Lua
+ * encoding ({fn, name, form, source, defaults, params, relative}), or nil. */
+static int l_lua_encoding_record(lua_State *L) {
+    const pb_encoding_type *t = pb_encoding_find(luaL_checkstring(L, 1));
+    if (!t || !pb_lua_encoding_is_lua(t)) return 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ((const lua_enc_type *)t)->ref);
+    return 1;
+}
+
 static const luaL_Reg encoding_funcs[] = {
     {"register_encoding", l_register_encoding},
+    {"_lua_encoding_record", l_lua_encoding_record},
     {NULL, NULL}};
 
 void pb_lua_open_encoding(lua_State *L) {

@@ -124,12 +124,15 @@ static void check_pos(lua_State *L, int idx, const encoder *u, int *out, const c
     }
 }
 
-/* Prepare the encoding for positions up to the largest coordinate given. */
+/* Prepare the encoding for positions up to the largest coordinate given,
+ * and refresh it for its parameters, as a model's forward does. */
 static void prepare_for(lua_State *L, encoder *u, const int *pos, int n, const char *what) {
     int mx = 0;
     for (int i = 0; i < n; i++) mx = pos[i] > mx ? pos[i] : mx;
     pb_error err;
-    if (pb_encoding_prepare(&u->se.enc, mx + 1, &err)) luaL_error(L, "%s: %s", what, err.msg);
+    if (pb_encoding_prepare(&u->se.enc, mx + 1, &err) ||
+        pb_encoding_refresh(&u->se.enc, u->se.params, &err))
+        luaL_error(L, "%s: %s", what, err.msg);
 }
 
 /* A vector of exactly n numbers at idx into out. */
@@ -286,7 +289,8 @@ static int l_encoder_score(lua_State *L) {
         return 1;
     }
     pb_error err;
-    if (pb_encoding_prepare(&u->se.enc, length, &err))
+    if (pb_encoding_prepare(&u->se.enc, length, &err) ||
+        pb_encoding_refresh(&u->se.enc, u->se.params, &err))
         return luaL_error(L, "%s: %s", what, err.msg);
     transform_head(L, u, q, pi, 0, head, 1, what);
     transform_head(L, u, k, pj, 1, head, 1, what);

@@ -212,6 +212,47 @@ static int l_check_step(lua_State *L) {
     return 1;
 }
 
+/* core._enc_loss_grad(model, task, {batch=, length=, seed=}, enc_params) ->
+ * loss, gradient of the encoding parameters: one forward and backward on a
+ * fixed batch with the encoding parameters set to enc_params (an array of
+ * exactly the model's encoding_params numbers; they stay set). For
+ * pb.check_encoding's check of the loss through an encoding. */
+static int l_enc_loss_grad(lua_State *L) {
+    pb_model *m = pb_lua_check_model(L, 1);
+    pb_task *t = pb_lua_check_task(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    const char *what = "pb.check_encoding";
+    int B = pb_lua_field_int(L, 3, "batch", 4, what);
+    int n = pb_lua_field_int(L, 3, "length", t->max_len, what);
+    unsigned long seed = pb_lua_field_seed(L, 3, "seed", 1, what);
+    int P = m->shapes[PB_P_enc].size;
+    if (luaL_len(L, 4) != P)
+        return luaL_error(L, "%s: %d encoding parameters given, the model has %d", what,
+                          (int)luaL_len(L, 4), P);
+    for (int i = 0; i < P; i++) {
+        lua_rawgeti(L, 4, i + 1);
+        m->params.enc[i] = (float)lua_tonumber(L, -1);
+        lua_pop(L, 1);
+    }
+    pb_error err;
+    pb_batch b;
+    if (B <= 0 || fixed_batch(m, t, B, n, seed, &b, &err))
+        return B <= 0 ? luaL_error(L, "%s: batch must be positive", what) : pb_lua_raise(L, &err);
+    pb_model_zero_grad(m);
+    int rc = pb_model_forward(m, &b, 1, &err);
+    if (!rc) rc = pb_model_backward(m, &b, &err);
+    pb_batch_free(&b);
+    if (rc) return pb_lua_raise(L, &err);
+    lua_pushnumber(L, m->loss);
+    lua_createtable(L, P, 0);
+    for (int i = 0; i < P; i++) {
+        lua_pushnumber(L, m->grads.enc[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 2;
+}
+
 static int l_threads(lua_State *L) {
     if (!lua_isnoneornil(L, 1)) {
         lua_Integer n = luaL_checkinteger(L, 1);
@@ -225,6 +266,7 @@ static int l_threads(lua_State *L) {
 static const luaL_Reg funcs[] = {
     {"train", l_train},
     {"_check_step", l_check_step},
+    {"_enc_loss_grad", l_enc_loss_grad},
     {"threads", l_threads},
     {NULL, NULL}};
 

@@ -17,15 +17,61 @@ pb.plot = require "posbench.plot"
 pb.results = require("posbench.results").open
 pb.report = require "posbench.report"
 pb.args = {}
+pb.autodiff = require "posbench.autodiff"
+
+--- pb.check_encoding(name, opts) -> gradient checks of a learnable Lua
+--- encoding (posbench/check_encoding.lua).
+function pb.check_encoding(name, opts)
+  return require("posbench.check_encoding").run(pb, name, opts)
+end
 
 local Model = core._model_methods
 
---- model:save(path): parameters and config, written atomically.
+-- The Lua encodings a model uses, {name =, source = "file.lua:line"} each,
+-- sorted by name: a checkpoint names the registrations it needs.
+local function lua_encodings_of(info)
+  local names, out = {}, {}
+  names[info.encoding] = true
+  for _, spec in ipairs(info.layer_specs or {}) do names[spec.encoding or info.encoding] = true end
+  for name in pairs(names) do
+    local rec = core._lua_encoding_record(name)
+    if rec then out[#out + 1] = { name = name, source = rec.source } end
+  end
+  table.sort(out, function(a, b) return a.name < b.name end)
+  return out
+end
+
+--- model:save(path): parameters and config, written atomically. A model
+--- with Lua encodings records each one's name and where it was registered
+--- (lua_encodings), so pb.load can say what to register first.
 function Model:save(path)
   assert(type(path) == "string", "model:save(path): path must be a string")
+  local info = self:info()
+  local lua_encs = lua_encodings_of(info)
   local meta = { format = "posbench-checkpoint", version = core.version,
-                 config = self:config(), info = self:info() }
+                 config = self:config(), info = info,
+                 lua_encodings = #lua_encs > 0 and lua_encs or nil }
   core._save(self, path, pb.json.encode(meta))
+end
+
+-- A checkpoint's Lua encodings must be registered before its model is built.
+local function check_lua_encodings(path, meta)
+  if meta.lua_encodings == nil then return end
+  if type(meta.lua_encodings) ~= "table" then
+    error(path .. ": the checkpoint's lua_encodings is not a list", 3)
+  end
+  local known = {}
+  for _, e in ipairs(pb.list_encodings()) do known[e.name] = true end
+  for _, e in ipairs(meta.lua_encodings) do
+    if type(e) ~= "table" or type(e.name) ~= "string" then
+      error(path .. ": the checkpoint's lua_encodings has an entry without a name", 3)
+    end
+    if not known[e.name] then
+      error(string.format("%s: the model uses the Lua encoding '%s', which is not registered; " ..
+        "run its registration (pb.register_encoding, from %s) before pb.load", path, e.name,
+        tostring(e.source or "an unknown file")), 3)
+    end
+  end
 end
 
 --- pb.load(path [, {enc = {...}, allow_nonfinite = false}]) -> model with
@@ -60,6 +106,7 @@ function pb.load(path, opts)
   if type(config) ~= "table" then
     error(path .. ": checkpoint has no config object", 2)
   end
+  check_lua_encodings(path, meta)
   -- enc= is merged into config.enc key by key, in C (as pb.eval merges it)
   local made, m = pcall(core._model_from_checkpoint, config, opts and opts.enc)
   if not made then error(path .. ": " .. tostring(m), 2) end

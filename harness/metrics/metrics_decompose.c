@@ -40,7 +40,9 @@ int pb_metric_logit_terms(pb_model *m, const pb_batch *b, pb_logit_terms *out,
     int max_pos = 1;
     for (size_t i = 0; i < (size_t)B * T * pd; i++)
         if (b->pos[i] + 1 > max_pos) max_pos = b->pos[i] + 1;
-    if (pb_encoding_prepare(&m->enc, max_pos, err)) return -1;
+    if (pb_encoding_prepare(&m->enc, max_pos, err) ||
+        pb_encoding_refresh(&m->enc, m->params.enc, err))
+        return -1;
 
     /* per sequence: pe[T,d], then hw, hp [T,d], qw, qp, kw, kp [T,d] */
     size_t td = (size_t)T * d;

@@ -40,7 +40,7 @@ int pb_pos_score_init(pb_pos_score *c, pb_encoding *e, const float *params, int 
     c->bias = c->kb + c->d;
     unit_heads(c->q, c->H, c->dh, rng);
     unit_heads(c->k, c->H, c->dh, rng);
-    if (pb_encoding_prepare(e, max_pos, err)) {
+    if (pb_encoding_prepare(e, max_pos, err) || pb_encoding_refresh(e, params, err)) {
         pb_pos_score_free(c);
         return -1;
     }

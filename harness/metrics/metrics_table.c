@@ -20,7 +20,7 @@ int pb_metric_table(pb_encoding *e, const float *params, const int *pos, int n,
                        "encoding '%s' acts on attention logits only (a bias of position "
                        "pairs): it has no per-position vector PE(p)",
                        t->name);
-    if (pb_encoding_prepare(e, max_pos, err)) return -1;
+    if (pb_encoding_prepare(e, max_pos, err) || pb_encoding_refresh(e, params, err)) return -1;
     memset(out, 0, sizeof(float) * (size_t)n * d);
     if (t->sites & PB_ENC_INPUT) {
         t->input_forward(e, params, pos, n, out);

@@ -155,6 +155,10 @@ int pb_model_backward(pb_model *m, const pb_batch *b, pb_error *err) {
     }
     input_backward(m, b, D->res3);
     for (int g = 0; g < m->n_groups; g++) bias_backward(m, b, g);
+    for (int g = 0; g < m->n_groups; g++)
+        if (pb_encoding_backward_end(pb_model_group_encoding(m, g), m->used.enc + m->group_off[g],
+                                     m->grads.enc + m->group_off[g], err))
+            return -1;
     pb_round_site(&m->prec, PB_SITE_GRADIENTS, m->grad_mem, m->n_params);
     return 0;
 }

@@ -220,7 +220,7 @@ static int forward(pb_model *m, const pb_batch *b, int want_grad, int inspect, p
     if (select_weights(m, err)) return -1;
     for (int g = 0; g < m->n_groups; g++) {
         pb_encoding *e = pb_model_group_encoding(m, g);
-        if (e->type->refresh) e->type->refresh(e, m->used.enc + m->group_off[g]);
+        if (pb_encoding_refresh(e, m->used.enc + m->group_off[g], err)) return -1;
     }
     /* Stochastic rounding draws fresh bits after every update, the same
      * bits for the same seed and step. */
