@@ -158,12 +158,7 @@ void pb_attention_backward(const pb_attn *a, float *dqkv, float *dbias,
         /* softmax backward: dS = P * (dP - sum_j P dP) */
         for (int i = 0; i < T; i++) {
             float *row = dS + (size_t)i * T;
-            const float *prow = P + (size_t)i * T;
-            int valid = a->causal ? i + 1 : T;
-            float dot = 0.0f;
-            for (int j = 0; j < valid; j++) dot += prow[j] * row[j];
-            for (int j = 0; j < valid; j++) row[j] = prow[j] * (row[j] - dot);
-            for (int j = valid; j < T; j++) row[j] = 0.0f;
+            pb_softmax_row_backward(row, P + (size_t)i * T, a->causal ? i + 1 : T, T);
         }
         if (a->softcap > 0) capped_grad(a, b, h, dS, dS + (size_t)T * T, base);
         if (dbias) {

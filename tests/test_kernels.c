@@ -1,0 +1,207 @@
+/* The kernel sets (harness/core/kernels.h) against the scalar reference, on
+ * every length from 1 to 70 (whole registers, partial ones, several groups)
+ * and inputs that reach the edges (GELU far out on both sides, softmax rows
+ * with large logits, masked tails):
+ *  - element-wise kernels (GELU forward and backward, add, AdamW) give the
+ *    scalar set's bits exactly;
+ *  - row kernels (norms, softmax, its backward, the loss, sums of squares)
+ *    agree to float tolerance, and the avx2 and avx512 sets agree with each
+ *    other bit for bit (both sum over the same 16 lanes);
+ *  - softmax writes 0 beyond `valid` up to n, and the loss is finite where
+ *    p[target] underflows;
+ *  - POSBENCH_KERNELS names are checked (unknown names are refused).
+ * Sets this CPU cannot run are reported as skipped. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../harness/core/kernels.h"
+#include "check.h"
+
+#define MAXN 70
+
+static unsigned long long rng = 88172645463325252ull;
+static float uniform(float lo, float hi) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return lo + (hi - lo) * (float)((rng >> 40) / (double)(1ull << 24));
+}
+
+static void fill(float *x, int n, float lo, float hi) {
+    for (int i = 0; i < n; i++) x[i] = uniform(lo, hi);
+}
+
+static int same_bits(const float *a, const float *b, int n) {
+    return memcmp(a, b, sizeof(float) * (size_t)n) == 0;
+}
+
+static float max_rel(const float *a, const float *b, int n) {
+    float worst = 0.0f;
+    for (int i = 0; i < n; i++) {
+        float scale = fabsf(a[i]) > 1.0f ? fabsf(a[i]) : 1.0f;
+        float e = fabsf(a[i] - b[i]) / scale;
+        if (!(e <= worst)) worst = e; /* NaN counts as worst */
+    }
+    return worst;
+}
+
+#define TOL 2e-6f
+
+static void elementwise(const pb_kernels *k, const pb_kernels *s) {
+    float x[MAXN], g[MAXN], a[MAXN], b[MAXN];
+    for (int n = 1; n <= MAXN; n++) {
+        fill(x, n, -12.0f, 12.0f);
+        if (n > 2) x[0] = 0.0f, x[1] = -100.0f, x[2] = 100.0f;
+        fill(g, n, -1.0f, 1.0f);
+        s->gelu_forward(a, x, n);
+        k->gelu_forward(b, x, n);
+        CHECK(same_bits(a, b, n), "%s gelu_forward n=%d: bits differ", k->name, n);
+        s->gelu_backward(a, x, g, n);
+        k->gelu_backward(b, x, g, n);
+        CHECK(same_bits(a, b, n), "%s gelu_backward n=%d: bits differ", k->name, n);
+        s->add(a, x, g, n);
+        k->add(b, x, g, n);
+        CHECK(same_bits(a, b, n), "%s add n=%d: bits differ", k->name, n);
+
+        float p0[MAXN], m0[MAXN], v0[MAXN], p1[MAXN], m1[MAXN], v1[MAXN];
+        fill(p0, n, -1.0f, 1.0f);
+        fill(m0, n, -0.1f, 0.1f);
+        fill(v0, n, 0.0f, 0.01f);
+        memcpy(p1, p0, sizeof p0);
+        memcpy(m1, m0, sizeof m0);
+        memcpy(v1, v0, sizeof v0);
+        pb_adamw_coef c = {.gscale = 0.7f, .decay = 1e-5f, .lr = 1e-3f, .b1 = 0.9f,
+                           .b2 = 0.999f, .bc1 = 0.19f, .bc2 = 0.002f, .eps = 1e-8f};
+        s->adamw(p0, g, m0, v0, (size_t)n, &c);
+        k->adamw(p1, g, m1, v1, (size_t)n, &c);
+        CHECK(same_bits(p0, p1, n) && same_bits(m0, m1, n) && same_bits(v0, v1, n),
+              "%s adamw n=%d: bits differ", k->name, n);
+    }
+}
+
+static void rows(const pb_kernels *k, const pb_kernels *s) {
+    float x[MAXN], w[MAXN], bb[MAXN], d[MAXN], a[MAXN], b[MAXN];
+    float ma, ra, mb, rb;
+    for (int n = 1; n <= MAXN; n++) {
+        fill(x, n, -3.0f, 5.0f);
+        fill(w, n, 0.5f, 1.5f);
+        fill(bb, n, -0.5f, 0.5f);
+        fill(d, n, -1.0f, 1.0f);
+        s->layernorm_row(a, x, w, bb, n, &ma, &ra);
+        k->layernorm_row(b, x, w, bb, n, &mb, &rb);
+        CHECK(max_rel(a, b, n) <= 8 * TOL && check_close(ma, mb, TOL) &&
+              check_close(ra, rb, 8 * TOL),
+              "%s layernorm_row n=%d: error %g", k->name, n, max_rel(a, b, n));
+        fill(a, n, -1.0f, 1.0f);
+        memcpy(b, a, sizeof a);
+        s->layernorm_row_backward(a, d, x, w, ma, ra, n);
+        k->layernorm_row_backward(b, d, x, w, ma, ra, n);
+        CHECK(max_rel(a, b, n) <= 8 * TOL, "%s layernorm_row_backward n=%d: error %g", k->name,
+              n, max_rel(a, b, n));
+        s->rmsnorm_row(a, x, w, n, &ra);
+        k->rmsnorm_row(b, x, w, n, &rb);
+        CHECK(max_rel(a, b, n) <= 8 * TOL && check_close(ra, rb, 8 * TOL),
+              "%s rmsnorm_row n=%d: error %g", k->name, n, max_rel(a, b, n));
+        fill(a, n, -1.0f, 1.0f);
+        memcpy(b, a, sizeof a);
+        s->rmsnorm_row_backward(a, d, x, w, ra, n);
+        k->rmsnorm_row_backward(b, d, x, w, ra, n);
+        CHECK(max_rel(a, b, n) <= 8 * TOL, "%s rmsnorm_row_backward n=%d: error %g", k->name, n,
+              max_rel(a, b, n));
+
+        /* softmax over the first `valid`, zeros after; large logits too */
+        for (int valid = 1; valid <= n; valid += (n > 20 ? 7 : 1)) {
+            fill(a, n, -30.0f, 30.0f);
+            a[0] = 80.0f;
+            for (int j = valid; j < n; j++) a[j] = 1e30f; /* must not take part */
+            memcpy(b, a, sizeof a);
+            s->softmax_row(a, valid, n);
+            k->softmax_row(b, valid, n);
+            int zeros = 1;
+            for (int j = valid; j < n; j++) zeros &= b[j] == 0.0f;
+            CHECK(zeros && max_rel(a, b, n) <= 4 * TOL, "%s softmax_row n=%d valid=%d: error %g",
+                  k->name, n, valid, max_rel(a, b, n));
+            float p[MAXN];
+            memcpy(p, a, sizeof p);
+            fill(a, n, -1.0f, 1.0f);
+            memcpy(b, a, sizeof a);
+            s->softmax_row_backward(a, p, valid, n);
+            k->softmax_row_backward(b, p, valid, n);
+            zeros = 1;
+            for (int j = valid; j < n; j++) zeros &= b[j] == 0.0f;
+            CHECK(zeros && max_rel(a, b, n) <= 4 * TOL,
+                  "%s softmax_row_backward n=%d valid=%d: error %g", k->name, n, valid,
+                  max_rel(a, b, n));
+        }
+
+        fill(a, n, -8.0f, 8.0f);
+        int target = n / 2;
+        if (n > 3) a[target] = -200.0f, a[0] = 20.0f; /* p[target] underflows */
+        memcpy(b, a, sizeof a);
+        float la = s->xent_row(a, n, target), lb = k->xent_row(b, n, target);
+        CHECK(isfinite(lb) && check_close(la, lb, 4 * TOL) && max_rel(a, b, n) <= 4 * TOL,
+              "%s xent_row n=%d: loss %.9g vs %.9g, probabilities %g", k->name, n, la, lb,
+              max_rel(a, b, n));
+
+        double qa = s->sum_squares(x, (size_t)n), qb = k->sum_squares(x, (size_t)n);
+        CHECK(fabs(qa - qb) <= 1e-12 * qa, "%s sum_squares n=%d: %.17g vs %.17g", k->name, n,
+              qa, qb);
+    }
+}
+
+/* avx2 and avx512 sum over the same lanes: identical bits. */
+static void vector_sets_agree(void) {
+    const pb_kernels *k2 = &pb_kernels_avx2, *k5 = &pb_kernels_avx512;
+    float x[MAXN], w[MAXN], bb[MAXN], a[MAXN], b[MAXN];
+    for (int n = 1; n <= MAXN; n++) {
+        float ma, ra, mb, rb;
+        fill(x, n, -3.0f, 5.0f);
+        fill(w, n, 0.5f, 1.5f);
+        fill(bb, n, -0.5f, 0.5f);
+        k2->layernorm_row(a, x, w, bb, n, &ma, &ra);
+        k5->layernorm_row(b, x, w, bb, n, &mb, &rb);
+        CHECK(same_bits(a, b, n) && ma == mb && ra == rb, "layernorm_row n=%d: avx2 != avx512",
+              n);
+        memcpy(a, x, sizeof x);
+        memcpy(b, x, sizeof x);
+        k2->softmax_row(a, n - n / 3, n);
+        k5->softmax_row(b, n - n / 3, n);
+        CHECK(same_bits(a, b, n), "softmax_row n=%d: avx2 != avx512", n);
+        memcpy(a, x, sizeof x);
+        memcpy(b, x, sizeof x);
+        CHECK(k2->xent_row(a, n, 0) == k5->xent_row(b, n, 0) && same_bits(a, b, n),
+              "xent_row n=%d: avx2 != avx512", n);
+        CHECK(k2->sum_squares(x, (size_t)n) == k5->sum_squares(x, (size_t)n),
+              "sum_squares n=%d: avx2 != avx512", n);
+    }
+}
+
+int main(void) {
+    char msg[256];
+    const pb_kernels *s = &pb_kernels_scalar;
+    int have2 = pb_kernels_use("avx2", msg, sizeof msg) == 0;
+    int have5 = pb_kernels_use("avx512", msg, sizeof msg) == 0;
+    if (have2) {
+        elementwise(&pb_kernels_avx2, s);
+        rows(&pb_kernels_avx2, s);
+    } else {
+        printf("skip: this CPU has no AVX2\n");
+    }
+    if (have5) {
+        elementwise(&pb_kernels_avx512, s);
+        rows(&pb_kernels_avx512, s);
+    } else {
+        printf("skip: this CPU has no AVX-512\n");
+    }
+    if (have2 && have5) vector_sets_agree();
+
+    CHECK(pb_kernels_use("scalar", msg, sizeof msg) == 0 &&
+              !strcmp(pb_kernels_active()->name, "scalar"),
+          "scalar set must always be available");
+    CHECK(pb_kernels_use("avx3", msg, sizeof msg) == -1 && strstr(msg, "avx3"),
+          "unknown kernel set refused: %s", msg);
+    CHECK(pb_kernels_use("auto", msg, sizeof msg) == 0, "auto: %s", msg);
+    return check_summary("test_kernels");
+}
