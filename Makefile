@@ -24,7 +24,7 @@ LIB_SRC  := $(filter-out harness/cli/main.c,$(wildcard harness/*/*.c)) $(wildcar
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-HEADERS  := $(wildcard harness/*/*.h harness/*/*.inc encodings/*.h tests/*.h)
+HEADERS  := $(wildcard harness/*/*.h encodings/*.h tests/*.h)
 
 .PHONY: all deps run test unit bench sanitize fuzz clean
 

@@ -148,10 +148,13 @@ static void check_case_layers(const char *enc, int causal, int rms, int tied,
                     /* A random direction is nearly orthogonal to the gradient, so
                      * its error is measured against the gradient's norm. The
                      * float32 loss is rounded by ~1e-7, which the combination
-                     * above turns into ~3e-7 / h = 1e-5 of noise: a 1% check
-                     * needs a scale of at least 1e-3. */
+                     * above turns into ~3e-7 / h = 1e-5 of noise (measured:
+                     * up to 1.3e-5, fire's parameters, where the scalar and
+                     * vector kernel sets round differently): a 1% check
+                     * needs a scale of at least 3e-3 to keep that noise
+                     * below a third of its tolerance. */
                     double scale = fmax(fabs(num) + fabs(gv), 0.2 * gnorm);
-                    double e = fabs(num - gv) / fmax(scale, 1e-3);
+                    double e = fabs(num - gv) / fmax(scale, 3e-3);
                     CHECK(e < 1e-2, "%s causal=%d rms=%d tied=%d: %s%s derivative along %s: "
                           "analytic %.6g vs finite difference %.6g (rel error %.3g)", enc,
                           causal, rms, tied, pb_param_names[k], part_name,

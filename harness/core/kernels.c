@@ -28,8 +28,12 @@ static int runs(const pb_kernels *k) {
 const pb_kernels *pb_kernels_active(void) {
     const pb_kernels *k = __atomic_load_n(&active, __ATOMIC_ACQUIRE);
     if (!k) {
-        k = widest();
-        __atomic_store_n(&active, k, __ATOMIC_RELEASE);
+        /* POSBENCH_KERNELS applies to every program (tests included); the
+         * command line has refused a bad value at start-up, others get the
+         * widest set */
+        char msg[256];
+        if (pb_kernels_from_env(msg, sizeof msg)) pb_kernels_use("auto", msg, sizeof msg);
+        k = __atomic_load_n(&active, __ATOMIC_ACQUIRE);
     }
     return k;
 }
@@ -56,9 +60,8 @@ int pb_kernels_use(const char *name, char *msg, size_t len) {
 int pb_kernels_from_env(char *msg, size_t len) {
     const char *v = getenv("POSBENCH_KERNELS");
     if (!v || !*v) v = "auto";
-    if (pb_kernels_use(v, msg, len) == 0) return 0;
-    char inner[200];
-    snprintf(inner, sizeof inner, "%s", msg);
-    snprintf(msg, len, "POSBENCH_KERNELS=%s: %s", v, inner);
-    return -1;
+    if (len == 0) return pb_kernels_use(v, NULL, 0);
+    int used = snprintf(msg, len, "POSBENCH_KERNELS=%s: ", v);
+    size_t u = used < 0 ? 0 : (size_t)used < len ? (size_t)used : len - 1;
+    return pb_kernels_use(v, msg + u, len - u);
 }

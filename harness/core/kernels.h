@@ -1,6 +1,6 @@
 /* The model's element-wise and row kernels (GELU, norms, softmax, the
  * loss's softmax, AdamW, sums of squares) in three kernel sets chosen once
- * at run time: "avx512" and "avx2" (one source, kernels_vec.inc, compiled
+ * at run time: "avx512" and "avx2" (one source, kernels_vec.h, compiled
  * for each instruction set, so a PORTABLE=1 build keeps them) and "scalar"
  * (kernels_scalar.c, the reference loops). The choice is the CPU's widest
  * set unless POSBENCH_KERNELS=scalar|avx2|avx512|auto says otherwise.

@@ -1,4 +1,4 @@
-/* The vector kernel set for AVX2 (kernels_vec.inc, 8 floats per register,
+/* The vector kernel set for AVX2 (kernels_vec.h, 8 floats per register,
  * row sums over the same 16 lanes as AVX-512), compiled for it whatever the
  * build's target; chosen at run time only on CPUs that have it (kernels.c).
  * no-avx512f: a -march=native build must not lend it AVX-512. */
@@ -13,4 +13,4 @@
 #define VW 8
 #define VSQRT(x) ((vf)_mm256_sqrt_ps((__m256)(x)))
 
-#include "kernels_vec.inc"
+#include "kernels_vec.h"

@@ -1,7 +1,8 @@
 /* The vector kernel set, written once with GCC vector types and included by kernels_avx512.c and kernels_avx2.c, each compiled for its
  * instruction set (kernels.h). The includer defines KSET (the table's
  * name), KSET_NAME (its printed name), VW (floats per register) and
- * VSQRT(vf).
+ * VSQRT(vf). A template, not an interface: no include guard, and no file
+ * but those two includes it.
  *
  * Element-wise formulas are the scalar set's, operation for operation (no
  * fused multiply-add: the build's ISO C mode keeps contraction off), so
