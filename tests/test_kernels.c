@@ -9,6 +9,10 @@
  *    other bit for bit (both sum over the same 16 lanes);
  *  - softmax writes 0 beyond `valid` up to n, and the loss is finite where
  *    p[target] underflows;
+ *  - the GEMM (sets that have one) against a double-precision product, in
+ *    its three starts (zero, bias, C itself) and with A transposed, on
+ *    shapes with partial row and register blocks and K beyond one chunk;
+ *    its bits do not depend on how the rows are split (threads);
  *  - POSBENCH_KERNELS names are checked (unknown names are refused).
  * Sets this CPU cannot run are reported as skipped. */
 #include <math.h>
@@ -178,6 +182,64 @@ static void vector_sets_agree(void) {
     }
 }
 
+/* C = init + A B against double; A(m,k) = A[m*sam + k*sak]. */
+static void gemm_case(const pb_kernels *k, int M, int N, int K, int transposed, int init) {
+    float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)K * N);
+    float *C = malloc(sizeof(float) * (size_t)M * N), *C2 = malloc(sizeof(float) * (size_t)M * N);
+    float *bias = malloc(sizeof(float) * (size_t)N);
+    fill(A, M * K, -1.0f, 1.0f);
+    fill(B, K * N, -1.0f, 1.0f);
+    fill(C, M * N, -1.0f, 1.0f);
+    fill(bias, N, -1.0f, 1.0f);
+    memcpy(C2, C, sizeof(float) * (size_t)M * N);
+    long sam = transposed ? 1 : K, sak = transposed ? M : 1;
+    int rc = k->gemm(M, N, K, A, sam, sak, B, N, C, N, init == 1 ? bias : NULL, init == 2);
+    CHECK(rc == 0, "%s gemm %dx%dx%d: refused", k->name, M, N, K);
+    double worst = 0;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double ref = init == 2 ? C2[(size_t)m * N + n] : init == 1 ? bias[n] : 0.0;
+            double mag = fabs(ref);
+            for (int q = 0; q < K; q++) {
+                double t = (double)A[m * sam + q * sak] * B[(size_t)q * N + n];
+                ref += t;
+                mag += fabs(t);
+            }
+            /* the bound of a K-term float sum: K u sum |terms|, u = 2^-24 */
+            double e = fabs(ref - C[(size_t)m * N + n]) / ((K + 1) * 0x1p-24 * mag);
+            if (!(e <= worst)) worst = e;
+        }
+    CHECK(worst <= 1.0, "%s gemm %dx%dx%d transposed=%d init=%d: error %g of the bound", k->name,
+          M, N, K, transposed, init, worst);
+    /* rows split in two parts (as two threads would): the same bits */
+    if (init == 2) memcpy(C, C2, sizeof(float) * (size_t)M * N);
+    float *C3 = malloc(sizeof(float) * (size_t)M * N);
+    memcpy(C3, C2, sizeof(float) * (size_t)M * N);
+    int half = M / 3;
+    k->gemm(M, N, K, A, sam, sak, B, N, C, N, init == 1 ? bias : NULL, init == 2);
+    k->gemm(half, N, K, A, sam, sak, B, N, C3, N, init == 1 ? bias : NULL, init == 2);
+    k->gemm(M - half, N, K, A + half * sam, sam, sak, B, N, C3 + (size_t)half * N, N,
+            init == 1 ? bias : NULL, init == 2);
+    CHECK(same_bits(C, C3, M * N), "%s gemm %dx%dx%d: row split changes bits", k->name, M, N, K);
+    free(A), free(B), free(C), free(C2), free(C3), free(bias);
+}
+
+static void gemm(const pb_kernels *k) {
+    if (!k->gemm) {
+        printf("%s: no GEMM (BLAS is used)\n", k->name);
+        return;
+    }
+    const int shapes[][3] = {{1, 16, 1}, {7, 16, 5}, {13, 48, 33}, {6, 96, 32}, {25, 80, 300},
+                             {64, 128, 600}, {5, 64, 1}};
+    for (unsigned i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int transposed = 0; transposed < 2; transposed++)
+            for (int init = 0; init < 3; init++)
+                gemm_case(k, shapes[i][0], shapes[i][1], shapes[i][2], transposed, init);
+    float a[16] = {0}, c[16];
+    CHECK(k->gemm(1, 8, 1, a, 1, 1, a, 8, c, 8, NULL, 0) == -1,
+          "%s gemm: a width that is not a multiple of 16 is refused", k->name);
+}
+
 int main(void) {
     char msg[256];
     const pb_kernels *s = &pb_kernels_scalar;
@@ -186,12 +248,14 @@ int main(void) {
     if (have2) {
         elementwise(&pb_kernels_avx2, s);
         rows(&pb_kernels_avx2, s);
+        gemm(&pb_kernels_avx2);
     } else {
         printf("skip: this CPU has no AVX2\n");
     }
     if (have5) {
         elementwise(&pb_kernels_avx512, s);
         rows(&pb_kernels_avx512, s);
+        gemm(&pb_kernels_avx512);
     } else {
         printf("skip: this CPU has no AVX-512\n");
     }

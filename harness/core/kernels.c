@@ -12,7 +12,8 @@ static const pb_kernels *widest(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("fma"))
         return &pb_kernels_avx512;
     if (__builtin_cpu_supports("avx2")) return &pb_kernels_avx2;
 #endif

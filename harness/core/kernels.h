@@ -52,6 +52,13 @@ typedef struct pb_kernels {
                   const pb_adamw_coef *c);
     /* sum of x[i]^2 in double */
     double (*sum_squares)(const float *x, size_t n);
+    /* C[M,N] = init + A B, A(m,k) = A[m*sam + k*sak], B row-major [K, ldb],
+     * C row-major [M, ldc]; init is C itself (add), else bias[N] on every
+     * row (bias), else 0. Each C element is summed over k in order with
+     * fused multiply-adds. Returns -1 (nothing done) when N is not a
+     * multiple of the register width; NULL in the scalar set (BLAS then). */
+    int (*gemm)(int M, int N, int K, const float *A, long sam, long sak, const float *B,
+                long ldb, float *C, long ldc, const float *bias, int add);
 } pb_kernels;
 
 /* The kernel set in use (chosen on first call). */

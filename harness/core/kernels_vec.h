@@ -1,12 +1,14 @@
 /* The vector kernel set, written once with GCC vector types and included by kernels_avx512.c and kernels_avx2.c, each compiled for its
  * instruction set (kernels.h). The includer defines KSET (the table's
- * name), KSET_NAME (its printed name), VW (floats per register) and
- * VSQRT(vf). A template, not an interface: no include guard, and no file
+ * name), KSET_NAME (its printed name), VW (floats per register),
+ * VSQRT(vf), and KSET_GEMM: 1 to include the GEMM, with VFMA(a, b, c) (a * b
+ * + c, one rounding) and its block of MR rows by NRV registers. A template, not an interface: no include guard, and no file
  * but those two includes it.
  *
  * Element-wise formulas are the scalar set's, operation for operation (no
  * fused multiply-add: the build's ISO C mode keeps contraction off), so
- * they give the same bits. Row sums put element j into lane j mod 16 and
+ * they give the same bits. The GEMM is the exception: it uses fused
+ * multiply-adds, explicitly (VFMA). Row sums put element j into lane j mod 16 and
  * combine the lanes pairwise (hsum), the same in both vector sets. */
 #include <math.h>
 #include <stdint.h>
@@ -330,6 +332,82 @@ static double sum_squares(const float *x, size_t n) {
     return t[0];
 }
 
+#if KSET_GEMM
+/* C[M,N] = init + A B with A(m,k) = A[m*sam + k*sak] and B row-major
+ * [K, ldb], in blocks of MR rows x nv registers: every C element is one
+ * chain of fused multiply-adds over k = 0..K-1 from its initial value, so
+ * the result depends neither on the blocking nor on the register width. */
+static inline __attribute__((always_inline)) void gemm_block(
+    const int mr, const int nv, int K, const float *A, long sam, long sak, const float *B,
+    long ldb, float *C, long ldc, const float *bias, int add) {
+    vf acc[MR][NRV];
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = add ? ld(C + r * ldc + v * VW) : bias ? ld(bias + v * VW) : (vf){0};
+    for (int k = 0; k < K; k++) {
+        const float *b = B + k * ldb;
+        vf bv[NRV];
+        for (int v = 0; v < nv; v++) bv[v] = ld(b + v * VW);
+        for (int r = 0; r < mr; r++) {
+            vf av = splat(A[r * sam + k * sak]);
+            for (int v = 0; v < nv; v++) acc[r][v] = VFMA(av, bv[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++) st(C + r * ldc + v * VW, acc[r][v]);
+}
+
+/* nv = 1..NRV registers wide, mr = MR or 1 rows: each a block of constant
+ * shape (the compiler keeps its accumulators in registers). */
+#define GEMM_CASE(mr, nv) \
+    case nv: gemm_block(mr, nv, K, A, sam, sak, B, ldb, C, ldc, bias, add); break
+#if NRV == 4
+#define GEMM_CASES(mr) GEMM_CASE(mr, 1); GEMM_CASE(mr, 2); GEMM_CASE(mr, 3); GEMM_CASE(mr, 4)
+#elif NRV == 2
+#define GEMM_CASES(mr) GEMM_CASE(mr, 1); GEMM_CASE(mr, 2)
+#else
+#error "NRV must be 2 or 4"
+#endif
+
+static void gemm_rows(int mr, int nv, int K, const float *A, long sam, long sak,
+                      const float *B, long ldb, float *C, long ldc, const float *bias, int add) {
+    if (mr == MR) {
+        switch (nv) { GEMM_CASES(MR); }
+    } else {
+        switch (nv) { GEMM_CASES(1); }
+    }
+}
+
+/* k in chunks of GEMM_KC: a chunk of B stays in cache while every row
+ * block passes over it; each chunk continues the chains from C (stored and
+ * reloaded exactly), so the chunking does not change a bit. */
+#define GEMM_KC 256
+
+static int gemm(int M, int N, int K, const float *A, long sam, long sak, const float *B,
+                long ldb, float *C, long ldc, const float *bias, int add) {
+    if (N % VW) return -1;
+    for (int k0 = 0; k0 < K || k0 == 0; k0 += GEMM_KC) {
+        int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+        int first = k0 == 0;
+        const float *Ak = A + (long)k0 * sak, *Bk = B + (long)k0 * ldb;
+        for (int n0 = 0; n0 < N; n0 += NRV * VW) {
+            int nv = (N - n0) / VW < NRV ? (N - n0) / VW : NRV;
+            const float *bn = first && bias ? bias + n0 : NULL;
+            int ad = first ? add : 1;
+            int m0 = 0;
+            for (; m0 + MR <= M; m0 += MR)
+                gemm_rows(MR, nv, kc, Ak + m0 * sam, sam, sak, Bk + n0, ldb, C + m0 * ldc + n0,
+                          ldc, bn, ad);
+            for (; m0 < M; m0++)
+                gemm_rows(1, nv, kc, Ak + m0 * sam, sam, sak, Bk + n0, ldb, C + m0 * ldc + n0,
+                          ldc, bn, ad);
+        }
+    }
+    return 0;
+}
+
+#endif
+
 const pb_kernels KSET = {
     .name = KSET_NAME,
     .gelu_forward = gelu_forward,
@@ -344,4 +422,7 @@ const pb_kernels KSET = {
     .xent_row = xent_row,
     .adamw = adamw,
     .sum_squares = sum_squares,
+#if KSET_GEMM
+    .gemm = gemm,
+#endif
 };
