@@ -2,8 +2,8 @@
  * every length from 1 to 70 (whole registers, partial ones, several groups)
  * and inputs that reach the edges (GELU far out on both sides, softmax rows
  * with large logits, masked tails):
- *  - element-wise kernels (GELU forward and backward, add, AdamW) give the
- *    scalar set's bits exactly;
+ *  - element-wise kernels (GELU forward and backward, the forward that keeps
+ *    GELU's derivative, add, mul, AdamW) give the scalar set's bits exactly;
  *  - row kernels (norms, softmax, its backward, the loss, sums of squares)
  *    agree to float tolerance, and the avx2 and avx512 sets agree with each
  *    other bit for bit (both sum over the same 16 lanes);
@@ -53,7 +53,22 @@ static float max_rel(const float *a, const float *b, int n) {
 
 #define TOL 2e-6f
 
+static void elementwise_scalar_keep(const pb_kernels *s) {
+    float x[MAXN], g[MAXN], keep[MAXN], out[MAXN], fwd[MAXN], bwd[MAXN];
+    fill(x, MAXN, -12.0f, 12.0f);
+    fill(g, MAXN, -1.0f, 1.0f);
+    memcpy(keep, x, sizeof x);
+    s->gelu_forward_keep(out, keep, MAXN);
+    s->mul(keep, keep, g, MAXN);
+    s->gelu_forward(fwd, x, MAXN);
+    s->gelu_backward(bwd, x, g, MAXN);
+    CHECK(same_bits(out, fwd, MAXN) && same_bits(keep, bwd, MAXN),
+          "scalar gelu_forward_keep: bits differ from forward/backward");
+}
+
 static void elementwise(const pb_kernels *k, const pb_kernels *s) {
+    /* the scalar set keeps the derivative with the same bits too */
+    if (k == &pb_kernels_avx2) elementwise_scalar_keep(s);
     float x[MAXN], g[MAXN], a[MAXN], b[MAXN];
     for (int n = 1; n <= MAXN; n++) {
         fill(x, n, -12.0f, 12.0f);
@@ -68,6 +83,19 @@ static void elementwise(const pb_kernels *k, const pb_kernels *s) {
         s->add(a, x, g, n);
         k->add(b, x, g, n);
         CHECK(same_bits(a, b, n), "%s add n=%d: bits differ", k->name, n);
+        s->mul(a, x, g, n);
+        k->mul(b, x, g, n);
+        CHECK(same_bits(a, b, n), "%s mul n=%d: bits differ", k->name, n);
+        /* forward keeping the derivative: gelu_forward's output, and x
+         * times dout is gelu_backward's, bit for bit */
+        float keep[MAXN], fwd[MAXN], bwd[MAXN];
+        memcpy(keep, x, sizeof x);
+        k->gelu_forward_keep(b, keep, n);
+        s->gelu_forward(fwd, x, n);
+        s->gelu_backward(bwd, x, g, n);
+        k->mul(keep, keep, g, n);
+        CHECK(same_bits(b, fwd, n) && same_bits(keep, bwd, n),
+              "%s gelu_forward_keep n=%d: bits differ from forward/backward", k->name, n);
 
         float p0[MAXN], m0[MAXN], v0[MAXN], p1[MAXN], m1[MAXN], v1[MAXN];
         fill(p0, n, -1.0f, 1.0f);

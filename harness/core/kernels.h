@@ -7,7 +7,8 @@
  *
  * Bits (docs/model.md, "Kernel sets"): element-wise kernels compute the
  * same operations in the same order in every set, so their results are
- * identical. Row sums (norm means and variances, softmax and loss sums,
+ * identical. The AVX-512 set's GEMM (fused multiply-adds) replaces BLAS in
+ * the linear layers: its results differ from BLAS's in the last bits. Row sums (norm means and variances, softmax and loss sums,
  * the softmax backward's dot product, the gradient norm) are split over 16
  * lanes (element j into lane j mod 16, lanes combined pairwise) in both
  * vector sets and run left to right in the scalar set: avx512 and avx2
@@ -28,8 +29,13 @@ typedef struct pb_kernels {
     void (*gelu_forward)(float *out, const float *x, long n);
     /* dx = gelu'(x) * dout */
     void (*gelu_backward)(float *dx, const float *x, const float *dout, long n);
+    /* out = gelu(x) and x = gelu'(x) in one pass (training: the backward
+     * then multiplies); the same bits as gelu_forward and gelu_backward */
+    void (*gelu_forward_keep)(float *out, float *x, long n);
     /* out = a + b */
     void (*add)(float *out, const float *a, const float *b, long n);
+    /* out = a * b */
+    void (*mul)(float *out, const float *a, const float *b, long n);
     /* one row of C: out = (x - mean) * rstd * w + b */
     void (*layernorm_row)(float *out, const float *x, const float *w, const float *b, int C,
                           float *mean, float *rstd);

@@ -29,8 +29,22 @@ static void gelu_backward(float *dx, const float *x, const float *dout, long n) 
     }
 }
 
+static void gelu_forward_keep(float *out, float *x, long n) {
+    for (long i = 0; i < n; i++) {
+        float v = x[i];
+        float t = pb_tanhf(GELU_K * (v + 0.044715f * v * v * v));
+        out[i] = 0.5f * v * (1.0f + t);
+        float sech2 = 1.0f - t * t;
+        x[i] = 0.5f * (1.0f + t) + 0.5f * v * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * v * v);
+    }
+}
+
 static void add(float *out, const float *a, const float *b, long n) {
     for (long i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+static void mul(float *out, const float *a, const float *b, long n) {
+    for (long i = 0; i < n; i++) out[i] = a[i] * b[i];
 }
 
 static void layernorm_row(float *out, const float *x, const float *w, const float *b,
@@ -134,7 +148,9 @@ const pb_kernels pb_kernels_scalar = {
     .name = "scalar",
     .gelu_forward = gelu_forward,
     .gelu_backward = gelu_backward,
+    .gelu_forward_keep = gelu_forward_keep,
     .add = add,
+    .mul = mul,
     .layernorm_row = layernorm_row,
     .layernorm_row_backward = layernorm_row_backward,
     .rmsnorm_row = rmsnorm_row,

@@ -151,9 +151,26 @@ static void gelu_backward(float *dx, const float *x, const float *dout, long n) 
     }
 }
 
+static void gelu_forward_keep(float *out, float *x, long n) {
+    for (long i = 0; i < n; i += VW) {
+        vf v = ld_n(x + i, n - i, 0.0f);
+        vf t = vtanh(GELU_K * (v + 0.044715f * v * v * v));
+        st_n(out + i, 0.5f * v * (1.0f + t), n - i);
+        vf sech2 = 1.0f - t * t;
+        st_n(x + i,
+             0.5f * (1.0f + t) + 0.5f * v * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * v * v),
+             n - i);
+    }
+}
+
 static void add(float *out, const float *a, const float *b, long n) {
     for (long i = 0; i < n; i += VW)
         st_n(out + i, ld_n(a + i, n - i, 0.0f) + ld_n(b + i, n - i, 0.0f), n - i);
+}
+
+static void mul(float *out, const float *a, const float *b, long n) {
+    for (long i = 0; i < n; i += VW)
+        st_n(out + i, ld_n(a + i, n - i, 0.0f) * ld_n(b + i, n - i, 0.0f), n - i);
 }
 
 /* Row sums: groups of W elements, register u of a group adding into acc[u]
@@ -412,7 +429,9 @@ const pb_kernels KSET = {
     .name = KSET_NAME,
     .gelu_forward = gelu_forward,
     .gelu_backward = gelu_backward,
+    .gelu_forward_keep = gelu_forward_keep,
     .add = add,
+    .mul = mul,
     .layernorm_row = layernorm_row,
     .layernorm_row_backward = layernorm_row_backward,
     .rmsnorm_row = rmsnorm_row,

@@ -95,6 +95,26 @@ void pb_gelu_backward(float *dx, const float *x, const float *dout, long n) {
     }
 }
 
+void pb_gelu_forward_keep(float *out, float *x, long n) {
+    const pb_kernels *k = pb_kernels_active();
+#pragma omp parallel if (n >= PB_PAR_MIN_ELEMS)
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        long lo = SHARE(n, nt, t), hi = t + 1 == nt ? n : SHARE(n, nt, t + 1);
+        k->gelu_forward_keep(out + lo, x + lo, hi - lo);
+    }
+}
+
+void pb_mul_forward(float *out, const float *a, const float *b, long n) {
+    const pb_kernels *k = pb_kernels_active();
+#pragma omp parallel if (n >= PB_PAR_MIN_ELEMS)
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        long lo = SHARE(n, nt, t), hi = t + 1 == nt ? n : SHARE(n, nt, t + 1);
+        k->mul(out + lo, a + lo, b + lo, hi - lo);
+    }
+}
+
 void pb_residual_forward(float *out, const float *a, const float *b, long n) {
     const pb_kernels *k = pb_kernels_active();
 #pragma omp parallel if (n >= PB_PAR_MIN_ELEMS)

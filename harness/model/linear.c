@@ -28,8 +28,8 @@ static const float *transposed(const float *w, int OC, int C) {
         buf = p;
         cap = n;
     }
-    for (int o = 0; o < OC; o++)
-        for (int c = 0; c < C; c++) buf[(size_t)c * OC + o] = w[(size_t)o * C + c];
+    for (int c = 0; c < C; c++) /* contiguous writes, strided reads */
+        for (int o = 0; o < OC; o++) buf[(size_t)c * OC + o] = w[(size_t)o * C + c];
     return buf;
 }
 
