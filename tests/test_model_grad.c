@@ -31,12 +31,24 @@ static double loss_at(void *p, const float *x) {
     return c->m->loss;
 }
 
+/* Widths that are multiples of 16 (d = 32, d_h = 16, ff = 64, vocab 16,
+ * T = 16 random tokens): the AVX-512 kernel set's GEMM then runs every
+ * linear and attention product (core/kernels.h), which the default tiny
+ * widths leave to BLAS. NULL: the tiny model on the copy task. */
+typedef struct wide_geometry {
+    int d, heads, ff, vocab, T;
+} wide_geometry;
+static const wide_geometry *wide;
+
 /* enc names the case; specs (n of them, or NULL) make it a per-layer model. */
 static void check_case_layers(const char *enc, int causal, int rms, int tied,
                               const pb_layer_spec *specs, int n) {
     pb_model_config cfg;
     pb_model_config_defaults(&cfg);
     cfg.vocab = 12; cfg.d = 8; cfg.heads = 2; cfg.layers = specs ? n : 2; cfg.ff = 12;
+    if (wide) {
+        cfg.vocab = wide->vocab; cfg.d = wide->d; cfg.heads = wide->heads; cfg.ff = wide->ff;
+    }
     cfg.max_len = 16; cfg.causal = causal; cfg.tied = tied; cfg.seed = 7;
     cfg.norm = rms ? PB_NORM_RMS : PB_NORM_LAYER;
     cfg.n_specs = specs ? n : 0;
@@ -73,9 +85,21 @@ static void check_case_layers(const char *enc, int causal, int rms, int tied,
         return;
     }
     pb_batch b;
-    int T = pb_task_model_len(&task, 4, causal, &err);
+    int T = wide ? wide->T : pb_task_model_len(&task, 4, causal, &err);
     pb_batch_alloc(&b, 3, T, m.enc.type->pos_dims, &err);
-    int rc = pb_task_fill_batch(&task, rng, 4, causal, 3, &b, &err);
+    int rc = 0;
+    if (wide) {
+        b.B = 3;
+        b.T = T;
+        for (int i = 0; i < b.B * T; i++) {
+            b.tokens[i] = (int)gsl_rng_uniform_int(rng, (unsigned long)cfg.vocab);
+            b.targets[i] = (int)gsl_rng_uniform_int(rng, (unsigned long)cfg.vocab);
+            b.mask[i] = 1.0f;
+            b.place[i] = -1;
+        }
+    } else {
+        rc = pb_task_fill_batch(&task, rng, 4, causal, 3, &b, &err);
+    }
     if (!rc) rc = pb_positions_fill(&m.positions, &b, rng, 1, &err);
     /* distinct positions per row exercise the per-row bias path */
     if (!rc && !twod) for (int i = 0; i < b.B * b.T; i++) b.pos[i] += (i / b.T) * 2;
@@ -242,5 +266,14 @@ int main(void) {
         variant++;
     }
     if (!only) check_hybrids();
+    /* the GEMM's widths: a rotary, a bias and a plain encoding */
+    static const wide_geometry g = {.d = 32, .heads = 2, .ff = 64, .vocab = 16, .T = 16};
+    wide = &g;
+    const char *wide_encs[] = {"rope", "alibi", "none"};
+    for (int i = 0; i < 3; i++) {
+        if (only && strcmp(only, wide_encs[i])) continue;
+        check_case(wide_encs[i], 1, i == 1, i != 2);
+        check_case(wide_encs[i], 0, i != 1, i == 2);
+    }
     return check_summary("test_model_grad");
 }

@@ -8,6 +8,19 @@
 
 static const pb_kernels *active;
 
+float *pb_kernels_buffer(int slot, size_t n) {
+    static _Thread_local float *buf[4];
+    static _Thread_local size_t cap[4];
+    if (slot < 0 || slot > 3) return NULL;
+    if (n > cap[slot]) {
+        float *p = realloc(buf[slot], n * sizeof(float));
+        if (!p) return NULL;
+        buf[slot] = p;
+        cap[slot] = n;
+    }
+    return buf[slot];
+}
+
 static const pb_kernels *widest(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();

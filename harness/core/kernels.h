@@ -67,6 +67,11 @@ typedef struct pb_kernels {
                 long ldb, float *C, long ldc, const float *bias, int add);
 } pb_kernels;
 
+/* A buffer of at least n floats owned by the calling thread, kept and
+ * grown as needed (no allocation once warm); slot 0..3 names independent
+ * buffers. NULL when out of memory. Its contents are the caller's. */
+float *pb_kernels_buffer(int slot, size_t n);
+
 /* The kernel set in use (chosen on first call). */
 const pb_kernels *pb_kernels_active(void);
 /* Switch to the set named "scalar", "avx2", "avx512" or "auto" (the

@@ -2,7 +2,6 @@
 #include "linear.h"
 
 #include <omp.h>
-#include <stdlib.h>
 
 #include "../core/blas.h"
 #include "../core/kernels.h"
@@ -16,18 +15,11 @@ static const pb_kernels *gemm_for(int width) {
     return k->gemm && width % 16 == 0 ? k : NULL;
 }
 
-/* w[OC,C] transposed to [C,OC] for the forward's GEMM, in a buffer kept
- * per thread and grown as needed (no allocation once warm). */
+/* w[OC,C] transposed to [C,OC] for the forward's GEMM, in the calling
+ * thread's buffer (kernels.h). */
 static const float *transposed(const float *w, int OC, int C) {
-    static _Thread_local float *buf;
-    static _Thread_local size_t cap;
-    size_t n = (size_t)OC * C;
-    if (n > cap) {
-        float *p = realloc(buf, n * sizeof(float));
-        if (!p) return NULL;
-        buf = p;
-        cap = n;
-    }
+    float *buf = pb_kernels_buffer(0, (size_t)OC * C);
+    if (!buf) return NULL;
     for (int c = 0; c < C; c++) /* contiguous writes, strided reads */
         for (int o = 0; o < OC; o++) buf[(size_t)c * OC + o] = w[(size_t)o * C + c];
     return buf;
