@@ -3,7 +3,8 @@
  * and inputs that reach the edges (GELU far out on both sides, softmax rows
  * with large logits, masked tails):
  *  - element-wise kernels (GELU forward and backward, the forward that keeps
- *    GELU's derivative, add, mul, AdamW) give the scalar set's bits exactly;
+ *    GELU's derivative, add, mul, RoPE's pair rotation, AdamW) give the
+ *    scalar set's bits exactly;
  *  - row kernels (norms, softmax, its backward, the loss, sums of squares)
  *    agree to float tolerance, and the avx2 and avx512 sets agree with each
  *    other bit for bit (both sum over the same 16 lanes);
@@ -53,6 +54,14 @@ static float max_rel(const float *a, const float *b, int n) {
 
 #define TOL 2e-6f
 
+/* RoPE's per-pair formula, one pair per call: a loop of these would let the
+ * compiler fuse the alternating subtract and add into vfmaddsub (GCC 12
+ * does, even in ISO C mode), which rounds differently. */
+__attribute__((noinline)) static void rot_ref(float a, float b, float c, float sk, float *out) {
+    out[0] = a * c - b * sk;
+    out[1] = a * sk + b * c;
+}
+
 static void elementwise_scalar_keep(const pb_kernels *s) {
     float x[MAXN], g[MAXN], keep[MAXN], out[MAXN], fwd[MAXN], bwd[MAXN];
     fill(x, MAXN, -12.0f, 12.0f);
@@ -86,6 +95,27 @@ static void elementwise(const pb_kernels *k, const pb_kernels *s) {
         s->mul(a, x, g, n);
         k->mul(b, x, g, n);
         CHECK(same_bits(a, b, n), "%s mul n=%d: bits differ", k->name, n);
+        /* pair rotation: the scalar set's bits, and those of RoPE's
+         * per-pair formula a c - b s, b c + a s (both directions) */
+        if (n % 2 == 0) {
+            float c2[MAXN], s2[MAXN], ref[MAXN];
+            for (int i = 0; i < n; i += 2) {
+                float ang = uniform(-3.0f, 3.0f);
+                c2[i] = c2[i + 1] = cosf(ang);
+                s2[i] = -sinf(ang);
+                s2[i + 1] = sinf(ang);
+            }
+            for (int sg = -1; sg <= 1; sg += 2) {
+                memcpy(a, x, sizeof x);
+                memcpy(b, x, sizeof x);
+                s->rotate_pairs(a, c2, s2, n, (float)sg);
+                k->rotate_pairs(b, c2, s2, n, (float)sg);
+                for (int i = 0; i < n; i += 2)
+                    rot_ref(x[i], x[i + 1], c2[i], (float)sg * s2[i + 1], ref + i);
+                CHECK(same_bits(a, b, n) && same_bits(a, ref, n),
+                      "%s rotate_pairs n=%d sgn=%d: bits differ", k->name, n, sg);
+            }
+        }
         /* forward keeping the derivative: gelu_forward's output, and x
          * times dout is gelu_backward's, bit for bit */
         float keep[MAXN], fwd[MAXN], bwd[MAXN];

@@ -36,6 +36,10 @@ typedef struct pb_kernels {
     void (*add)(float *out, const float *a, const float *b, long n);
     /* out = a * b */
     void (*mul)(float *out, const float *a, const float *b, long n);
+    /* Rotate the pairs (x[2k], x[2k+1]) of n floats (n even):
+     * x[i] = x[i] c[i] + x[i^1] (sgn s[i]), with c and s laid out per
+     * element (RoPE's tables: c = (cos, cos), s = (-sin, sin) per pair) */
+    void (*rotate_pairs)(float *x, const float *c, const float *s, int n, float sgn);
     /* one row of C: out = (x - mean) * rstd * w + b */
     void (*layernorm_row)(float *out, const float *x, const float *w, const float *b, int C,
                           float *mean, float *rstd);

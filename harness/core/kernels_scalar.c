@@ -47,6 +47,14 @@ static void mul(float *out, const float *a, const float *b, long n) {
     for (long i = 0; i < n; i++) out[i] = a[i] * b[i];
 }
 
+static void rotate_pairs(float *x, const float *c, const float *s, int n, float sgn) {
+    for (int i = 0; i < n; i += 2) {
+        float a = x[i], b = x[i + 1];
+        x[i] = a * c[i] + b * (sgn * s[i]);
+        x[i + 1] = b * c[i + 1] + a * (sgn * s[i + 1]);
+    }
+}
+
 static void layernorm_row(float *out, const float *x, const float *w, const float *b,
                           int C, float *mean, float *rstd) {
     float m = 0.0f, v = 0.0f;
@@ -151,6 +159,7 @@ const pb_kernels pb_kernels_scalar = {
     .gelu_forward_keep = gelu_forward_keep,
     .add = add,
     .mul = mul,
+    .rotate_pairs = rotate_pairs,
     .layernorm_row = layernorm_row,
     .layernorm_row_backward = layernorm_row_backward,
     .rmsnorm_row = rmsnorm_row,

@@ -173,6 +173,20 @@ static void mul(float *out, const float *a, const float *b, long n) {
         st_n(out + i, ld_n(a + i, n - i, 0.0f) * ld_n(b + i, n - i, 0.0f), n - i);
 }
 
+static void rotate_pairs(float *x, const float *c, const float *s, int n, float sgn) {
+#if VW == 16
+    const vi swap = {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14};
+#else
+    const vi swap = {1, 0, 3, 2, 5, 4, 7, 6};
+#endif
+    for (int i = 0; i < n; i += VW) {
+        long k = n - i;
+        vf v = ld_n(x + i, k, 0.0f);
+        st_n(x + i, v * ld_n(c + i, k, 0.0f) + __builtin_shuffle(v, swap) * (ld_n(s + i, k, 0.0f) * sgn),
+             k);
+    }
+}
+
 /* Row sums: groups of W elements, register u of a group adding into acc[u]
  * (element j into lane j mod W); lanes past the end add 0. */
 
@@ -432,6 +446,7 @@ const pb_kernels KSET = {
     .gelu_forward_keep = gelu_forward_keep,
     .add = add,
     .mul = mul,
+    .rotate_pairs = rotate_pairs,
     .layernorm_row = layernorm_row,
     .layernorm_row_backward = layernorm_row_backward,
     .rmsnorm_row = rmsnorm_row,
