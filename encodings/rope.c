@@ -114,8 +114,10 @@ static void build_rows(pb_encoding *e) {
     rope_state *s = e->state;
     int dh = e->g.d_head, d = e->g.heads * dh, n = s->n_keep, len = s->cache.len;
     s->row_len = 0;
-    if (s->half || 2 * n != dh || len <= 0) return;
     size_t need = (size_t)len * d;
+    /* at most 16 MB per table (T = 8192 at d = 512): beyond, the per-pair
+     * loop, which needs no copy */
+    if (s->half || 2 * n != dh || len <= 0 || need > ((size_t)1 << 22)) return;
     float *c = realloc(s->row_c, need * sizeof(float));
     if (c) s->row_c = c;
     float *sn = c ? realloc(s->row_s, need * sizeof(float)) : NULL;
