@@ -275,5 +275,12 @@ int main(void) {
         check_case(wide_encs[i], 1, i == 1, i != 2);
         check_case(wide_encs[i], 0, i != 1, i == 2);
     }
+    if (!only) { /* soft-capping recomputes the logits in the backward; a cap
+                  * of 0.1, near the logits' size here, makes that count */
+        pb_layer_spec L[2] = {layer("rope", ""), layer("alibi", "")};
+        L[0].softcap = 0.1;
+        L[1].softcap = 0.1;
+        check_case_layers("wide-softcap", 1, 0, 1, L, 2);
+    }
     return check_summary("test_model_grad");
 }

@@ -1,18 +1,20 @@
 /* The model's element-wise and row kernels (GELU, norms, softmax, the
- * loss's softmax, AdamW, sums of squares) in three kernel sets chosen once
- * at run time: "avx512" and "avx2" (one source, kernels_vec.h, compiled
- * for each instruction set, so a PORTABLE=1 build keeps them) and "scalar"
+ * loss's softmax, RoPE's pair rotation, AdamW, sums of squares) and, in the
+ * AVX-512 set, a GEMM, in three kernel sets chosen once at run time:
+ * "avx512" and "avx2" (one source, kernels_vec.h, compiled for each
+ * instruction set, so a PORTABLE=1 build keeps them) and "scalar"
  * (kernels_scalar.c, the reference loops). The choice is the CPU's widest
  * set unless POSBENCH_KERNELS=scalar|avx2|avx512|auto says otherwise.
  *
  * Bits (docs/model.md, "Kernel sets"): element-wise kernels compute the
  * same operations in the same order in every set, so their results are
- * identical. The AVX-512 set's GEMM (fused multiply-adds) replaces BLAS in
- * the linear layers: its results differ from BLAS's in the last bits. Row sums (norm means and variances, softmax and loss sums,
+ * identical. Row sums (norm means and variances, softmax and loss sums,
  * the softmax backward's dot product, the gradient norm) are split over 16
  * lanes (element j into lane j mod 16, lanes combined pairwise) in both
  * vector sets and run left to right in the scalar set: avx512 and avx2
- * agree bit for bit, scalar agrees to float rounding. */
+ * agree bit for bit on them, scalar to float rounding. The AVX-512 set's
+ * GEMM (fused multiply-adds) replaces BLAS in the linear layers and some
+ * attention products: its results differ from BLAS's in the last bits. */
 #ifndef PB_KERNELS_H
 #define PB_KERNELS_H
 

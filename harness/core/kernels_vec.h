@@ -1,15 +1,17 @@
-/* The vector kernel set, written once with GCC vector types and included by kernels_avx512.c and kernels_avx2.c, each compiled for its
- * instruction set (kernels.h). The includer defines KSET (the table's
- * name), KSET_NAME (its printed name), VW (floats per register),
- * VSQRT(vf), and KSET_GEMM: 1 to include the GEMM, with VFMA(a, b, c) (a * b
- * + c, one rounding) and its block of MR rows by NRV registers. A template, not an interface: no include guard, and no file
- * but those two includes it.
+/* The vector kernel set, written once with GCC vector types and included
+ * by kernels_avx512.c and kernels_avx2.c, each compiled for its instruction
+ * set (kernels.h). A template, not an interface: no include guard, and no
+ * other file includes it. The includer defines KSET (the table's name),
+ * KSET_NAME (its printed name), VW (floats per register), VSQRT(vf), and
+ * KSET_GEMM: 1 to include the GEMM, with VFMA(a, b, c) (a * b + c, one
+ * rounding) and its block of MR rows by NRV registers.
  *
- * Element-wise formulas are the scalar set's, operation for operation (no
- * fused multiply-add: the build's ISO C mode keeps contraction off), so
- * they give the same bits. The GEMM is the exception: it uses fused
- * multiply-adds, explicitly (VFMA). Row sums put element j into lane j mod 16 and
- * combine the lanes pairwise (hsum), the same in both vector sets. */
+ * Element-wise formulas are the scalar set's, operation for operation,
+ * without fused multiply-adds (the build's ISO C mode keeps contraction
+ * off; tests/test_kernels.c checks the bits), so they give the same bits.
+ * The GEMM is the exception: it fuses explicitly (VFMA). Row sums put
+ * element j into lane j mod 16 and combine the lanes pairwise (hsum), the
+ * same in both vector sets. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -182,8 +184,8 @@ static void rotate_pairs(float *x, const float *c, const float *s, int n, float 
     for (int i = 0; i < n; i += VW) {
         long k = n - i;
         vf v = ld_n(x + i, k, 0.0f);
-        st_n(x + i, v * ld_n(c + i, k, 0.0f) + __builtin_shuffle(v, swap) * (ld_n(s + i, k, 0.0f) * sgn),
-             k);
+        vf sw = __builtin_shuffle(v, swap);
+        st_n(x + i, v * ld_n(c + i, k, 0.0f) + sw * (ld_n(s + i, k, 0.0f) * sgn), k);
     }
 }
 

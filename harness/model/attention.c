@@ -154,7 +154,15 @@ static void capped_grad(const pb_attn *a, int b, int h, float *dS, float *y,
                         const float *base) {
     const int T = a->T, H = a->H, C3 = 3 * a->d;
     const int has_bias = a->enc && (a->enc->type->sites & PB_ENC_BIAS);
-    pb_sgemm(0, 1, T, T, a->dh, a->scale, base, C3, base + a->d, C3, 0.0f, y, T);
+    /* the logits exactly as the training forward computed them */
+    const pb_kernels *g = gemm_for(T);
+    float *kt = g ? pb_kernels_buffer(2, (size_t)a->dh * T) : NULL;
+    if (kt) {
+        transpose_scaled(kt, base + a->d, C3, T, a->dh, a->scale);
+        g->gemm(T, T, a->dh, base, C3, 1, kt, T, y, T, NULL, 0);
+    } else {
+        pb_sgemm(0, 1, T, T, a->dh, a->scale, base, C3, base + a->d, C3, 0.0f, y, T);
+    }
     for (int i = 0; i < T; i++) {
         float *row = y + (size_t)i * T;
         int valid = a->causal ? i + 1 : T;
