@@ -6,9 +6,8 @@
 #include <string.h>
 
 #include "../core/blas.h"
-#include "../core/fastmath.h"
-#include "attention_internal.h"
 #include "../core/kernels.h"
+#include "attention_internal.h"
 
 /* The kernel set's GEMM for a product n columns wide, or NULL (BLAS). */
 static const pb_kernels *gemm_for(int n) {
