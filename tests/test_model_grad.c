@@ -34,7 +34,8 @@ static double loss_at(void *p, const float *x) {
 /* Widths that are multiples of 16 (d = 32, d_h = 16, ff = 64, vocab 16,
  * T = 16 random tokens): the AVX-512 kernel set's GEMM then runs every
  * linear and attention product (core/kernels.h), which the default tiny
- * widths leave to BLAS. NULL: the tiny model on the copy task. */
+ * widths leave to BLAS; with d_h = 8 it runs the attention's T-wide
+ * products. NULL: the tiny model on the copy task. */
 typedef struct wide_geometry {
     int d, heads, ff, vocab, T;
 } wide_geometry;
@@ -275,6 +276,12 @@ int main(void) {
         check_case(wide_encs[i], 1, i == 1, i != 2);
         check_case(wide_encs[i], 0, i != 1, i == 2);
     }
+    /* heads of 8 (T = 16): dV and dK through the GEMM transposed */
+    static const wide_geometry narrow = {.d = 32, .heads = 4, .ff = 64, .vocab = 16, .T = 16};
+    wide = &narrow;
+    if (!only || !strcmp(only, "rope")) check_case("rope", 1, 0, 1);
+    if (!only || !strcmp(only, "alibi")) check_case("alibi", 0, 1, 0);
+    wide = &g;
     if (!only) { /* soft-capping recomputes the logits in the backward; a cap
                   * of 0.1, near the logits' size here, makes that count */
         pb_layer_spec L[2] = {layer("rope", ""), layer("alibi", "")};

@@ -22,6 +22,13 @@ static void transpose_scaled(float *out, const float *x, int ld, int T, int dh, 
         for (int j = 0; j < T; j++) out[(size_t)c * T + j] = scale * x[(size_t)j * ld + c];
 }
 
+/* out[j * ld + c] = scale * xt[c * T + j]: a [dh, T] result written back
+ * as a head's [T, dh] columns */
+static void scatter_transposed(float *out, int ld, const float *xt, int T, int dh, float scale) {
+    for (int j = 0; j < T; j++)
+        for (int c = 0; c < dh; c++) out[(size_t)j * ld + c] = scale * xt[(size_t)c * T + j];
+}
+
 /* out[j * dh + c] = scale * x[j * ld + c] */
 static void copy_scaled(float *out, const float *x, int ld, int T, int dh, float scale) {
     for (int j = 0; j < T; j++)
@@ -195,7 +202,8 @@ void pb_attention_backward(const pb_attn *a, float *dqkv, float *dbias,
         float *dbase = dqkv + (size_t)b * T * C3 + h * dh;
         /* dP = dO V^T; dV = P^T dO (the kernel set's GEMM where the
          * width allows, with V^T, scale K and scale Q in this thread's
-         * buffer; else BLAS) */
+         * buffer; heads narrower than 16 compute dV and dK transposed,
+         * T wide; else BLAS) */
         const pb_kernels *gT = gemm_for(T), *gd = gemm_for(dh);
         float *buf = gT || gd ? pb_kernels_buffer(1, (size_t)2 * T * dh) : NULL;
         if (!buf) gT = gd = NULL;
@@ -205,10 +213,15 @@ void pb_attention_backward(const pb_attn *a, float *dqkv, float *dbias,
         } else {
             pb_sgemm(0, 1, T, T, dh, 1.0f, dO, d, base + 2 * d, C3, 0.0f, dS, T);
         }
-        if (gd)
+        if (gd) {
             gd->gemm(T, dh, T, P, 1, T, dO, d, dbase + 2 * d, C3, NULL, 0);
-        else
+        } else if (gT) { /* narrow heads: dV^T = dO^T P, T wide, then scattered */
+            float *dvt = buf + (size_t)T * dh;
+            gT->gemm(dh, T, T, dO, 1, d, P, T, dvt, T, NULL, 0);
+            scatter_transposed(dbase + 2 * d, C3, dvt, T, dh, 1.0f);
+        } else {
             pb_sgemm(1, 0, T, dh, T, 1.0f, P, T, dO, d, 0.0f, dbase + 2 * d, C3);
+        }
         /* softmax backward: dS = P * (dP - sum_j P dP) */
         for (int i = 0; i < T; i++) {
             float *row = dS + (size_t)i * T;
@@ -225,6 +238,10 @@ void pb_attention_backward(const pb_attn *a, float *dqkv, float *dbias,
             copy_scaled(buf + (size_t)T * dh, base, C3, T, dh, a->scale);
             gd->gemm(T, dh, T, dS, T, 1, buf, dh, dbase, C3, NULL, 0);
             gd->gemm(T, dh, T, dS, 1, T, buf + (size_t)T * dh, dh, dbase + d, C3, NULL, 0);
+        } else if (gT) { /* dK^T = Q^T dS, T wide, scaled as it is scattered */
+            pb_sgemm(0, 0, T, dh, T, a->scale, dS, T, base + d, C3, 0.0f, dbase, C3);
+            gT->gemm(dh, T, T, base, 1, C3, dS, T, buf, T, NULL, 0);
+            scatter_transposed(dbase + d, C3, buf, T, dh, a->scale);
         } else {
             pb_sgemm(0, 0, T, dh, T, a->scale, dS, T, base + d, C3, 0.0f, dbase, C3);
             pb_sgemm(1, 0, T, dh, T, a->scale, dS, T, base, C3, 0.0f, dbase + d, C3);
