@@ -26,13 +26,14 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HEADERS  := $(wildcard harness/*/*.h encodings/*.h tests/*.h)
 
-.PHONY: all deps run test unit bench sanitize fuzz clean
+.PHONY: all deps run test unit bench bench-gemm sanitize fuzz clean
 
 all: $(BUILD)/posbench $(TEST_BIN)
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
 
 $(BUILD)/libposbench.a: $(LIB_OBJ)
 	@rm -f $@
@@ -65,6 +66,15 @@ unit: all
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) scripts/bench.sh
+
+# OpenBLAS against the kernel set's own GEMM at the model's shapes (one
+# thread; docs/model.md, Speed).
+bench-gemm: $(BUILD)/bench/gemm_shapes
+	@$(BUILD)/bench/gemm_shapes
+
+$(BUILD)/bench/gemm_shapes: tests/bench/gemm_shapes.c $(BUILD)/libposbench.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libposbench.a $(LDFLAGS) $(LDLIBS) -o $@
 
 # The test suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 # float-cast-overflow is not part of GCC's "undefined" group: a float

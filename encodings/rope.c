@@ -30,6 +30,8 @@
 #include "rope_scaling.h"
 #include "rotary.h"
 
+#include "../harness/core/kernels.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +45,13 @@ typedef struct rope_state {
     pb_rope_scaling scaling;
     double *theta;         /* [n_pairs] effective frequencies */
     pb_rot_cache cache;    /* [len][n_keep] */
+    /* The cache laid out per element of a whole token row (every head):
+     * row_c[pos][h*d_head + 2k + j] = cos, row_s = (-sin, +sin) for j = 0, 1,
+     * for the kernel sets' pair rotation (core/kernels.h). Built by prepare
+     * for interleaved pairs rotating every dim (the default); row_len 0
+     * otherwise or when memory is short (the per-pair loop then runs). */
+    float *row_c, *row_s;
+    int row_len;
 } rope_state;
 
 static const char *const rope_options[] = {
@@ -53,6 +62,8 @@ static void rope_destroy(pb_encoding *e) {
     if (!s) return;
     free(s->theta);
     pb_rot_cache_free(&s->cache);
+    free(s->row_c);
+    free(s->row_s);
     free(s);
     e->state = NULL;
 }
@@ -96,14 +107,46 @@ static int rope_create(pb_encoding *e, const pb_opts *o, pb_error *err) {
     return 0;
 }
 
+/* row_c / row_s from the cache (same values, so the same bits as the
+ * per-pair loop: a c - b s and b c + a s computed as a c + b (-s) and
+ * b c + a s). */
+static void build_rows(pb_encoding *e) {
+    rope_state *s = e->state;
+    int dh = e->g.d_head, d = e->g.heads * dh, n = s->n_keep, len = s->cache.len;
+    s->row_len = 0;
+    size_t need = (size_t)len * d;
+    /* at most 16 MB per table (T = 8192 at d = 512): beyond, the per-pair
+     * loop, which needs no copy */
+    if (s->half || 2 * n != dh || len <= 0 || need > ((size_t)1 << 22)) return;
+    float *c = realloc(s->row_c, need * sizeof(float));
+    if (c) s->row_c = c;
+    float *sn = c ? realloc(s->row_s, need * sizeof(float)) : NULL;
+    if (sn) s->row_s = sn;
+    if (!c || !sn) return;
+    for (int p = 0; p < len; p++)
+        for (int h = 0; h < e->g.heads; h++)
+            for (int k = 0; k < n; k++) {
+                size_t at = (size_t)p * d + (size_t)h * dh + 2 * (size_t)k;
+                float cv = s->cache.cos_tab[(size_t)p * n + k];
+                float sv = s->cache.sin_tab[(size_t)p * n + k];
+                c[at] = c[at + 1] = cv;
+                sn[at] = -sv;
+                sn[at + 1] = sv;
+            }
+    s->row_len = len;
+}
+
 static int rope_prepare(pb_encoding *e, int max_pos, pb_error *err) {
     rope_state *s = e->state;
     /* dynamic_ntk: the sequence length l is max_pos (largest position + 1);
      * the encoding is length-dependent, so this reruns for every new l. */
     if (s->scaling.type == PB_ROPE_SCALE_DYNAMIC_NTK)
         pb_rope_scaling_thetas(&s->scaling, s->base, s->d_rot, max_pos, s->theta);
-    return pb_rot_cache_build(&s->cache, e->prec, s->theta, s->n_keep, max_pos,
-                              "encoding 'rope'", err);
+    if (pb_rot_cache_build(&s->cache, e->prec, s->theta, s->n_keep, max_pos,
+                           "encoding 'rope'", err))
+        return -1;
+    build_rows(e);
+    return 0;
 }
 
 /* x[t*stride + h*d_head + i] for every token t and head h, rotated by
@@ -114,7 +157,14 @@ static void rope_apply(const pb_encoding *e, const int *pos, int T, float *x,
     int H = e->g.heads, dh = e->g.d_head, n = s->n_keep;
     if (n == 0) return;
     float cbuf[PB_ROT_MAX_PAIRS], sbuf[PB_ROT_MAX_PAIRS];
+    const pb_kernels *k = pb_kernels_active();
+    int d = H * dh;
     for (int t = 0; t < T; t++) {
+        if (pos[t] >= 0 && pos[t] < s->row_len) { /* the whole row at once */
+            k->rotate_pairs(x + (size_t)t * stride, s->row_c + (size_t)pos[t] * d,
+                            s->row_s + (size_t)pos[t] * d, d, sgn);
+            continue;
+        }
         const float *c, *sn;
         pb_rot_cache_row(&s->cache, e->prec, s->theta, n, pos[t], cbuf, sbuf, &c, &sn);
         float *xt = x + (size_t)t * stride;

@@ -2,15 +2,21 @@
 # Training throughput of posbench against a PyTorch peer (`make bench`).
 #
 # For each config, runs `posbench bench ...` and scripts/bench_torch.py (the
-# same model in PyTorch), each with 2 and 1 threads, best kept, prints a
-# table and appends the rows to results/bench/bench.csv (rewritten
-# atomically: temp file + mv) with the date and the machine. Exits 0
-# whatever the numbers; non-zero only when posbench itself fails to run.
-# Without PyTorch, posbench's numbers are still printed.
+# same model in PyTorch) with the same thread count (BENCH_THREADS, default
+# 1), interleaved and repeated BENCH_REPEAT times (default 3): each repeat's
+# ratio compares two runs made one after the other, so a machine shared with
+# other work moves both. Prints the median tokens/s of each program and the
+# median ratio with its range over the repeats, and appends the rows to
+# results/bench/bench.csv (rewritten atomically: temp file + mv) with the
+# date and the machine. Exits 0 whatever the numbers; non-zero only when
+# posbench itself fails to run. Without PyTorch, posbench's numbers are
+# still printed.
 #
-#   BUILD=build scripts/bench.sh            both configs
+#   BUILD=build scripts/bench.sh            configs A, B and C
+#   BENCH_CONFIGS="C" scripts/bench.sh      some of them
 #   BENCH_STEPS=5 scripts/bench.sh          fewer timed steps (quick look)
 #   BENCH_SWEEP=1 scripts/bench.sh          also the sweep speed-up (--local 2)
+#   BENCH_TARGETS=0 scripts/bench.sh        the ratio table only
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -19,8 +25,15 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 OUT=results/bench/bench.csv
 
 #        name d   layers heads T   batch vocab encoding steps
-CONFIGS=("A  128 4      4     128 32    64    rope     10"
-         "B  64  2      4     64  64    32    rope     20")
+ALL_CONFIGS=("A  128 4      4     128 32    64    rope     10"
+             "B  64  2      4     64  64    32    rope     20"
+             "C  32  2      4     32  32    16    rope     100")
+THREADS=${BENCH_THREADS:-1}
+REPEAT=${BENCH_REPEAT:-3}
+CONFIGS=()
+for cfg in "${ALL_CONFIGS[@]}"; do
+    case " ${BENCH_CONFIGS:-A B C} " in *" ${cfg%% *} "*) CONFIGS+=("$cfg") ;; esac
+done
 
 if [ ! -x "$POSBENCH" ]; then
     echo "bench: $POSBENCH is not built (make BUILD=$BUILD all)" >&2
@@ -47,83 +60,75 @@ blas_kernel=$(value blas_kernel <<<"$info" 2>/dev/null)
 sed -n 's/^\(blas\|blas_kernel\|blas_selection\|cpu_best_kernel\|cpu_features\)=/  \1: /p' <<<"$info"
 
 
-header="date,machine,config,d,layers,heads,T,batch,vocab,encoding,steps,posbench_tokens_per_s,posbench_threads,torch_tokens_per_s,torch_threads,ratio,mfu,sgemm_gflops,peak_rss_mb,torch_peak_rss_mb,torch_version,blas_kernel,peak_kernel,peak_gflops"
+header="date,machine,config,d,layers,heads,T,batch,vocab,encoding,steps,posbench_tokens_per_s,posbench_threads,torch_tokens_per_s,torch_threads,ratio,mfu,sgemm_gflops,peak_rss_mb,torch_peak_rss_mb,torch_version,blas_kernel,peak_kernel,peak_gflops,ratio_min,ratio_max,repeats,kernels"
 rows=()
 table=()
 status=0
+# median of the arguments (numbers)
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 for cfg in "${CONFIGS[@]}"; do
     read -r name d layers heads T batch vocab enc steps <<<"$cfg"
     steps=${BENCH_STEPS:-$steps}
-    echo "config $name: d=$d layers=$layers heads=$heads T=$T batch=$batch vocab=$vocab encoding=$enc steps=$steps"
-
-    # posbench with 2 threads and with 1 (on a busy 2-core machine the
-    # threaded run can lose badly to thread contention): best kept.
-    pb_tps="" pb_threads="" mfu="" gflops="" rss="" peak_kernel="" peak=""
-    for th in 2 1; do
+    echo "config $name: d=$d layers=$layers heads=$heads T=$T batch=$batch vocab=$vocab encoding=$enc steps=$steps threads=$THREADS"
+    pb_all=() torch_all=() ratios=()
+    mfu="" gflops="" rss="" peak_kernel="" peak="" kernels="" torch_version="" torch_rss=""
+    for rep in $(seq 1 "$REPEAT"); do
         pb_out=$("$POSBENCH" bench d="$d" layers="$layers" heads="$heads" T="$T" batch="$batch" \
-                 vocab="$vocab" encoding="$enc" steps="$steps" threads="$th" 2>&1)
+                 vocab="$vocab" encoding="$enc" steps="$steps" threads="$THREADS" 2>&1)
         rc=$?
         tps=$(value tokens_per_s <<<"$pb_out")
         if [ $rc -ne 0 ] || [ -z "$tps" ]; then
-            echo "  posbench bench threads=$th failed (exit $rc):"
+            echo "  posbench bench failed (exit $rc):"
             sed 's/^/    | /' <<<"$pb_out" | tail -n 20
             status=1
-            continue
+            break
         fi
-        echo "  posbench, $th thread(s): tokens_per_s=$tps model_gflops=$(value model_gflops <<<"$pb_out")" \
-             "sgemm_gflops=$(value sgemm_gflops <<<"$pb_out") ($(value blas_kernel <<<"$pb_out"))" \
-             "peak_gflops=$(value peak_gflops <<<"$pb_out") ($(value peak_kernel <<<"$pb_out"))" \
-             "mfu=$(value mfu <<<"$pb_out") mfu_in_use=$(value mfu_in_use <<<"$pb_out") peak_rss_mb=$(value peak_rss_mb <<<"$pb_out")"
-        if [ -z "$pb_tps" ] || awk -v a="$tps" -v b="$pb_tps" 'BEGIN{exit !(a > b)}'; then
-            pb_tps=$tps pb_threads=$th
-            mfu=$(value mfu <<<"$pb_out")
-            gflops=$(value sgemm_gflops <<<"$pb_out")
-            rss=$(value peak_rss_mb <<<"$pb_out")
-            peak_kernel=$(value peak_kernel <<<"$pb_out")
-            peak=$(value peak_gflops <<<"$pb_out")
-        fi
-    done
-
-    torch_tps="" torch_threads="" torch_version="" torch_rss=""
-    if [ $have_torch -eq 1 ]; then
-        for th in 1 2; do
+        pb_all+=("$tps")
+        mfu=$(value mfu <<<"$pb_out") gflops=$(value sgemm_gflops <<<"$pb_out")
+        rss=$(value peak_rss_mb <<<"$pb_out") kernels=$(value kernels <<<"$pb_out")
+        peak_kernel=$(value peak_kernel <<<"$pb_out") peak=$(value peak_gflops <<<"$pb_out")
+        line="  [$rep] posbench tokens_per_s=$tps (kernels ${kernels:-?}, sgemm_gflops=$gflops, mfu=$mfu)"
+        if [ $have_torch -eq 1 ]; then
             t_out=$($PYTHON scripts/bench_torch.py --d "$d" --layers "$layers" --heads "$heads" \
                     --T "$T" --batch "$batch" --vocab "$vocab" --encoding "$enc" \
-                    --steps "$steps" --threads "$th" 2>&1)
-            tps=$(value tokens_per_s <<<"$t_out")
-            if [ -z "$tps" ]; then
-                echo "  PyTorch ($th threads) failed:"
+                    --steps "$steps" --threads "$THREADS" 2>&1)
+            t_tps=$(value tokens_per_s <<<"$t_out")
+            if [ -z "$t_tps" ]; then
+                echo "  PyTorch failed:"
                 sed 's/^/    | /' <<<"$t_out" | tail -n 10
-                continue
+            else
+                torch_all+=("$t_tps")
+                torch_version=$(value torch <<<"$t_out") torch_rss=$(value peak_rss_mb <<<"$t_out")
+                r=$(awk -v a="$tps" -v b="$t_tps" 'BEGIN{ if (b > 0) printf "%.2f", a / b }')
+                ratios+=("$r")
+                line="$line  PyTorch $torch_version tokens_per_s=$t_tps  ratio=$r"
             fi
-            torch_version=$(value torch <<<"$t_out")
-            t_rss=$(value peak_rss_mb <<<"$t_out")
-            echo "  PyTorch $torch_version, $th thread(s): tokens_per_s=$tps peak_rss_mb=$t_rss"
-            if [ -z "$torch_tps" ] || awk -v a="$tps" -v b="$torch_tps" 'BEGIN{exit !(a > b)}'; then
-                torch_tps=$tps torch_threads=$th torch_rss=$t_rss
-            fi
-        done
+        fi
+        echo "$line"
+    done
+    pb_tps=$(median "${pb_all[@]}") torch_tps=$(median "${torch_all[@]}")
+    ratio="" rmin="" rmax=""
+    if [ ${#ratios[@]} -gt 0 ]; then
+        ratio=$(median "${ratios[@]}")
+        rmin=$(printf '%s\n' "${ratios[@]}" | sort -g | head -n1)
+        rmax=$(printf '%s\n' "${ratios[@]}" | sort -g | tail -n1)
     fi
-
-    ratio=""
-    if [ -n "$pb_tps" ] && [ -n "$torch_tps" ]; then
-        ratio=$(awk -v a="$pb_tps" -v b="$torch_tps" 'BEGIN{ if (b > 0) printf "%.2f", a / b }')
-    fi
-    rows+=("$date,\"$machine\",$name,$d,$layers,$heads,$T,$batch,$vocab,$enc,$steps,$pb_tps,$pb_threads,$torch_tps,$torch_threads,$ratio,$mfu,$gflops,$rss,$torch_rss,$torch_version,$blas_kernel,$peak_kernel,$peak")
-    table+=("$name (d=$d L=$layers T=$T B=$batch)|${pb_tps:--}${pb_threads:+ ($pb_threads thr)}|${torch_tps:--}${torch_threads:+ ($torch_threads thr)}|${ratio:--}|${mfu:--}${peak_kernel:+ (vs $peak_kernel $peak)}|${rss:+$rss MB}")
+    rows+=("$date,\"$machine\",$name,$d,$layers,$heads,$T,$batch,$vocab,$enc,$steps,$pb_tps,$THREADS,$torch_tps,$THREADS,$ratio,$mfu,$gflops,$rss,$torch_rss,$torch_version,$blas_kernel,$peak_kernel,$peak,$rmin,$rmax,${#ratios[@]},$kernels")
+    table+=("$name (d=$d L=$layers T=$T B=$batch)|${pb_tps:--}|${torch_tps:--}|${ratio:--}|${rmin:+$rmin..$rmax}|${mfu:--}${peak_kernel:+ (vs $peak_kernel $peak)}|${rss:+$rss MB}")
 done
 
 echo
 {
-    echo "config|posbench tok/s|PyTorch tok/s|ratio|MFU|peak RSS"
+    echo "config|posbench tok/s|PyTorch tok/s|ratio|ratio range|MFU|peak RSS"
     printf '%s\n' "${table[@]}"
 } | awk -F'|' '{ for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n = NR; nf = NF }
       END { for (r = 1; r <= n; r++) { line = ""
                 for (i = 1; i <= nf; i++) line = line sprintf(i == 1 ? "%-*s" : "  %*s", w[i], cell[r, i])
                 print line } }'
-echo "(ratio = posbench / PyTorch, each the best of 1 and 2 threads; MFU and RSS are posbench's;"
-echo " MFU = model FLOP rate / sgemm peak of the best kernel the CPU supports, measured now)"
-echo "targets: ratio A >= 3.0, B >= 4.0; MFU on A >= 0.5 (BLAS kernel in use: ${blas_kernel:-?})"
+echo "(tok/s: medians of $REPEAT interleaved runs at $THREADS thread(s) each; ratio = posbench / PyTorch"
+echo " per repeat, median and range; MFU and RSS are posbench's; MFU = model FLOP rate /"
+echo " sgemm peak of the best kernel the CPU supports, measured now)"
+echo "targets (threads=1): ratio A >= 1.6, B >= 2.5, C >= 4.0 (BLAS kernel in use: ${blas_kernel:-?})"
 
 # Append to the history: keep earlier rows when the header matches.
 mkdir -p "$(dirname "$OUT")"
@@ -134,6 +139,8 @@ tmp=$(mktemp "$OUT.tmp.XXXXXX") || exit 1
     printf '%s\n' "${rows[@]}"
 } >"$tmp" && chmod 644 "$tmp" && mv -f "$tmp" "$OUT" || { rm -f "$tmp"; echo "bench: cannot write $OUT" >&2; exit 1; }
 echo "wrote $OUT"
+
+[ "${BENCH_TARGETS:-1}" = 0 ] && exit $status
 
 # The other targets, each a ratio measured in this run:
 #  - emulated bf16 at q/k and logits against fp32 (config A step time);

@@ -1,6 +1,6 @@
 /* Finite-difference checks of every layer's backward, one layer at a time:
  * layernorm, rmsnorm, gelu, crossentropy, linear and attention (causal and
- * bidirectional, with and without an ALiBi bias).
+ * bidirectional, with and without an ALiBi bias, at T = 5 and T = 16).
  *
  * Each layer's loss is L = sum_i r_i * out_i for a fixed random r, summed in
  * double, so its analytic gradient is the backward with dout = r (the
@@ -222,32 +222,37 @@ static void test_linear(void) {
 
 /* ---- attention: atty[B,T,d] from qkv[B,T,3d] (+ bias[H,T,T]) ---- */
 
-enum { AB = 2, AT = 5, AH = 2, ADH = 4, AD = AH * ADH };
+/* Two geometries: T = 5, d_h = 4 (BLAS in every kernel set), and T = 16,
+ * d_h = 8, where the AVX-512 kernel set's GEMM runs the T-wide products
+ * (QK^T, dP, and dV, dK computed transposed). */
+enum { MAXB = 2, MAXT = 16, MAXH = 2, MAXDH = 8, MAXD = MAXH * MAXDH };
+static int AB = 2, AT = 5, AH = 2, ADH = 4;
+#define AD (AH * ADH)
 
 typedef struct {
     pb_attn a;
-    float qkv[AB * AT * 3 * AD], r[AB * AT * AD];
-    float bias[AH * AT * AT];
-    float att[AB * AH * AT * AT];
+    float qkv[MAXB * MAXT * 3 * MAXD], r[MAXB * MAXT * MAXD];
+    float bias[MAXH * MAXT * MAXT];
+    float att[MAXB * MAXH * MAXT * MAXT];
     float *scratch;
 } attn_ctx;
 
 static double attn_loss(void *vctx, const float *unused) {
     (void)unused;
     attn_ctx *c = vctx;
-    float atty[AB * AT * AD];
+    float atty[MAXB * MAXT * MAXD];
     pb_attention_forward(&c->a, atty, c->qkv, c->att, c->scratch);
     return dot_r(c->r, atty, AB * AT * AD);
 }
 
 static void test_attention(int causal, int alibi) {
     char name[64];
-    snprintf(name, sizeof name, "attention %s%s", causal ? "causal" : "bidirectional",
-             alibi ? " alibi" : "");
+    snprintf(name, sizeof name, "attention %s%s T=%d", causal ? "causal" : "bidirectional",
+             alibi ? " alibi" : "", AT);
     printf("%s\n", name);
-    attn_ctx c;
+    static attn_ctx c;
     memset(&c, 0, sizeof c);
-    int pos[AB * AT];
+    int pos[MAXB * MAXT];
     for (int b = 0; b < AB; b++)
         for (int t = 0; t < AT; t++) pos[b * AT + t] = t;
     pb_encoding enc;
@@ -273,8 +278,9 @@ static void test_attention(int causal, int alibi) {
     /* logits of order one, so softmax is neither flat nor saturated */
     enc_fill(c.qkv, AB * AT * 3 * AD, &seed, -1.5, 1.5);
     enc_fill(c.r, AB * AT * AD, &seed, -1, 1);
-    float atty[AB * AT * AD], dqkv[AB * AT * 3 * AD];
-    float dbias[AB * AH * AT * AT] = {0};
+    static float atty[MAXB * MAXT * MAXD], dqkv[MAXB * MAXT * 3 * MAXD];
+    static float dbias[MAXB * MAXH * MAXT * MAXT];
+    memset(dbias, 0, sizeof dbias);
     for (int i = 0; i < AB * AT * 3 * AD; i++) dqkv[i] = 7.0f; /* overwritten */
     pb_attention_forward(&c.a, atty, c.qkv, c.att, c.scratch);
     pb_attention_backward(&c.a, dqkv, have_enc ? dbias : NULL, c.r, c.qkv, c.att,
@@ -284,7 +290,8 @@ static void test_attention(int causal, int alibi) {
     check_grad(what, attn_loss, &c, c.qkv, dqkv, AB * AT * 3 * AD);
     if (have_enc) {
         /* the shared table feeds every batch row: its gradient is the sum */
-        float dshared[AH * AT * AT] = {0};
+        static float dshared[MAXH * MAXT * MAXT];
+        memset(dshared, 0, sizeof dshared);
         for (int b = 0; b < AB; b++)
             for (int i = 0; i < AH * AT * AT; i++) dshared[i] += dbias[b * AH * AT * AT + i];
         snprintf(what, sizeof what, "%s dbias", name + 10);
@@ -303,5 +310,7 @@ int main(void) {
     test_linear();
     for (int causal = 0; causal <= 1; causal++)
         for (int alibi = 0; alibi <= 1; alibi++) test_attention(causal, alibi);
+    AT = 16, ADH = 8;
+    for (int causal = 0; causal <= 1; causal++) test_attention(causal, causal);
     return check_summary("test_layers");
 }

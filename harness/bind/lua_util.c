@@ -104,14 +104,14 @@ static void set_str(lua_State *L, const char *k, const char *v) {
 }
 
 /* machine() -> {cpu=, cores=, memory=bytes, os=, kernel=, arch=, blas=,
- * blas_kernel=, blas_selection=, cpu_best_kernel=, cpu_features=}: recorded
+ * blas_kernel=, blas_selection=, cpu_best_kernel=, cpu_features=, kernels=}: recorded
  * with every run so timings can be compared (and explained) across machines. */
 static int l_machine(lua_State *L) {
     pb_blas_info blas;
     pb_blas_info_get(&blas); /* reads the CPU's model name too */
     pb_machine m;
     pb_machine_get(&m, blas.cpu_model);
-    lua_createtable(L, 0, 11);
+    lua_createtable(L, 0, 12);
     set_str(L, "cpu", m.cpu);
     lua_pushinteger(L, m.cores);
     lua_setfield(L, -2, "cores");
@@ -125,6 +125,7 @@ static int l_machine(lua_State *L) {
     set_str(L, "blas_selection", blas.selection);
     set_str(L, "cpu_best_kernel", blas.best_kernel);
     set_str(L, "cpu_features", blas.cpu_features);
+    set_str(L, "kernels", blas.kernels);
     return 1;
 }
 

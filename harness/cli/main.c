@@ -12,6 +12,7 @@
 #include "../run/bench.h"
 #include "../core/blas_info.h"
 #include "../core/blas_select.h"
+#include "../core/kernels.h"
 #include "../core/parallel.h"
 #include "../bind/lua_api.h"
 #include "../core/version.h"
@@ -188,6 +189,13 @@ int main(int argc, char **argv) {
                 PB_THREADS_RANGE " (unset it, or pass threads= to pb.threads "
                 "or bench)\n", getenv("OMP_NUM_THREADS"));
         return 2;
+    }
+    {
+        char msg[256];
+        if (pb_kernels_from_env(msg, sizeof msg)) {
+            fprintf(stderr, "posbench: %s\n", msg);
+            return 2;
+        }
     }
     if (strcmp(argv[1], "run") == 0) {
         if (argc < 3) {

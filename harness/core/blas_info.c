@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "blas_select.h"
+#include "kernels.h"
 
 static void cpu_model(char *out, size_t len) {
     char line[512];
@@ -28,6 +29,7 @@ void pb_blas_info_get(pb_blas_info *info) {
     info->kernel = pb_blas_kernel();
     info->selection = pb_blas_selection();
     info->best_kernel = best ? best : "none";
+    info->kernels = pb_kernels_active()->name;
     pb_cpu_features_str(&f, info->cpu_features, sizeof info->cpu_features);
     cpu_model(info->cpu_model, sizeof info->cpu_model);
 }
@@ -39,4 +41,5 @@ void pb_blas_info_print(FILE *out, const pb_blas_info *info) {
     fprintf(out, "cpu=%s\n", info->cpu_model);
     fprintf(out, "cpu_best_kernel=%s\n", info->best_kernel);
     fprintf(out, "cpu_features=%s\n", info->cpu_features);
+    fprintf(out, "kernels=%s\n", info->kernels);
 }

@@ -1,7 +1,10 @@
 #include "../core/parallel.h"
 #include "adamw.h"
 
+#include "../core/kernels.h"
+
 #include <float.h>
+#include <omp.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,28 +101,33 @@ int pb_adamw_reset(pb_model *m, pb_error *err) {
     return 0;
 }
 
+/* Share t of nt of n elements, starting at a multiple of 16 (whole
+ * vectors): fixed by sizes and the thread count. */
+static size_t share(size_t n, int nt, int t) {
+    return t == nt ? n : n * (size_t)t / (size_t)nt / 16 * 16;
+}
+
 float pb_adamw_step(pb_model *m, const pb_adamw *o) {
-    double ss = 0.0; /* serial: a fixed summation order */
-    for (size_t i = 0; i < m->n_params; i++) ss += (double)m->grad_mem[i] * m->grad_mem[i];
+    const pb_kernels *k = pb_kernels_active();
+    double ss = k->sum_squares(m->grad_mem, m->n_params); /* serial: a fixed order */
     float norm = (float)sqrt(ss);
     float gscale = (o->clip > 0 && norm > o->clip) ? o->clip / (norm + 1e-6f) : 1.0f;
     int t = m->opt_step++;
     float lr = pb_adamw_lr(o, t);
-    float bc1 = 1.0f - powf(o->b1, (float)(t + 1));
-    float bc2 = 1.0f - powf(o->b2, (float)(t + 1));
+    pb_adamw_coef c = {.gscale = gscale, .lr = lr, .b1 = o->b1, .b2 = o->b2,
+                       .bc1 = 1.0f - powf(o->b1, (float)(t + 1)),
+                       .bc2 = 1.0f - powf(o->b2, (float)(t + 1)), .eps = o->eps};
     size_t off = 0;
-    for (int k = 0; k < PB_N_PARAM_TENSORS; k++) {
-        size_t n = m->shapes[k].size;
-        float decay = m->shapes[k].decay ? lr * o->wd : 0.0f;
+    for (int i = 0; i < PB_N_PARAM_TENSORS; i++) {
+        size_t n = m->shapes[i].size;
+        c.decay = m->shapes[i].decay ? lr * o->wd : 0.0f;
         float *p = m->param_mem + off, *g = m->grad_mem + off;
         float *mm = m->m_mem + off, *vv = m->v_mem + off;
-#pragma omp parallel for schedule(static) if ((long)n >= PB_PAR_MIN_ELEMS)
-        for (size_t i = 0; i < n; i++) {
-            float gi = g[i] * gscale;
-            p[i] -= decay * p[i];
-            mm[i] = o->b1 * mm[i] + (1.0f - o->b1) * gi;
-            vv[i] = o->b2 * vv[i] + (1.0f - o->b2) * gi * gi;
-            p[i] -= lr * (mm[i] / bc1) / (sqrtf(vv[i] / bc2) + o->eps);
+#pragma omp parallel if ((long)n >= PB_PAR_MIN_ELEMS)
+        {
+            int nt = omp_get_num_threads(), th = omp_get_thread_num();
+            size_t lo = share(n, nt, th), hi = share(n, nt, th + 1);
+            k->adamw(p + lo, g + lo, mm + lo, vv + lo, hi - lo, &c);
         }
         off += n;
     }

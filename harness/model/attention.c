@@ -6,8 +6,34 @@
 #include <string.h>
 
 #include "../core/blas.h"
-#include "../core/fastmath.h"
+#include "../core/kernels.h"
 #include "attention_internal.h"
+
+/* The kernel set's GEMM for a product n columns wide, or NULL (BLAS). */
+static const pb_kernels *gemm_for(int n) {
+    const pb_kernels *k = pb_kernels_active();
+    return k->gemm && n % 16 == 0 ? k : NULL;
+}
+
+/* out[c * T + j] = scale * x[j * ld + c]: a head's [T, dh] columns
+ * transposed (and scaled) for the GEMM, whose right factor is row-major. */
+static void transpose_scaled(float *out, const float *x, int ld, int T, int dh, float scale) {
+    for (int c = 0; c < dh; c++)
+        for (int j = 0; j < T; j++) out[(size_t)c * T + j] = scale * x[(size_t)j * ld + c];
+}
+
+/* out[j * ld + c] = scale * xt[c * T + j]: a [dh, T] result written back
+ * as a head's [T, dh] columns */
+static void scatter_transposed(float *out, int ld, const float *xt, int T, int dh, float scale) {
+    for (int j = 0; j < T; j++)
+        for (int c = 0; c < dh; c++) out[(size_t)j * ld + c] = scale * xt[(size_t)c * T + j];
+}
+
+/* out[j * dh + c] = scale * x[j * ld + c] */
+static void copy_scaled(float *out, const float *x, int ld, int T, int dh, float scale) {
+    for (int j = 0; j < T; j++)
+        for (int c = 0; c < dh; c++) out[(size_t)j * dh + c] = scale * x[(size_t)j * ld + c];
+}
 
 size_t pb_attention_scratch(int T, int H, int train) {
     size_t qb = (size_t)(train ? T : (T < PB_ATTN_QBLOCK ? T : PB_ATTN_QBLOCK));
@@ -87,8 +113,17 @@ void pb_attention_forward(const pb_attn *a, float *atty, const float *qkv,
                 S = mine;
                 ld = nk;
             }
-            pb_sgemm(0, 1, nq, nk, dh, a->scale, q + h * dh, C3, k + h * dh, C3, 0.0f,
-                     S, ld);
+            /* training: S = Q (scale K)^T with the kernel set's GEMM when
+             * it has one (rows of att are T wide), else BLAS */
+            const pb_kernels *gk = att ? gemm_for(T) : NULL;
+            float *kt = gk ? pb_kernels_buffer(1, (size_t)dh * T) : NULL;
+            if (kt) {
+                transpose_scaled(kt, k + h * dh, C3, nk, dh, a->scale);
+                gk->gemm(nq, nk, dh, q + h * dh, C3, 1, kt, nk, S, ld, NULL, 0);
+            } else {
+                pb_sgemm(0, 1, nq, nk, dh, a->scale, q + h * dh, C3, k + h * dh, C3, 0.0f,
+                         S, ld);
+            }
             for (int r = 0; r < nq; r++) {
                 float *row = S + (size_t)r * ld;
                 const float *brow = NULL;
@@ -108,8 +143,13 @@ void pb_attention_forward(const pb_attn *a, float *atty, const float *qkv,
                 pb_softmax_row(row, valid, att ? T : nk);
                 pb_round_site_at(a->prec, PB_SITE_PROBS, row, (size_t)valid, at);
             }
-            pb_sgemm(0, 0, nq, dh, nk, 1.0f, S, ld, v + h * dh, C3, 0.0f,
-                     atty + (size_t)(b * T + q0) * d + h * dh, d);
+            const pb_kernels *pk = att ? gemm_for(dh) : NULL;
+            if (pk)
+                pk->gemm(nq, dh, nk, S, ld, 1, v + h * dh, C3,
+                         atty + (size_t)(b * T + q0) * d + h * dh, d, NULL, 0);
+            else
+                pb_sgemm(0, 0, nq, dh, nk, 1.0f, S, ld, v + h * dh, C3, 0.0f,
+                         atty + (size_t)(b * T + q0) * d + h * dh, d);
         }
     }
 }
@@ -120,7 +160,15 @@ static void capped_grad(const pb_attn *a, int b, int h, float *dS, float *y,
                         const float *base) {
     const int T = a->T, H = a->H, C3 = 3 * a->d;
     const int has_bias = a->enc && (a->enc->type->sites & PB_ENC_BIAS);
-    pb_sgemm(0, 1, T, T, a->dh, a->scale, base, C3, base + a->d, C3, 0.0f, y, T);
+    /* the logits exactly as the training forward computed them */
+    const pb_kernels *g = gemm_for(T);
+    float *kt = g ? pb_kernels_buffer(2, (size_t)a->dh * T) : NULL;
+    if (kt) {
+        transpose_scaled(kt, base + a->d, C3, T, a->dh, a->scale);
+        g->gemm(T, T, a->dh, base, C3, 1, kt, T, y, T, NULL, 0);
+    } else {
+        pb_sgemm(0, 1, T, T, a->dh, a->scale, base, C3, base + a->d, C3, 0.0f, y, T);
+    }
     for (int i = 0; i < T; i++) {
         float *row = y + (size_t)i * T;
         int valid = a->causal ? i + 1 : T;
@@ -152,26 +200,51 @@ void pb_attention_backward(const pb_attn *a, float *dqkv, float *dbias,
         const float *dO = datty + (size_t)b * T * d + h * dh;
         const float *base = qkv + (size_t)b * T * C3 + h * dh;
         float *dbase = dqkv + (size_t)b * T * C3 + h * dh;
-        /* dP = dO V^T; dV = P^T dO */
-        pb_sgemm(0, 1, T, T, dh, 1.0f, dO, d, base + 2 * d, C3, 0.0f, dS, T);
-        pb_sgemm(1, 0, T, dh, T, 1.0f, P, T, dO, d, 0.0f, dbase + 2 * d, C3);
+        /* dP = dO V^T; dV = P^T dO (the kernel set's GEMM where the
+         * width allows, with V^T, scale K and scale Q in this thread's
+         * buffer; heads narrower than 16 compute dV and dK transposed,
+         * T wide; else BLAS) */
+        const pb_kernels *gT = gemm_for(T), *gd = gemm_for(dh);
+        float *buf = gT || gd ? pb_kernels_buffer(1, (size_t)2 * T * dh) : NULL;
+        if (!buf) gT = gd = NULL;
+        if (gT) {
+            transpose_scaled(buf, base + 2 * d, C3, T, dh, 1.0f);
+            gT->gemm(T, T, dh, dO, d, 1, buf, T, dS, T, NULL, 0);
+        } else {
+            pb_sgemm(0, 1, T, T, dh, 1.0f, dO, d, base + 2 * d, C3, 0.0f, dS, T);
+        }
+        if (gd) {
+            gd->gemm(T, dh, T, P, 1, T, dO, d, dbase + 2 * d, C3, NULL, 0);
+        } else if (gT) { /* narrow heads: dV^T = dO^T P, T wide, then scattered */
+            float *dvt = buf + (size_t)T * dh;
+            gT->gemm(dh, T, T, dO, 1, d, P, T, dvt, T, NULL, 0);
+            scatter_transposed(dbase + 2 * d, C3, dvt, T, dh, 1.0f);
+        } else {
+            pb_sgemm(1, 0, T, dh, T, 1.0f, P, T, dO, d, 0.0f, dbase + 2 * d, C3);
+        }
         /* softmax backward: dS = P * (dP - sum_j P dP) */
         for (int i = 0; i < T; i++) {
             float *row = dS + (size_t)i * T;
-            const float *prow = P + (size_t)i * T;
-            int valid = a->causal ? i + 1 : T;
-            float dot = 0.0f;
-            for (int j = 0; j < valid; j++) dot += prow[j] * row[j];
-            for (int j = 0; j < valid; j++) row[j] = prow[j] * (row[j] - dot);
-            for (int j = valid; j < T; j++) row[j] = 0.0f;
+            pb_softmax_row_backward(row, P + (size_t)i * T, a->causal ? i + 1 : T, T);
         }
         if (a->softcap > 0) capped_grad(a, b, h, dS, dS + (size_t)T * T, base);
         if (dbias) {
             float *db = dbias + (size_t)bh * T * T;
             for (size_t i = 0; i < (size_t)T * T; i++) db[i] += dS[i];
         }
-        /* dQ = scale dS K; dK = scale dS^T Q */
-        pb_sgemm(0, 0, T, dh, T, a->scale, dS, T, base + d, C3, 0.0f, dbase, C3);
-        pb_sgemm(1, 0, T, dh, T, a->scale, dS, T, base, C3, 0.0f, dbase + d, C3);
+        /* dQ = dS (scale K); dK = dS^T (scale Q) */
+        if (gd) {
+            copy_scaled(buf, base + d, C3, T, dh, a->scale);
+            copy_scaled(buf + (size_t)T * dh, base, C3, T, dh, a->scale);
+            gd->gemm(T, dh, T, dS, T, 1, buf, dh, dbase, C3, NULL, 0);
+            gd->gemm(T, dh, T, dS, 1, T, buf + (size_t)T * dh, dh, dbase + d, C3, NULL, 0);
+        } else if (gT) { /* dK^T = Q^T dS, T wide, scaled as it is scattered */
+            pb_sgemm(0, 0, T, dh, T, a->scale, dS, T, base + d, C3, 0.0f, dbase, C3);
+            gT->gemm(dh, T, T, base, 1, C3, dS, T, buf, T, NULL, 0);
+            scatter_transposed(dbase + d, C3, buf, T, dh, a->scale);
+        } else {
+            pb_sgemm(0, 0, T, dh, T, a->scale, dS, T, base + d, C3, 0.0f, dbase, C3);
+            pb_sgemm(1, 0, T, dh, T, a->scale, dS, T, base, C3, 0.0f, dbase + d, C3);
+        }
     }
 }

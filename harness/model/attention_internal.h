@@ -4,21 +4,18 @@
 
 #include <math.h>
 
-#include "../core/fastmath.h"
+#include "../core/kernels.h"
 
 /* Masked, numerically stable softmax of one row of n scores in place; the
- * first `valid` entries take part, the rest become 0. */
+ * first `valid` entries take part, the rest become 0 (the kernel set's). */
 static inline void pb_softmax_row(float *row, int valid, int n) {
-    float mx = -INFINITY;
-    for (int j = 0; j < valid; j++) mx = row[j] > mx ? row[j] : mx;
-    float sum = 0.0f;
-    for (int j = 0; j < valid; j++) {
-        row[j] = pb_expf(row[j] - mx);
-        sum += row[j];
-    }
-    float inv = 1.0f / sum;
-    for (int j = 0; j < valid; j++) row[j] *= inv;
-    for (int j = valid; j < n; j++) row[j] = 0.0f;
+    pb_kernels_active()->softmax_row(row, valid, n);
+}
+
+/* Softmax backward of one row: ds = p * (ds - sum_j p ds) on the first
+ * `valid` entries, 0 up to n. */
+static inline void pb_softmax_row_backward(float *ds, const float *p, int valid, int n) {
+    pb_kernels_active()->softmax_row_backward(ds, p, valid, n);
 }
 
 /* x <- c tanh(x / c) on n entries. */

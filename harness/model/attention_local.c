@@ -134,9 +134,7 @@ void pb_attention_local_backward(const pb_attn *a, float *dqkv, const float *dat
                 int i = q0 + r, lo = pb_attention_key_lo(a, i) - k0, n = i - k0 - lo + 1;
                 float *row = dS + (size_t)r * nk, *seg = row + lo;
                 const float *prow = P + (size_t)r * nk + lo;
-                float dot = 0.0f;
-                for (int j = 0; j < n; j++) dot += prow[j] * seg[j];
-                for (int j = 0; j < n; j++) seg[j] = prow[j] * (seg[j] - dot);
+                pb_softmax_row_backward(seg, prow, n, n);
                 if (a->softcap > 0)
                     pb_softcap_grad_row(seg, Y + (size_t)r * nk + lo, n, a->softcap);
                 memset(row, 0, sizeof(float) * (size_t)lo);

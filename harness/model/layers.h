@@ -21,6 +21,12 @@ void pb_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x
 void pb_gelu_forward(float *out, const float *x, long n);
 /* dx = gelu'(x) * dout (overwrites) */
 void pb_gelu_backward(float *dx, const float *x, const float *dout, long n);
+/* Training: out = gelu(x) and x becomes gelu'(x), which pb_mul_forward
+ * then turns into dx = gelu'(x) * dout: the tanh is computed once. */
+void pb_gelu_forward_keep(float *out, float *x, long n);
+
+/* out = a * b */
+void pb_mul_forward(float *out, const float *a, const float *b, long n);
 
 /* out = a + b */
 void pb_residual_forward(float *out, const float *a, const float *b, long n);

@@ -82,7 +82,7 @@ typedef struct pb_param_shape {
     X(ln2)      /* [L,B,T,d] */                                                \
     X(ln2_mean) /* [L,B,T] */                                                  \
     X(ln2_rstd) /* [L,B,T] */                                                  \
-    X(fch)      /* [L,B,T,F] MLP pre-activation */                            \
+    X(fch)      /* [L,B,T,F] GELU input; gelu' of it after training */         \
     X(fch_gelu) /* [L,B,T,F] */                                                \
     X(res3)     /* [L,B,T,d] residual after the MLP = next layer's input */    \
     X(lnf)      /* [B,T,d] */                                                  \

@@ -135,7 +135,7 @@ int pb_model_backward(pb_model *m, const pb_batch *b, pb_error *err) {
         /* MLP */
         pb_linear_backward(D->fch_gelu, g->fcp_w + (size_t)l * d * F, g->fcp_b + l * d,
                            D->res3, a.fch_gelu, p->fcp_w + (size_t)l * d * F, N, F, d);
-        pb_gelu_backward(D->fch, a.fch, D->fch_gelu, (long)N * F);
+        pb_mul_forward(D->fch, a.fch, D->fch_gelu, (long)N * F); /* a.fch: gelu' */
         pb_linear_backward(D->ln2, g->fc_w + (size_t)l * F * d, g->fc_b + l * F, D->fch,
                            a.ln2, p->fc_w + (size_t)l * F * d, N, d, F);
         norm_backward(m, D->res3, g->ln2_w + l * d, layer_norm ? g->ln2_b + l * d : NULL,

@@ -254,7 +254,10 @@ static int forward(pb_model *m, const pb_batch *b, int want_grad, int inspect, p
                         c->norm == PB_NORM_LAYER ? p->ln2_b + l * d : NULL, N);
         pb_linear_forward(a.fch, a.ln2, p->fc_w + (size_t)l * F * d, p->fc_b + l * F, N, d,
                           F);
-        pb_gelu_forward(a.fch_gelu, a.fch, (long)N * F);
+        if (want_grad) /* a.fch becomes GELU's derivative for the backward */
+            pb_gelu_forward_keep(a.fch_gelu, a.fch, (long)N * F);
+        else
+            pb_gelu_forward(a.fch_gelu, a.fch, (long)N * F);
         pb_linear_forward(a.res3, a.fch_gelu, p->fcp_w + (size_t)l * d * F,
                           p->fcp_b + l * d, N, F, d);
         pb_residual_forward(a.res3, a.res3, a.res2, (long)N * d);

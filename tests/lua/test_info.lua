@@ -1,6 +1,7 @@
 -- `posbench info`, bench's BLAS lines and the machine block of config.json
 -- say which BLAS kernel ran and how it was chosen; a user's
--- OPENBLAS_CORETYPE (set by the environment on some machines) is respected.
+-- OPENBLAS_CORETYPE (set by the environment on some machines) is respected;
+-- the kernel set (POSBENCH_KERNELS) likewise.
 local build = os.getenv("BUILD") or "build"
 local bin = build .. "/posbench"
 local checks = dofile("tests/lua/checks.lua")
@@ -69,6 +70,18 @@ check(cfg and cfg.machine and cfg.machine.blas_kernel == kernel,
       "config.json's machine block names the kernel in use")
 check(cfg and cfg.machine and cfg.machine.blas_selection == selection,
       "config.json's machine block says how it was chosen")
+check(cfg and cfg.machine and cfg.machine.kernels == value(out, "kernels"),
+      "config.json's machine block names the kernel set in use")
+
+-- The kernel set: printed, chosen by POSBENCH_KERNELS, a bad name refused.
+local info = run(bin .. " info")
+local set = value(info, "kernels") or ""
+check(set == "avx512" or set == "avx2" or set == "scalar", "info prints the kernel set: " .. set)
+local forced = run("POSBENCH_KERNELS=scalar " .. bin .. " info")
+check(value(forced, "kernels") == "scalar", "POSBENCH_KERNELS=scalar is obeyed: " .. forced)
+local bad, bad_ok = run("POSBENCH_KERNELS=avx3 " .. bin .. " info")
+check(not bad_ok and bad:find("POSBENCH_KERNELS=avx3", 1, true) and bad:find("valid:", 1, true),
+      "an unknown kernel set is refused with a message naming the variable: " .. bad)
 os.execute("rm -rf " .. tmp)
 
 checks.close("test_info")

@@ -1,0 +1,20 @@
+/* The vector kernel set for AVX-512 (kernels_vec.h), compiled for it
+ * whatever the build's target: chosen at run time only on CPUs that have
+ * it (kernels.c). */
+#pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,fma")
+#include "kernels.h"
+
+#include <immintrin.h>
+
+#define KSET pb_kernels_avx512
+#define KSET_GEMM 1
+#define KSET_NAME "avx512"
+
+#define VW 16
+#define VSQRT(x) ((vf)_mm512_sqrt_ps((__m512)(x)))
+
+#define VFMA(a, b, c) ((vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#define MR 6
+#define NRV 4
+
+#include "kernels_vec.h"

@@ -1,0 +1,464 @@
+/* The vector kernel set, written once with GCC vector types and included
+ * by kernels_avx512.c and kernels_avx2.c, each compiled for its instruction
+ * set (kernels.h). A template, not an interface: no include guard, and no
+ * other file includes it. The includer defines KSET (the table's name),
+ * KSET_NAME (its printed name), VW (floats per register), VSQRT(vf), and
+ * KSET_GEMM: 1 to include the GEMM, with VFMA(a, b, c) (a * b + c, one
+ * rounding) and its block of MR rows by NRV registers.
+ *
+ * Element-wise formulas are the scalar set's, operation for operation,
+ * without fused multiply-adds (the build's ISO C mode keeps contraction
+ * off; tests/test_kernels.c checks the bits), so they give the same bits.
+ * The GEMM is the exception: it fuses explicitly (VFMA). Row sums put
+ * element j into lane j mod 16 and combine the lanes pairwise (hsum), the
+ * same in both vector sets. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* W: lanes of a row sum, the same in every vector set; VW: floats per
+ * register (the includer's); NV registers make one group of W lanes. */
+#define W 16
+#define NV (W / VW)
+typedef float vf __attribute__((vector_size(4 * VW)));
+typedef int32_t vi __attribute__((vector_size(4 * VW)));
+
+#define NORM_EPS 1e-5f
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+
+static inline vf ld(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void st(float *p, vf v) { memcpy(p, &v, sizeof v); }
+
+static inline vf splat(float x) { return (vf){0} + x; }
+
+/* k of the VW lanes loaded from p, the others `fill` (k < VW reads k only) */
+static inline vf ld_n(const float *p, long k, float fill) {
+    if (k >= VW) return ld(p);
+    float t[VW];
+    for (int i = 0; i < VW; i++) t[i] = i < k ? p[i] : fill;
+    return ld(t);
+}
+
+static inline void st_n(float *p, vf v, long k) {
+    if (k >= VW) {
+        st(p, v);
+        return;
+    }
+    if (k <= 0) return;
+    float t[VW];
+    st(t, v);
+    memcpy(p, t, sizeof(float) * (size_t)k);
+}
+
+/* lanes where m is set take a, the others b */
+static inline vf sel(vi m, vf a, vf b) { return (vf)((m & (vi)a) | (~m & (vi)b)); }
+
+/* lanes i < k set */
+static inline vi below(long k) {
+    static const int32_t iota[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    vi idx;
+    memcpy(&idx, iota, sizeof idx);
+    vi kk = (vi){0} + (int32_t)(k < VW ? (k > 0 ? k : 0) : VW);
+    return idx < kk;
+}
+
+static inline vf vmax(vf a, vf b) { return sel(b > a, b, a); }
+
+/* The W lanes of acc[0..NV-1] (lane u*VW + i is acc[u][i]) combined
+ * pairwise in registers: lane i with lane i + 8, then i + 4, i + 2, i + 1. */
+#if VW == 16
+#define FOLD8(s, op) s = op(s, __builtin_shuffle(s, (vi){8, 9, 10, 11, 12, 13, 14, 15, \
+                                                      8, 9, 10, 11, 12, 13, 14, 15}))
+#define M4 (vi){4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7}
+#define M2 (vi){2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3}
+#define M1 (vi){1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
+#elif VW == 8
+#define M4 (vi){4, 5, 6, 7, 4, 5, 6, 7}
+#define M2 (vi){2, 3, 2, 3, 2, 3, 2, 3}
+#define M1 (vi){1, 1, 1, 1, 1, 1, 1, 1}
+#else
+#error "VW must be 8 or 16"
+#endif
+static inline vf vadd(vf a, vf b) { return a + b; }
+
+static inline float hsum(const vf *acc) {
+#if VW == 16
+    vf s = acc[0];
+    FOLD8(s, vadd);
+#else
+    vf s = acc[0] + acc[1];
+#endif
+    s += __builtin_shuffle(s, M4);
+    s += __builtin_shuffle(s, M2);
+    s += __builtin_shuffle(s, M1);
+    return s[0];
+}
+
+static inline float hmax(const vf *acc) {
+#if VW == 16
+    vf s = acc[0];
+    FOLD8(s, vmax);
+#else
+    vf s = vmax(acc[0], acc[1]);
+#endif
+    s = vmax(s, __builtin_shuffle(s, M4));
+    s = vmax(s, __builtin_shuffle(s, M2));
+    s = vmax(s, __builtin_shuffle(s, M1));
+    return s[0];
+}
+
+/* pb_expf of fastmath.h, lane by lane */
+static inline vf vexp(vf x) {
+    vf nan_in = x;
+    vf hi = splat(88.7f), lo = splat(-87.3f);
+    vf c = sel(x < hi, x, hi);
+    c = sel(c > lo, c, lo);
+    x = c;
+    vf n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    vf r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    vf p = splat(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
+    return sel(nan_in == nan_in, p * (vf)bits, nan_in);
+}
+
+static inline vf vtanh(vf u) { return 1.0f - 2.0f / (vexp(2.0f * u) + 1.0f); }
+
+static void gelu_forward(float *out, const float *x, long n) {
+    for (long i = 0; i < n; i += VW) {
+        vf v = ld_n(x + i, n - i, 0.0f);
+        st_n(out + i, 0.5f * v * (1.0f + vtanh(GELU_K * (v + 0.044715f * v * v * v))), n - i);
+    }
+}
+
+static void gelu_backward(float *dx, const float *x, const float *dout, long n) {
+    for (long i = 0; i < n; i += VW) {
+        vf v = ld_n(x + i, n - i, 0.0f);
+        vf u = GELU_K * (v + 0.044715f * v * v * v);
+        vf t = vtanh(u);
+        vf sech2 = 1.0f - t * t;
+        vf local = 0.5f * (1.0f + t) +
+                   0.5f * v * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * v * v);
+        st_n(dx + i, local * ld_n(dout + i, n - i, 0.0f), n - i);
+    }
+}
+
+static void gelu_forward_keep(float *out, float *x, long n) {
+    for (long i = 0; i < n; i += VW) {
+        vf v = ld_n(x + i, n - i, 0.0f);
+        vf t = vtanh(GELU_K * (v + 0.044715f * v * v * v));
+        st_n(out + i, 0.5f * v * (1.0f + t), n - i);
+        vf sech2 = 1.0f - t * t;
+        st_n(x + i,
+             0.5f * (1.0f + t) + 0.5f * v * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * v * v),
+             n - i);
+    }
+}
+
+static void add(float *out, const float *a, const float *b, long n) {
+    for (long i = 0; i < n; i += VW)
+        st_n(out + i, ld_n(a + i, n - i, 0.0f) + ld_n(b + i, n - i, 0.0f), n - i);
+}
+
+static void mul(float *out, const float *a, const float *b, long n) {
+    for (long i = 0; i < n; i += VW)
+        st_n(out + i, ld_n(a + i, n - i, 0.0f) * ld_n(b + i, n - i, 0.0f), n - i);
+}
+
+static void rotate_pairs(float *x, const float *c, const float *s, int n, float sgn) {
+#if VW == 16
+    const vi swap = {1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14};
+#else
+    const vi swap = {1, 0, 3, 2, 5, 4, 7, 6};
+#endif
+    for (int i = 0; i < n; i += VW) {
+        long k = n - i;
+        vf v = ld_n(x + i, k, 0.0f);
+        vf sw = __builtin_shuffle(v, swap);
+        st_n(x + i, v * ld_n(c + i, k, 0.0f) + sw * (ld_n(s + i, k, 0.0f) * sgn), k);
+    }
+}
+
+/* Row sums: groups of W elements, register u of a group adding into acc[u]
+ * (element j into lane j mod W); lanes past the end add 0. */
+
+static void layernorm_row(float *out, const float *x, const float *w, const float *b,
+                          int C, float *mean, float *rstd) {
+    vf acc[NV] = {{0}};
+    for (int c = 0; c < C; c += W)
+        for (int u = 0; u < NV; u++) acc[u] += ld_n(x + c + u * VW, C - c - u * VW, 0.0f);
+    float m = hsum(acc) / C;
+    for (int u = 0; u < NV; u++) acc[u] = (vf){0};
+    for (int c = 0; c < C; c += W)
+        for (int u = 0; u < NV; u++) {
+            long k = C - c - u * VW;
+            vf dv = ld_n(x + c + u * VW, k, 0.0f) - m;
+            acc[u] += sel(below(k), dv * dv, (vf){0});
+        }
+    float v = hsum(acc) / C;
+    float s = 1.0f / sqrtf(v + NORM_EPS);
+    for (int c = 0; c < C; c += VW) {
+        long k = C - c;
+        st_n(out + c, (ld_n(x + c, k, 0.0f) - m) * s * ld_n(w + c, k, 0.0f) + ld_n(b + c, k, 0.0f),
+             k);
+    }
+    *mean = m;
+    *rstd = s;
+}
+
+static void layernorm_row_backward(float *dx, const float *dout, const float *x,
+                                   const float *w, float m, float s, int C) {
+    vf ga[NV] = {{0}}, gxa[NV] = {{0}};
+    for (int c = 0; c < C; c += W)
+        for (int u = 0; u < NV; u++) {
+            int o = c + u * VW;
+            long k = C - o;
+            vf g = ld_n(dout + o, k, 0.0f) * ld_n(w + o, k, 0.0f);
+            ga[u] += g;
+            gxa[u] += sel(below(k), g * (ld_n(x + o, k, 0.0f) - m) * s, (vf){0});
+        }
+    float g_mean = hsum(ga) / C, gx_mean = hsum(gxa) / C;
+    for (int c = 0; c < C; c += VW) {
+        long k = C - c;
+        vf xhat = (ld_n(x + c, k, 0.0f) - m) * s;
+        vf g = ld_n(dout + c, k, 0.0f) * ld_n(w + c, k, 0.0f);
+        st_n(dx + c, ld_n(dx + c, k, 0.0f) + (g - g_mean - xhat * gx_mean) * s, k);
+    }
+}
+
+static void rmsnorm_row(float *out, const float *x, const float *w, int C, float *rstd) {
+    vf acc[NV] = {{0}};
+    for (int c = 0; c < C; c += W)
+        for (int u = 0; u < NV; u++) {
+            vf xv = ld_n(x + c + u * VW, C - c - u * VW, 0.0f);
+            acc[u] += xv * xv;
+        }
+    float s = 1.0f / sqrtf(hsum(acc) / C + NORM_EPS);
+    for (int c = 0; c < C; c += VW) {
+        long k = C - c;
+        st_n(out + c, ld_n(x + c, k, 0.0f) * s * ld_n(w + c, k, 0.0f), k);
+    }
+    *rstd = s;
+}
+
+static void rmsnorm_row_backward(float *dx, const float *dout, const float *x,
+                                 const float *w, float s, int C) {
+    vf acc[NV] = {{0}};
+    for (int c = 0; c < C; c += W)
+        for (int u = 0; u < NV; u++) {
+            int o = c + u * VW;
+            long k = C - o;
+            acc[u] += ld_n(dout + o, k, 0.0f) * ld_n(w + o, k, 0.0f) * ld_n(x + o, k, 0.0f);
+        }
+    float gx = hsum(acc) / C;
+    for (int c = 0; c < C; c += VW) {
+        long k = C - c;
+        vf g = ld_n(dout + c, k, 0.0f), xv = ld_n(x + c, k, 0.0f);
+        st_n(dx + c, ld_n(dx + c, k, 0.0f) + (s * g * ld_n(w + c, k, 0.0f) - s * s * s * xv * gx),
+             k);
+    }
+}
+
+/* Rows are n long: a register inside [0, n) is read and written whole, and
+ * its lanes at or beyond `valid` become 0 as the softmax requires. */
+static void softmax_row(float *row, int valid, int n) {
+    vf acc[NV];
+    for (int u = 0; u < NV; u++) acc[u] = splat(-INFINITY);
+    for (int j = 0; j < valid; j += W)
+        for (int u = 0; u < NV; u++) {
+            int o = j + u * VW;
+            acc[u] = vmax(acc[u], sel(below(valid - o), ld_n(row + o, n - o, 0.0f),
+                                      splat(-INFINITY)));
+        }
+    float mx = hmax(acc);
+    for (int u = 0; u < NV; u++) acc[u] = (vf){0};
+    for (int j = 0; j < valid; j += W)
+        for (int u = 0; u < NV; u++) {
+            int o = j + u * VW;
+            vf e = sel(below(valid - o), vexp(ld_n(row + o, n - o, 0.0f) - mx), (vf){0});
+            acc[u] += e;
+            st_n(row + o, e, n - o);
+        }
+    float inv = 1.0f / hsum(acc);
+    int j = 0;
+    for (; j < valid; j += VW) st_n(row + j, ld_n(row + j, n - j, 0.0f) * inv, n - j);
+    for (; j < n; j++) row[j] = 0.0f;
+}
+
+static void softmax_row_backward(float *ds, const float *p, int valid, int n) {
+    vf acc[NV] = {{0}};
+    for (int j = 0; j < valid; j += W)
+        for (int u = 0; u < NV; u++) {
+            int o = j + u * VW;
+            acc[u] += sel(below(valid - o), ld_n(p + o, n - o, 0.0f) * ld_n(ds + o, n - o, 0.0f),
+                          (vf){0});
+        }
+    float dot = hsum(acc);
+    int j = 0;
+    for (; j < valid; j += VW) {
+        vf r = ld_n(p + j, n - j, 0.0f) * (ld_n(ds + j, n - j, 0.0f) - dot);
+        st_n(ds + j, sel(below(valid - j), r, (vf){0}), n - j);
+    }
+    for (; j < n; j++) ds[j] = 0.0f;
+}
+
+static float xent_row(float *row, int V, int target) {
+    vf acc[NV];
+    for (int u = 0; u < NV; u++) acc[u] = splat(-INFINITY);
+    for (int v = 0; v < V; v += W)
+        for (int u = 0; u < NV; u++) {
+            int o = v + u * VW;
+            acc[u] = vmax(acc[u], ld_n(row + o, V - o, -INFINITY));
+        }
+    float mx = hmax(acc);
+    float shifted_target = row[target] - mx;
+    for (int u = 0; u < NV; u++) acc[u] = (vf){0};
+    for (int v = 0; v < V; v += W)
+        for (int u = 0; u < NV; u++) {
+            int o = v + u * VW;
+            vf e = sel(below(V - o), vexp(ld_n(row + o, V - o, 0.0f) - mx), (vf){0});
+            acc[u] += e;
+            st_n(row + o, e, V - o);
+        }
+    double sum = hsum(acc);
+    float inv = (float)(1.0 / sum);
+    for (int v = 0; v < V; v += VW) st_n(row + v, ld_n(row + v, V - v, 0.0f) * inv, V - v);
+    return (float)log(sum) - shifted_target;
+}
+
+static void adamw(float *p, const float *g, float *m, float *v, size_t n,
+                  const pb_adamw_coef *c) {
+    for (size_t i = 0; i < n; i += VW) {
+        long k = (long)(n - i);
+        vf gi = ld_n(g + i, k, 0.0f) * c->gscale;
+        vf pv = ld_n(p + i, k, 0.0f);
+        pv -= c->decay * pv;
+        vf mv = c->b1 * ld_n(m + i, k, 0.0f) + (1.0f - c->b1) * gi;
+        vf vv = c->b2 * ld_n(v + i, k, 0.0f) + (1.0f - c->b2) * gi * gi;
+        pv -= c->lr * (mv / c->bc1) / (VSQRT(vv / c->bc2) + c->eps);
+        st_n(p + i, pv, k);
+        st_n(m + i, mv, k);
+        st_n(v + i, vv, k);
+    }
+}
+
+/* In double, element j into lane j mod W (the compiler vectorises the
+ * fixed inner loop at its register width). */
+static double sum_squares(const float *x, size_t n) {
+    double t[W] = {0};
+    size_t i = 0;
+    for (; i + W <= n; i += W)
+        for (int l = 0; l < W; l++) t[l] += (double)x[i + l] * x[i + l];
+    for (size_t l = 0; i + l < n; l++) t[l] += (double)x[i + l] * x[i + l];
+    for (int h = W / 2; h >= 1; h /= 2)
+        for (int l = 0; l < h; l++) t[l] += t[l + h];
+    return t[0];
+}
+
+#if KSET_GEMM
+/* C[M,N] = init + A B with A(m,k) = A[m*sam + k*sak] and B row-major
+ * [K, ldb], in blocks of MR rows x nv registers: every C element is one
+ * chain of fused multiply-adds over k = 0..K-1 from its initial value, so
+ * the result depends neither on the blocking nor on the register width. */
+static inline __attribute__((always_inline)) void gemm_block(
+    const int mr, const int nv, int K, const float *A, long sam, long sak, const float *B,
+    long ldb, float *C, long ldc, const float *bias, int add) {
+    vf acc[MR][NRV];
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = add ? ld(C + r * ldc + v * VW) : bias ? ld(bias + v * VW) : (vf){0};
+    for (int k = 0; k < K; k++) {
+        const float *b = B + k * ldb;
+        vf bv[NRV];
+        for (int v = 0; v < nv; v++) bv[v] = ld(b + v * VW);
+        for (int r = 0; r < mr; r++) {
+            vf av = splat(A[r * sam + k * sak]);
+            for (int v = 0; v < nv; v++) acc[r][v] = VFMA(av, bv[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++) st(C + r * ldc + v * VW, acc[r][v]);
+}
+
+/* nv = 1..NRV registers wide, mr = MR or 1 rows: each a block of constant
+ * shape (the compiler keeps its accumulators in registers). */
+#define GEMM_CASE(mr, nv) \
+    case nv: gemm_block(mr, nv, K, A, sam, sak, B, ldb, C, ldc, bias, add); break
+#if NRV == 4
+#define GEMM_CASES(mr) GEMM_CASE(mr, 1); GEMM_CASE(mr, 2); GEMM_CASE(mr, 3); GEMM_CASE(mr, 4)
+#elif NRV == 2
+#define GEMM_CASES(mr) GEMM_CASE(mr, 1); GEMM_CASE(mr, 2)
+#else
+#error "NRV must be 2 or 4"
+#endif
+
+static void gemm_rows(int mr, int nv, int K, const float *A, long sam, long sak,
+                      const float *B, long ldb, float *C, long ldc, const float *bias, int add) {
+    if (mr == MR) {
+        switch (nv) { GEMM_CASES(MR); }
+    } else {
+        switch (nv) { GEMM_CASES(1); }
+    }
+}
+
+/* k in chunks of GEMM_KC: a chunk of B stays in cache while every row
+ * block passes over it; each chunk continues the chains from C (stored and
+ * reloaded exactly), so the chunking does not change a bit. */
+#define GEMM_KC 256
+
+static int gemm(int M, int N, int K, const float *A, long sam, long sak, const float *B,
+                long ldb, float *C, long ldc, const float *bias, int add) {
+    if (N % VW) return -1;
+    for (int k0 = 0; k0 < K || k0 == 0; k0 += GEMM_KC) {
+        int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+        int first = k0 == 0;
+        const float *Ak = A + (long)k0 * sak, *Bk = B + (long)k0 * ldb;
+        for (int n0 = 0; n0 < N; n0 += NRV * VW) {
+            int nv = (N - n0) / VW < NRV ? (N - n0) / VW : NRV;
+            const float *bn = first && bias ? bias + n0 : NULL;
+            int ad = first ? add : 1;
+            int m0 = 0;
+            for (; m0 + MR <= M; m0 += MR)
+                gemm_rows(MR, nv, kc, Ak + m0 * sam, sam, sak, Bk + n0, ldb, C + m0 * ldc + n0,
+                          ldc, bn, ad);
+            for (; m0 < M; m0++)
+                gemm_rows(1, nv, kc, Ak + m0 * sam, sam, sak, Bk + n0, ldb, C + m0 * ldc + n0,
+                          ldc, bn, ad);
+        }
+    }
+    return 0;
+}
+
+#endif
+
+const pb_kernels KSET = {
+    .name = KSET_NAME,
+    .gelu_forward = gelu_forward,
+    .gelu_backward = gelu_backward,
+    .gelu_forward_keep = gelu_forward_keep,
+    .add = add,
+    .mul = mul,
+    .rotate_pairs = rotate_pairs,
+    .layernorm_row = layernorm_row,
+    .layernorm_row_backward = layernorm_row_backward,
+    .rmsnorm_row = rmsnorm_row,
+    .rmsnorm_row_backward = rmsnorm_row_backward,
+    .softmax_row = softmax_row,
+    .softmax_row_backward = softmax_row_backward,
+    .xent_row = xent_row,
+    .adamw = adamw,
+    .sum_squares = sum_squares,
+#if KSET_GEMM
+    .gemm = gemm,
+#endif
+};
