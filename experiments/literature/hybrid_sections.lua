@@ -6,6 +6,7 @@
 -- model. Not in the default `sections` (its
 -- 4-layer models cost more than the study's budget allows); run it with
 -- sections=hybrids. Same shape as task_sections.lua.
+local designs = require "posbench.designs"
 local experiment = require "posbench.experiment"
 local measure = require "literature.measure"
 local runs = require "literature.runs"
@@ -17,7 +18,7 @@ local H = {}
 -- sequence length T_L (in tokens): W = hyb_window T_L (at least 2),
 -- floor_scale = hyb_floor T_L (at least 1).
 function H.spans(cfg, T_train)
-  return math.max(2, math.floor(cfg.hyb_window * T_train + 0.5)), math.max(1, math.floor(cfg.hyb_floor * T_train + 0.5))
+  return designs.spans(T_train, cfg.hyb_window, cfg.hyb_floor)
 end
 
 -- Task options over the study's: recall gets enough distinct keys for the

@@ -11,6 +11,17 @@ local function try(f, ...)
 end
 M.try = try
 
+--- RMS norm of a table's rows: sqrt(mean over rows of ||row||^2).
+function M.rms(rows)
+  local sum = 0
+  for p = 1, #rows do
+    local s = 0
+    for _, v in ipairs(rows[p]) do s = s + v * v end
+    sum = sum + s
+  end
+  return math.sqrt(sum / #rows)
+end
+
 local function max_norm(rows, from, to)
   local mx = 0
   for p = from, to do

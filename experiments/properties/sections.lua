@@ -84,13 +84,7 @@ function parts.steps(S)
     local tab = try(pb.metrics.table, name, geom, { length = cfg.steps_length })
     local st = tab and pb.metrics.steps(name, geom, { length = cfg.steps_length })
     if st then
-      local rms = 0
-      for p = 1, #tab do
-        local s = 0
-        for _, v in ipairs(tab[p]) do s = s + v * v end
-        rms = rms + s
-      end
-      rms = math.sqrt(rms / #tab)
+      local rms = measure.rms(tab)
       local x, y, lo, hi, sum = {}, {}, math.huge, 0, 0
       for p = 1, #st do
         x[p], y[p] = p - 1, rms > 0 and st[p] / rms or 0

@@ -91,8 +91,9 @@ function B.plan(cfg)
       end
     end
   end
-  local t = runs.task { task = cfg.precision_task == "lm" and "copy" or cfg.precision_task,
-                        topts = task_options(cfg, "copy", cfg.L), L = cfg.L }
+  -- the cost run times copy models (run_cost)
+  local copy_opts = task_options(cfg, "copy", cfg.L)
+  local t = runs.task { task = "copy", topts = copy_opts, L = cfg.L }
   local T_train = runs.seq_len(t, cfg.L)
   plan[#plan + 1] = { name = "static", stage = 1, cost = 1, config = {
     family = "static", encodings = cfg.encodings, proposal_hash = cfg.proposal_hash, d = cfg.d, heads = cfg.heads,
@@ -107,7 +108,7 @@ function B.plan(cfg)
   end
   plan[#plan + 1] = { name = "cost", stage = 1, config = {
     family = "cost", encodings = cfg.encodings, proposal_hash = cfg.proposal_hash, models = models,
-    topts = task_options(cfg, "copy", cfg.L), L = cfg.L, batch = cfg.batch, steps = cfg.cost_steps,
+    topts = copy_opts, L = cfg.L, batch = cfg.batch, steps = cfg.cost_steps,
     rounds = cfg.cost_rounds, T = cfg.cost_T },
     cost = cost({ steps = cfg.cost_steps * cfg.cost_rounds * #cfg.encodings, batch = cfg.batch,
                   model = { layers = cfg.layers, d = cfg.d } }, T_train) }
@@ -116,11 +117,7 @@ end
 
 -- Measures -------------------------------------------------------------------
 
-local function try(f, ...)
-  local ok, v = pcall(f, ...)
-  if ok then return v end
-  return nil, tostring(v)
-end
+local try = pmeasure.try  -- value, or nil and the reason
 
 local function mean_of(list_of_lists)
   local s, k = 0, 0
@@ -163,7 +160,6 @@ end
 -- neighbouring table rows against the rows' RMS, tables only).
 local function decay_of(name, geom, n)
   local enc = pb.encoding(name, geom)
-  local info = enc:info()
   local s = {}
   local u = {}
   for i = 1, geom.d // geom.heads do u[i] = 1 / math.sqrt(geom.d // geom.heads) end
@@ -176,23 +172,17 @@ local function decay_of(name, geom, n)
     end
     s[#s + 1] = v / geom.heads
   end
-  local xs = {}
-  for i = 1, #s do xs[i] = i end
-  local rho = pb.stats.spearman and pb.stats.spearman(xs, s)
-  if not rho then
-    -- rank correlation by hand: ranks of s against 1..n
-    local idx = {}
-    for i = 1, #s do idx[i] = i end
-    table.sort(idx, function(a, b) return s[a] < s[b] end)
-    local rank = {}
-    for r, i in ipairs(idx) do rank[i] = r end
-    local m, num, da, db = (#s + 1) / 2, 0, 0, 0
-    for i = 1, #s do
-      num, da, db = num + (i - m) * (rank[i] - m), da + (i - m) ^ 2, db + (rank[i] - m) ^ 2
-    end
-    rho = (da > 0 and db > 0) and num / math.sqrt(da * db) or 0
+  -- Spearman: the correlation of the ranks of s with 1..n
+  local idx = {}
+  for i = 1, #s do idx[i] = i end
+  table.sort(idx, function(a, b) return s[a] < s[b] end)
+  local rank = {}
+  for r, i in ipairs(idx) do rank[i] = r end
+  local m, num, da, db = (#s + 1) / 2, 0, 0, 0
+  for i = 1, #s do
+    num, da, db = num + (i - m) * (rank[i] - m), da + (i - m) ^ 2, db + (rank[i] - m) ^ 2
   end
-  return rho, info
+  return (da > 0 and db > 0) and num / math.sqrt(da * db) or 0
 end
 
 local function smoothness_of(name, geom, n)
@@ -200,9 +190,7 @@ local function smoothness_of(name, geom, n)
   if not tab then return nil end
   local st = try(pb.metrics.steps, name, geom, { length = n })
   if not st then return nil end
-  local rms = 0
-  for p = 1, #tab do for _, v in ipairs(tab[p]) do rms = rms + v * v end end
-  rms = math.sqrt(rms / #tab)
+  local rms = pmeasure.rms(tab)
   local mx = 0
   for _, v in ipairs(st) do mx = math.max(mx, v) end
   return rms > 0 and mx / rms or nil

@@ -124,8 +124,6 @@ local function word(m, above, below)
   return "undecided"
 end
 
-local function pct(x) return x and string.format("%.1f", 100 * x) or "n/a" end
-
 local function checklist(cfg, d)
   local by = {}
   for _, r in ipairs(d.property) do by[r.encoding] = r end

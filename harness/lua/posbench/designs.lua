@@ -19,6 +19,12 @@ end
 
 local function round(x) return math.floor(x + 0.5) end
 
+--- Span W and floor_scale F in tokens of the fractions window and floor of
+--- a training sequence of T tokens: W >= 2, F >= 1.
+function D.spans(T, window, floor)
+  return math.max(2, round(window * T)), math.max(1, round(floor * T))
+end
+
 -- Context defaults; every key can be given to pb.design.
 D.defaults = { window = 0.5, floor = 0.5, local_base = 10000, global_base = 1000000, temp_scale = 0.1 }
 
@@ -90,8 +96,7 @@ function D.layers(name, ctx)
   for k, v in pairs(D.defaults) do c[k] = v end
   if d.window then c.window = d.window end
   for k, v in pairs(ctx) do c[k] = v end
-  c.W = math.max(2, round(c.window * T))
-  c.F = math.max(1, round(c.floor * T))
+  c.W, c.F = D.spans(T, c.window, c.floor)
   local loc, glob = d.layers(c)
   local list = {}
   for i = 0, N - 1 do list[#list + 1] = copy(i % d.period >= first_global and glob or loc) end
