@@ -49,6 +49,13 @@ M.config = {
   -- (the smallest effect a claim means, declared here before any run):
   -- accuracy and exact match in absolute units, perplexity as a ratio
   alpha = 0.05, acc_margin = 0.03, ppl_margin = 0.03,
+  -- `posbench sweep literature` adds seeds where claims are undecided
+  -- (until_decided=false: the fixed design), in looks from `seeds` doubling
+  -- to max_seeds, with alpha spending ("pocock" or "obf") and a futility
+  -- stop below conditional power `futility`. Pocock: with two looks,
+  -- O'Brien-Fleming spends almost nothing at the first, so every claim
+  -- would wait for the second.
+  until_decided = true, max_seeds = 10, spending = "pocock", futility = 0.1,
   -- a claim reads the seeds on which every series it compares learned the
   -- task in distribution, on the claim's own metric: mean per-token
   -- accuracy at sizes <= L, exact match at every size <= L, or lm
@@ -144,7 +151,7 @@ M.config = {
 -- scale=paper --plan`).
 M.scales = {
   tiny = {
-    seeds = 2, d = 16, heads = 2, layers = 1, steps = 40, lm_steps = 40, samples = 12, batch = 8, recipes = {},
+    seeds = 2, until_decided = false, d = 16, heads = 2, layers = 1, steps = 40, lm_steps = 40, samples = 12, batch = 8, recipes = {},
     kaz_tasks = { "copy" }, kaz_encodings = { "none", "t5", "alibi", "rope", "learned" },
     kaz_L = 4, kaz_factors = { 1, 2 },
     ruoss_tasks = { "reverse" }, ruoss_encodings = { "rope" }, ruoss_L = 4, ruoss_factors = { 1, 2 },
@@ -160,12 +167,12 @@ M.scales = {
   -- scale cannot learn the task in distribution (a few hours on 2 cores;
   -- `sweep literature scale=medium --plan` prints the runs and CPU time)
   medium = {
-    seeds = 10, steps = 6000, lm_steps = 3000, samples = 200,
+    seeds = 10, max_seeds = 20, steps = 6000, lm_steps = 3000, samples = 200,
     recipes = { kaz = { d = 64, layers = 3 }, abacus = { d = 64, layers = 3 }, ruoss = { d = 64 },
                 heo = { d = 64, steps = 12000 }, del = { samples = 1000 }, barbero = { heads = 1, rope_base = 100 } },
   },
   paper = {
-    seeds = 10, d = 128, heads = 4, layers = 4, steps = 20000, lm_steps = 20000, batch = 64,
+    seeds = 10, max_seeds = 20, d = 128, heads = 4, layers = 4, steps = 20000, lm_steps = 20000, batch = 64,
     recipes = {},  -- d_head = 32 everywhere
     samples = 500, kaz_L = 20, kaz_factors = { 0.5, 1, 1.25, 1.5, 1.75, 2 },
     kaz_tasks = { "copy", "reverse", "sort", "add", "induction", "recall" },

@@ -211,7 +211,8 @@ end
 local function decide(M, cfg, R, claims, D)
   local q = cfg._sequential
   if not q then return pb.verdict.decide(tests_of(claims), { alpha = cfg.alpha, level = cfg.level }), nil end
-  local opts = { alpha = cfg.alpha, level = cfg.level, looks = q.looks, futility = cfg.futility }
+  local opts = { alpha = cfg.alpha, level = cfg.level, looks = q.looks, futility = cfg.futility,
+                 spending = cfg.spending }
   local state
   local available = pb.plot.available
   for j = 1, q.look - 1 do

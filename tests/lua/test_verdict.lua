@@ -347,12 +347,14 @@ print(string.format("advice: %d seeds for effect 0.8, sd %.3f: noncentral-t powe
 check(advice[1].verdict == "inconclusive" and implied > 0.75 and implied < 0.9,
   string.format("advised seed count gives power near 0.8 (%.3f)", implied))
 
--- Sequential: looks at 5, 10, 20 seeds (O'Brien-Fleming-like spending).
+-- Sequential: looks at 5, 10, 20 seeds (O'Brien-Fleming-like or Pocock-like
+-- spending), and the literature study's default, two looks at 5 and 10.
 local LOOKS = { 5, 10, 20 }
-local function run_sequential(fam, spending)
+local function run_sequential(fam, spending, looks)
+  looks = looks or LOOKS
   local state, final = nil, {}
-  for k = 1, #LOOKS do
-    local out = verdict.sequential(fam, { look = k, looks = LOOKS, state = state, signflip = false, spending = spending })
+  for k = 1, #looks do
+    local out = verdict.sequential(fam, { look = k, looks = looks, state = state, signflip = false, spending = spending })
     state = out.state
     for _, rr in ipairs(out.results) do final[rr.id] = rr end
     if #out.more == 0 then break end
@@ -372,11 +374,12 @@ local function seq_null_family(g)
 end
 local SEQ_REPS, NAIVE_REPS = 1500, 600
 local gen_seq = stats.rng(5150)
-for _, spending in ipairs { "obf", "pocock" } do
+for _, design in ipairs { { "obf", LOOKS }, { "pocock", LOOKS }, { "pocock", { 5, 10 } } } do
+  local spending, looks = design[1], design[2]
   local wrong, naive_wrong = 0, 0
   for rep = 1, SEQ_REPS do
     local fam = seq_null_family(gen_seq)
-    local final = run_sequential(fam, spending)
+    local final = run_sequential(fam, spending, looks)
     for _, c in ipairs(fam) do
       if c.wrong(final[c.id].verdict) then wrong = wrong + 1 break end
     end
@@ -407,9 +410,10 @@ for _, spending in ipairs { "obf", "pocock" } do
     end
   end
   local rate = wrong / SEQ_REPS
-  print(string.format("sequential (%s, looks 5/10/20, 6 claims, %d replicates): FWER %.4f%s", spending,
-    SEQ_REPS, rate, spending == "obf" and string.format("; naive repeated fixed tests %.4f (%d replicates)", naive_wrong / NAIVE_REPS, NAIVE_REPS) or ""))
-  check(rate <= upper_tolerance(ALPHA, SEQ_REPS), string.format("sequential %s FWER %.4f <= alpha + tolerance", spending, rate))
+  print(string.format("sequential (%s, looks %s, 6 claims, %d replicates): FWER %.4f%s", spending,
+    table.concat(looks, "/"), SEQ_REPS, rate, spending == "obf" and string.format("; naive repeated fixed tests %.4f (%d replicates)", naive_wrong / NAIVE_REPS, NAIVE_REPS) or ""))
+  check(rate <= upper_tolerance(ALPHA, SEQ_REPS), string.format("sequential %s (looks %s) FWER %.4f <= alpha + tolerance",
+    spending, table.concat(looks, "/"), rate))
   if spending == "obf" then
     check(naive_wrong / NAIVE_REPS > rate, string.format("repeated fixed-design looks err more often (%.4f vs %.4f)",
       naive_wrong / NAIVE_REPS, rate))
@@ -420,16 +424,18 @@ end
 -- hypotheses spend all of alpha, so the check is sharp (repeated fixed
 -- looks without spending would reach about 0.09).
 local SHARP_REPS = 3000
-for _, spending in ipairs { "obf", "pocock" } do
+for _, design in ipairs { { "obf", LOOKS }, { "pocock", LOOKS }, { "pocock", { 5, 10 } } } do
+  local spending, looks = design[1], design[2]
   local g, wrong = stats.rng(77), 0
   for _ = 1, SHARP_REPS do
-    local final = run_sequential({ { id = "z", kind = "greater", x = series(g, 20, 0) } }, spending)
+    local final = run_sequential({ { id = "z", kind = "greater", x = series(g, 20, 0) } }, spending, looks)
     if final.z.verdict ~= "inconclusive" then wrong = wrong + 1 end
   end
   local rate = wrong / SHARP_REPS
-  print(string.format("sequential (%s), one claim on the null boundary, %d replicates: error rate %.4f",
-    spending, SHARP_REPS, rate))
-  check(rate <= upper_tolerance(ALPHA, SHARP_REPS), string.format("sequential %s error rate %.4f", spending, rate))
+  print(string.format("sequential (%s, looks %s), one claim on the null boundary, %d replicates: error rate %.4f",
+    spending, table.concat(looks, "/"), SHARP_REPS, rate))
+  check(rate <= upper_tolerance(ALPHA, SHARP_REPS), string.format("sequential %s (looks %s) error rate %.4f",
+    spending, table.concat(looks, "/"), rate))
 end
 
 -- Planted effect: decided earlier than the fixed 20-seed design, losing

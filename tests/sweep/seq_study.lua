@@ -5,7 +5,7 @@
 local experiment = require "posbench.experiment"
 
 local M = { name = "seq_study", sequential = true }
-M.config = { scale = "default", root = "results", seeds = 4, alpha = 0.05 }
+M.config = { scale = "default", root = "results", seeds = 4, alpha = 0.05, until_decided = false, max_seeds = 16 }
 local EFFECT = { big = 3, small = 0.6, null = 0 }
 local ORDER = { "big", "small", "null" }
 

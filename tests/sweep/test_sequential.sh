@@ -46,4 +46,20 @@ check "other looks on the same state are refused" test $status -eq 2
 check "... naming the state file" grep -q "sequential.json" "$TMP/bad.log"
 "$PB" sweep "$SEQ" root="$TMP/local" --max-seeds 8 --local 1 >"$TMP/bad2.log" 2>&1
 check "--max-seeds without --until-decided is refused" grep -q "goes with --until-decided" "$TMP/bad2.log"
+
+# A study may add seeds by default (its config's until_decided, with its
+# max_seeds): the same looks as the flags; until_decided=false is the fixed
+# design.
+"$PB" sweep "$SEQ" root="$TMP/default" until_decided=true --local 2 >"$TMP/default.log" 2>&1
+check "a study's until_decided=true runs the looks without the flag" \
+    bash -c "grep -q 'by default' '$TMP/default.log' && grep -q '\"looks\":\[4,8,16\]' '$TMP/default/seq_study/sequential.json'"
+check "... and ends with the claims of --until-decided" \
+    cmp -s "$TMP/default/seq_study/claims.csv" "$TMP/local/seq_study/claims.csv"
+"$PB" sweep "$SEQ" root="$TMP/fixed" --local 2 >"$TMP/fixed.log" 2>&1
+check "until_decided=false is the fixed design: no looks, 4 seeds" \
+    bash -c "test ! -e '$TMP/fixed/seq_study/sequential.json' -a ! -e '$TMP/fixed/seq_study/big-s5' -a -d '$TMP/fixed/seq_study/big-s4'"
+"$PB" sweep "$SEQ" root="$TMP/fixed" until_decided=true max_seeds=2.5 --plan >"$TMP/bad3.log" 2>&1
+status=$?
+check "a max_seeds that is not a positive integer is refused" \
+    bash -c "test $status -eq 2 && grep -q 'max_seeds=2.5 must be an integer' '$TMP/bad3.log'"
 finish

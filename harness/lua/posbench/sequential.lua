@@ -27,7 +27,7 @@ local STATE = "sequential.json"
 --- Looks from `first` seeds, doubling, the last one max_seeds.
 function sequential.looks(first, max_seeds)
   if max_seeds < first then
-    error(string.format("--max-seeds %d is below the study's seeds=%d", max_seeds, first), 0)
+    error(string.format("--max-seeds %d (or max_seeds=) is below the study's seeds=%d", max_seeds, first), 0)
   end
   local looks, n = {}, first
   while n < max_seeds do looks[#looks + 1], n = n, 2 * n end

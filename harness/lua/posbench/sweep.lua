@@ -711,6 +711,22 @@ function sweep.main(mode, argv)
     io.stderr:write("posbench ", mode, ": ", tostring(o), "\n")
     return 2
   end
+  -- A study may run its looks by default (cfg.until_decided, opted out
+  -- with until_decided=false) and name its default --max-seeds.
+  if S.cfg.until_decided == true and not o.until_decided then
+    o.until_decided = true
+    io.stderr:write(string.format("posbench %s: %s adds seeds where claims are undecided by default " ..
+      "(until_decided=false for the fixed design)\n", mode, S.M.name))
+  end
+  if o.until_decided and not o.max_seeds and S.cfg.max_seeds then
+    local n = math.tointeger(S.cfg.max_seeds)
+    if not n or n < 1 then
+      io.stderr:write(string.format("posbench %s: max_seeds must be a positive integer, got %s\n", mode,
+        tostring(S.cfg.max_seeds)))
+      return 2
+    end
+    o.max_seeds = n
+  end
   if o.until_decided then
     local ok2, status = pcall(until_decided, mode, S, o)
     if ok2 then return status end
