@@ -17,7 +17,7 @@ local function load(M, R, plan)
       local info = s.run_info or {}
       run_rows[#run_rows + 1] = { run = e.name, series = c.series, seed = seed, lr = s.lr or c.lr,
                                   finetune_lr = s.finetune_lr, final_loss = s.final_loss,
-                                  wall_seconds = info.wall_seconds, train_seconds = s.train_seconds }
+                                  steps = s.steps or c.steps, wall_seconds = info.wall_seconds, train_seconds = s.train_seconds }
       local f_rows = {}
       for _, rec in ipairs(run.metrics) do
         if rec.kind == "eval" then
@@ -132,19 +132,31 @@ local function count_verdicts(claims)
   return counts
 end
 
--- Learning rate chosen for each series (runs.csv has it per run).
+-- Learning rate chosen for each series and its training steps (several
+-- values where train-until-learned added rounds; runs.csv has them per run).
 local function lr_rows(run_rows)
   local by, order = {}, {}
   for _, r in ipairs(run_rows) do
-    if r.lr and not by[r.series] then by[r.series] = {}; order[#order + 1] = r.series end
-    if r.lr then by[r.series][string.format("%g", r.lr)] = true end
+    if r.lr and not by[r.series] then by[r.series] = { lr = {}, steps = {} }; order[#order + 1] = r.series end
+    if r.lr then
+      local b = by[r.series]
+      b.lr[string.format("%g", r.lr)] = true
+      if r.steps then b.steps[r.steps] = (b.steps[r.steps] or 0) + 1 end
+    end
   end
   local out = {}
   for _, series in ipairs(order) do
-    local lrs = {}
-    for k in pairs(by[series]) do lrs[#lrs + 1] = k end
+    local lrs, steps = {}, {}
+    for k in pairs(by[series].lr) do lrs[#lrs + 1] = k end
+    for k in pairs(by[series].steps) do steps[#steps + 1] = k end
     table.sort(lrs)
-    out[#out + 1] = { series = series, lr = table.concat(lrs, ", ") }
+    table.sort(steps)
+    local shown = {}
+    for _, k in ipairs(steps) do
+      local n = by[series].steps[k]
+      shown[#shown + 1] = #steps > 1 and string.format("%d (%d seed%s)", k, n, n == 1 and "" or "s") or tostring(k)
+    end
+    out[#out + 1] = { series = series, lr = table.concat(lrs, ", "), steps = table.concat(shown, ", ") }
   end
   return out
 end
@@ -289,17 +301,18 @@ return function(M)
     rep:section("What was run")
     rep:para("Configuration (learning rates: each series' from the grid, chosen on the pilot seed's " ..
       "validation loss; no other settings were tried for this report): `" .. shown_config(cfg) .. "`.")
-    rep:table(lr_rows(run_rows), { "series", "lr" }, { caption = "Learning rate of each series." })
+    rep:table(lr_rows(run_rows), { "series", "lr", "steps" }, { caption = "Learning rate and training steps " ..
+      "of each series (with train-until-learned, each seed's steps over all its rounds)." })
     rep:list {
       "`claims.csv`: id, paper, claim, published, measured, effect, p, Holm p, verdict, section.",
-      "`runs.csv`: one row per run (series, seed, learning rate, final training loss, wall seconds).",
+      "`runs.csv`: one row per run (series, seed, learning rate, training steps, final training loss, wall seconds).",
       "`plots/`: the figures above (PNG and SVG, gnuplot script and data).",
       "one directory per run with config.json, metrics.jsonl and summary.json.",
     }
     R:csv("claims.csv", claims, { "id", "paper", "claim", "published", "measured", "effect", "p", "holm",
                                   "verdict", "detail", "section" })
-    R:csv("runs.csv", run_rows, { "run", "series", "seed", "lr", "finetune_lr", "final_loss", "train_seconds",
-                                  "wall_seconds" })
+    R:csv("runs.csv", run_rows, { "run", "series", "seed", "lr", "finetune_lr", "steps", "final_loss",
+                                  "train_seconds", "wall_seconds" })
     rep:write(R:path("report.md"))
     rep:write_html(R:path("report.html"))
     local elapsed = pb.now() - t0

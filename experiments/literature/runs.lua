@@ -112,7 +112,39 @@ local function validate(c, model, task_obj, dir)
   for _, n in ipairs(sizes) do
     for k in pairs(v) do v[k] = v[k] + ev[n][k] / #sizes end
   end
+  v.min_exact = math.huge
+  for _, n in ipairs(sizes) do v.min_exact = math.min(v.min_exact, ev[n].exact) end
   return v
+end
+
+-- Whether validation v meets a learn criterion {metric =, threshold =}:
+-- exact match at every size <= L, or mean per-token accuracy (the
+-- criteria the report's learned checks apply to the test problems).
+local function learned(v, crit)
+  if crit.metric == "exact" then return v.min_exact >= crit.threshold end
+  return v.accuracy >= crit.threshold
+end
+
+-- Train-until-learned (a recipe's until_learned = the most rounds): after
+-- each round of c.steps the model is validated (sizes <= L, the validation
+-- stream; nothing beyond L) against c.until_learned's criterion, and
+-- another round follows until it passes or the cap is reached. A round is
+-- a warm restart of the schedule (warm-up, cosine decay) at the same lr on
+-- new training batches. -> the last round's training log, rounds, learned
+local function train_until_learned(c, model, task_obj, lr, label, dir)
+  local u = c.until_learned
+  local tr = train(c, model, task_obj, c.steps, lr, 0, label)
+  if not u then return tr, 1, nil end
+  local seconds, ok = tr.seconds, learned(validate(c, model, task_obj, dir), u)
+  local round = 1
+  while not ok and round < u.rounds do
+    round = round + 1
+    tr = train(c, model, task_obj, c.steps, lr, 1000000 * (round - 1), label .. " round " .. round)
+    seconds = seconds + tr.seconds
+    ok = learned(validate(c, model, task_obj, dir), u)
+  end
+  tr.seconds = seconds
+  return tr, round, ok
 end
 
 --- The learning rate a selecting config trains at: that of the pilot with
@@ -161,7 +193,7 @@ local function run_model(c, e, R, more)
     return model:close()
   end
   local eval_task = c.task == "lm" and runs.task(c, "eval", R.dir) or task_obj
-  local tr = train(c, model, task_obj, c.steps, lr, 0, e.name)
+  local tr, rounds, valid_learned = train_until_learned(c, model, task_obj, lr, e.name, R.dir)
   for _, rec in ipairs(evaluate(c, model, eval_task, c.lengths, c.series)) do run:log(rec) end
   if c.freq_usage then
     local U = pb.metrics.frequency_usage(model, task_obj, { length = c.L, batch = 16, seed = 7 })
@@ -174,6 +206,7 @@ local function run_model(c, e, R, more)
   if more then more(c, model, task_obj, run) end
   if c.checkpoint then model:save(run:path("model.pbt")) end
   run:summary { series = c.series, seed = c.seed, lr = lr, lr_from = from, final_loss = tr.final_loss,
+                steps = rounds * c.steps, valid_learned = valid_learned,
                 train_seconds = tr.seconds, tokens_per_s = tr.tokens_per_s,
                 chance = task_obj:info().chance }
   model:close()

@@ -26,7 +26,7 @@ S[#S + 1] = {
   plan = function(cfg, P)
     for _, task in ipairs(cfg.kaz_tasks) do
       for _, enc in ipairs(cfg.kaz_encodings) do
-        P.seq("kaz", task, enc, { L = cfg.kaz_L, factors = cfg.kaz_factors, recipe = "kaz" })
+        P.seq("kaz", task, enc, { L = cfg.kaz_L, factors = cfg.kaz_factors, recipe = "kaz", learned = "exact" })
       end
     end
   end,
@@ -190,7 +190,8 @@ S[#S + 1] = {
     "addition; Abacus far ahead of the other embeddings beyond the training length.",
   plan = function(cfg, P)
     for _, enc in ipairs(cfg.abacus_encodings) do
-      P.seq("abacus", "add", enc, { L = cfg.add_L, factors = cfg.add_factors, recipe = "abacus" })
+      P.seq("abacus", "add", enc, { L = cfg.add_L, factors = cfg.add_factors, recipe = "abacus",
+                                    learned = "exact" })
     end
   end,
   report = function(S_)

@@ -115,6 +115,31 @@ for _, e in ipairs(lit.plan(more)) do grown[e.name] = e end
 check(grown["ctx-copy-s4"] and grown["kaz-copy-rope-s4"] and not grown["ctx-lm-s3"] and not grown["lm-rope-s3"],
   "more seeds for ctx-copy bring its RoPE checkpoints along and nothing else")
 
+-- Train-until-learned: untrained tiny models take every round of the cap;
+-- with a criterion every model meets, one round. Pilots train one round.
+for _, case in ipairs { { threshold = 0.9, rounds = 3 }, { threshold = 0, rounds = 1 } } do
+  local root = tmp .. "/ul" .. case.rounds
+  local ucfg = lit.configure { scale = "tiny", root = root, sections = "kazemnejad", exact_threshold = case.threshold,
+                               recipes = { kaz = { until_learned = 3 } } }
+  local uplan = lit.plan(ucfg)
+  local by_name = {}
+  for _, e in ipairs(uplan) do by_name[e.name] = e end
+  check(by_name["kaz-copy-alibi-s1"].config.until_learned.metric == "exact",
+    "Kazemnejad's runs train until learned on exact match")
+  check(by_name["kaz-copy-alibi-lr0.001"].config.until_learned == nil, "pilots train one round")
+  lit.run { scale = "tiny", root = root, sections = "kazemnejad", exact_threshold = case.threshold,
+            recipes = { kaz = { until_learned = 3 } } }
+  local rows = pb.csv.read(root .. "/literature/runs.csv")
+  local all = true
+  for _, r in ipairs(rows) do all = all and tonumber(r.steps) == case.rounds * ucfg.steps end
+  check(#rows > 0 and all, string.format("threshold %g: every run trained %d round(s) of %d steps", case.threshold,
+    case.rounds, ucfg.steps))
+  local umd = io.open(root .. "/literature/report.md"):read("a")
+  check(umd:find("| kaz-copy-alibi | 0.001", 1, true) ~= nil or umd:find("| kaz-copy-alibi | 0.003", 1, true) ~= nil,
+    "the report lists each series' lr")
+  check(umd:find(" | " .. case.rounds * ucfg.steps .. " |", 1, true) ~= nil, "... and its steps")
+end
+
 -- The tiny study -----------------------------------------------------------------
 local t0 = pb.now()
 local res = lit.run { scale = "tiny", root = tmp }
