@@ -877,9 +877,10 @@ local function report_setup(X, rep)
     table.sort(more)
     rep:para(string.format("Sequential sweep (`--until-decided`), look %d of %d: looks at %s seeds, " ..
       "%s alpha spending, futility stop below conditional power %g. Seeds are added at a look only to " ..
-      "the runs behind the claims still undecided (%s); each claim's test names the look that decided it. " ..
-      "Tables and figures use every seed run.", q.look, #q.looks, table.concat(q.looks, ", "), config.spending,
-      config.futility, #more > 0 and "seeds per series now: " .. table.concat(more, ", ") or "none so far"))
+      "the runs behind the claims still undecided (%s); each claim's test names the look that decided it " ..
+      "and uses the seeds that look had. Tables, figures and the means quoted in the evidence use every " ..
+      "seed run.", q.look, #q.looks, table.concat(q.looks, ", "), config.spending, config.futility,
+      #more > 0 and "seeds per series now: " .. table.concat(more, ", ") or "none so far"))
   end
   rep:code(json.encode(shown_config(config), { indent = true }))
 
