@@ -68,7 +68,9 @@ local sections = {
 
 local experiment = require "posbench.experiment"
 
-local M = { name = "article", config = config }
+-- sequential: `sweep article --until-decided` adds seeds to the runs behind
+-- the undecided claims of the parts that support it (extrapolation).
+local M = { name = "article", config = config, sequential = true }
 local t_loaded = pb.now()  -- "Total time" of a run in one process
 
 local function as_list(v)
@@ -106,8 +108,26 @@ function M.configure(overrides)
     local study = dofile(pb.source_root() .. "/experiments/" .. part .. ".lua")
     experiment.library_mode = was
     cfg.studies[part] = { module = study, cfg = study.configure { scale = scales[part], root = cfg.root } }
+    -- The sequential sweep's first look: the seeds of the sequential part.
+    if study.sequential then cfg.seeds = cfg.studies[part].cfg.seeds end
   end
   return cfg
+end
+
+-- A sequential sweep's seeds per series (cfg._seeds, keyed "part:series")
+-- and look (cfg._sequential), handed to the parts that support them.
+local function pass_sequential(cfg, part)
+  local s = cfg.studies[part]
+  if not s.module.sequential then return end
+  local seeds
+  if cfg._seeds then
+    seeds = {}
+    for key, n in pairs(cfg._seeds) do
+      local p, series = key:match("^([^:]+):(.+)$")
+      if p == part then seeds[series] = n end
+    end
+  end
+  s.cfg._seeds, s.cfg._sequential = seeds, cfg._sequential
 end
 
 --- The studies' plans, each run in its study's own results directory.
@@ -115,6 +135,7 @@ function M.plan(cfg)
   local plan = {}
   for _, part in ipairs(cfg.parts) do
     local s = cfg.studies[part]
+    pass_sequential(cfg, part)
     for _, e in ipairs(s.module.plan(s.cfg)) do
       local entry = {}
       for k, v in pairs(e) do entry[k] = v end
@@ -144,15 +165,38 @@ local function collect_parts(cfg, plan)
     local s = cfg.studies[part]
     local sub = {}
     for _, e in ipairs(plan) do if e.part == part then sub[#sub + 1] = e end end
+    pass_sequential(cfg, part)
     summaries[part] = s.module.collect(s.cfg, pb.results(s.module.name, { root = cfg.root }), sub)
   end
   return summaries
 end
 
+-- The parts' sequential results as one: their claim lists joined, their
+-- series named "part:series".
+local function merge_sequential(cfg, summaries)
+  local out = { decided = {}, futile = {}, more = {}, final = {}, not_testable = {}, more_series = {} }
+  local any = false
+  for _, part in ipairs(cfg.parts) do
+    local seq = summaries[part].sequential
+    if seq then
+      any = true
+      for _, k in ipairs { "decided", "futile", "more", "final", "not_testable" } do
+        for _, id in ipairs(seq[k]) do out[k][#out[k] + 1] = id end
+      end
+      for _, series in ipairs(seq.more_series) do out.more_series[#out.more_series + 1] = part .. ":" .. series end
+    end
+  end
+  return any and out or nil
+end
+
 --- Every study's tables and report, then the article's report assembled
---- from their blocks.
+--- from their blocks; in a sequential sweep, with the sequential parts'
+--- result (which series want the next look).
 function M.collect(cfg, _, plan)
-  return M.assemble(cfg, collect_parts(cfg, plan), t_loaded)
+  local summaries = collect_parts(cfg, plan)
+  local result = M.assemble(cfg, summaries, t_loaded)
+  if cfg._sequential then result.sequential = merge_sequential(cfg, summaries) end
+  return result
 end
 
 -- Assemble: each section adopts the blocks the studies tagged with its key.

@@ -25,7 +25,7 @@ local experiment = require "posbench.experiment"
 local util = require "posbench.util"
 local stats, json = pb.stats, pb.json
 
-local M = { name = "extrapolation" }
+local M = { name = "extrapolation", sequential = true }
 
 -- Configuration ---------------------------------------------------------------
 
@@ -61,6 +61,13 @@ M.config = {
   -- margins (smallest effect a claim means, declared before the run):
   -- accuracy in absolute units, perplexity as a ratio
   alpha = 0.05, acc_margin = 0.03, ppl_margin = 0.03,
+  -- a sequential sweep (sweep --until-decided, docs/sweeps.md): alpha
+  -- spending "pocock" or "obf" and the futility stop (conditional power
+  -- below it). Pocock, because the article's looks are 5 and 10 seeds and
+  -- O'Brien-Fleming spends almost nothing at the first (nominal 1.1e-4 at
+  -- the first Holm step of 8 hypotheses, Pocock 0.0039): claims the fixed
+  -- design decides at 5 seeds would mostly wait for 10.
+  spending = "pocock", futility = 0.1,
   -- Amplitude of the sinusoidal table. At 1 (Vaswani et al., who also
   -- scale embeddings by sqrt(d)) it is ~50x the 0.02-scale token
   -- embeddings here and copy is not learned (accuracy 0.05 at n = 8);
@@ -197,6 +204,12 @@ function M.configure(overrides)
   local cfg = experiment.configure("extrapolation", M.config, M.scales, overrides)
   -- A bound, so that a typo (seeds=1e9) fails at once instead of hanging the plan.
   if cfg.seeds < 1 or cfg.seeds > 1000 then error("extrapolation: seeds must be in 1..1000, got " .. cfg.seeds, 0) end
+  if cfg.spending ~= "pocock" and cfg.spending ~= "obf" then
+    error("extrapolation: spending must be pocock or obf, got " .. tostring(cfg.spending), 0)
+  end
+  if not (cfg.futility >= 0 and cfg.futility < 1) then
+    error("extrapolation: futility must be in [0, 1), got " .. tostring(cfg.futility), 0)
+  end
   -- Check names before hours of training find a typo.
   local designs = pb.list_designs()
   for what, list in pairs { encoding = pb.list_encodings(), task = pb.list_tasks() } do
@@ -249,6 +262,28 @@ local function grid_config(cfg, task, enc, seed)
   return c
 end
 
+-- Series: the runs a claim reads, to which a sequential sweep adds seeds.
+-- The grid's runs of one task and encoding, and the scaling block of a task
+-- (its p-RoPE models, RoPE at prope_base and the scaling runs).
+local function grid_series(task, enc) return task .. "-" .. enc end
+local function scaling_series(task) return "scaling-" .. task end
+
+--- Seeds of a series: cfg.seeds, or more where a sequential sweep
+--- (cfg._seeds, docs/sweeps.md) gives it more.
+function M.seeds_of(cfg, series)
+  return math.max(cfg.seeds, cfg._seeds and cfg._seeds[series] or 0)
+end
+
+-- Seeds of a grid series; the RoPE runs of the scaling task keep the
+-- checkpoint of every scaling seed.
+local function grid_seeds(cfg, task, enc)
+  local n = M.seeds_of(cfg, grid_series(task, enc))
+  if scaling_on(cfg) and task == cfg.scaling_task and enc == "rope" then
+    n = math.max(n, M.seeds_of(cfg, scaling_series(task)))
+  end
+  return n
+end
+
 --- One run per task x encoding x seed and, with scaling, one p-RoPE model
 --- per seed (stage 1); then per seed one RoPE scaling run (stage 2) that
 --- starts from the stage-1 checkpoints (model.pbt in their run directories;
@@ -258,7 +293,7 @@ function M.plan(cfg)
   for _, task in ipairs(cfg.tasks) do
     local t = task_setup(cfg, task)
     for _, enc in ipairs(cfg.encodings) do
-      for seed = 1, cfg.seeds do
+      for seed = 1, grid_seeds(cfg, task, enc) do
         local c = grid_config(cfg, task, enc, seed)
         local name = string.format("%s-%s-s%d", task, enc, seed)
         plan[#plan + 1] = { name = name, kind = "grid", stage = 1, config = c,
@@ -272,7 +307,7 @@ function M.plan(cfg)
     local t = task_setup(cfg, task)
     local lengths = { t.L }
     for _, f in ipairs(cfg.scaling_factors) do lengths[#lengths + 1] = f * t.L end
-    for seed = 1, cfg.seeds do
+    for seed = 1, M.seeds_of(cfg, scaling_series(task)) do
       -- Stage 1: the p-RoPE model (its own run, so that stage 2 is short).
       local rope_model = model_config(cfg, "rope", t.info.vocab, t.T_train, t.T_max, seed)
       local pmodel = copy_table(rope_model)
@@ -509,12 +544,18 @@ end
 
 local train_len_of = train_len
 
+-- Settings that act only in a sequential sweep.
+local SEQUENTIAL_ONLY = { spending = true, futility = true }
+
 -- The settings the report shows (not where results go or the thread count,
--- so that every way of running a study writes the same report).
+-- so that every way of running a study writes the same report; the
+-- sequential settings only when the sweep is sequential).
 local function shown_config(cfg)
   local c = {}
   for k, v in pairs(cfg) do
-    if k ~= "root" and k ~= "threads" and k:sub(1, 1) ~= "_" then c[k] = v end
+    if k ~= "root" and k ~= "threads" and k:sub(1, 1) ~= "_" and (cfg._sequential or not SEQUENTIAL_ONLY[k]) then
+      c[k] = v
+    end
   end
   return c
 end
@@ -830,6 +871,18 @@ local function report_setup(X, rep)
     config.scale, config.seeds, config.d, config.heads, config.layers, config.min_len, config.L,
     config.vocab, config.steps, config.lm_L, config.lm_steps, config.batch, config.lr,
     math.floor(level * 100 + 0.5)))
+  local q = config._sequential
+  if q then
+    local more = {}
+    for series, n in pairs(config._seeds or {}) do more[#more + 1] = string.format("%s %d", series, n) end
+    table.sort(more)
+    rep:para(string.format("Sequential sweep (`--until-decided`), look %d of %d: looks at %s seeds, " ..
+      "%s alpha spending, futility stop below conditional power %g. Seeds are added at a look only to " ..
+      "the runs behind the claims still undecided (%s); each claim's test names the look that decided it " ..
+      "and uses the seeds that look had. Tables, figures and the means quoted in the evidence use every " ..
+      "seed run.", q.look, #q.looks, table.concat(q.looks, ", "), config.spending, config.futility,
+      #more > 0 and "seeds per series now: " .. table.concat(more, ", ") or "none so far"))
+  end
   rep:code(json.encode(shown_config(config), { indent = true }))
 
   -- Readings: generated from the numbers below.
@@ -931,11 +984,15 @@ end
 -- The claims of the report are one family, decided in M.collect once
 -- every part has stated its claims (claim_block keeps the block to fill).
 
+-- The per-seed readers below keep the seeds up to X.max_seed when it is set
+-- (a look of a sequential sweep: the seeds that look had).
+local function seed_in(X, seed) return not X.max_seed or seed <= X.max_seed end
+
 -- Per seed: metric of task x encoding at length n (log for perplexity).
 local function seeds_at(X, task, enc, n, metric)
   local out = {}
   for _, r in ipairs(X.eval_rows) do
-    if r.task == task and r.encoding == enc and r.length == n and r[metric] then
+    if r.task == task and r.encoding == enc and r.length == n and r[metric] and seed_in(X, r.seed) then
       out[r.seed] = metric == "ppl" and math.log(r[metric]) or r[metric]
     end
   end
@@ -946,7 +1003,7 @@ end
 local function seeds_in_dist(X, task, enc)
   local sum, k = {}, {}
   for _, r in ipairs(X.eval_rows) do
-    if r.task == task and r.encoding == enc and r.in_dist and r.accuracy then
+    if r.task == task and r.encoding == enc and r.in_dist and r.accuracy and seed_in(X, r.seed) then
       sum[r.seed], k[r.seed] = (sum[r.seed] or 0) + r.accuracy, (k[r.seed] or 0) + 1
     end
   end
@@ -958,7 +1015,9 @@ end
 local function scale_seeds(X, method, ft, n)
   local out = {}
   for _, r in ipairs(X.scale_rows) do
-    if r.method == method and r.finetuned == ft and r.length == n then out[r.seed] = r.accuracy end
+    if r.method == method and r.finetuned == ft and r.length == n and seed_in(X, r.seed) then
+      out[r.seed] = r.accuracy
+    end
   end
   return out
 end
@@ -987,19 +1046,82 @@ end
 
 local MARK = pb.verdict.report_mark
 
--- One family: every claim of the report; fills the claim blocks.
-local function decide_claims(X)
+local function tests_of(claims)
   local tests = {}
-  for i, c in ipairs(X.claims) do tests[i] = c.test end
-  local results = pb.verdict.decide(tests, { alpha = X.cfg.alpha, level = X.cfg.level })
+  for i, c in ipairs(claims) do tests[i] = c.test end
+  return tests
+end
+
+-- The series behind a claim: the runs it reads, sorted, each once.
+local function claim_series(c)
+  local out, seen = {}, {}
+  for _, s in ipairs(c.series) do
+    if not seen[s] then seen[s], out[#out + 1] = true, s end
+  end
+  table.sort(out)
+  return out
+end
+
+-- What a look did with a claim, and the series it reads, for its evidence.
+local function look_text(r, q, c)
+  local at = string.format("look %d of %d (n <= %d seeds)", r.stage, #q.looks, r.limit)
+  local what = "not testable at " .. at
+  if r.status == "decided" then what = "decided at " .. at
+  elseif r.status == "futile" then what = "stopped as futile at " .. at
+  elseif r.status == "more" then what = "undecided at " .. at .. ", more seeds at the next look"
+  elseif r.status == "final" then what = "undecided at the last look, " .. at end
+  return what .. "; series " .. table.concat(claim_series(c), ", ")
+end
+
+-- A sequential sweep's decision (cfg._sequential = {looks =, look =}): the
+-- group-sequential rule replayed on the seeds each earlier look had (the
+-- claims stated again from the per-seed tables cut at looks[j], into a
+-- scratch report), then this look. -> results, sequential output
+local function decide_sequential(X, restate)
+  local cfg, q = X.cfg, X.cfg._sequential
+  local opts = { alpha = cfg.alpha, level = cfg.level, looks = q.looks, spending = cfg.spending,
+                 futility = cfg.futility }
+  local state
+  for j = 1, q.look - 1 do
+    opts.look, opts.state = j, state
+    state = pb.verdict.sequential(tests_of(restate(q.looks[j])), opts).state
+  end
+  opts.look, opts.state = q.look, state
+  local out = pb.verdict.sequential(tests_of(X.claims), opts)
+  out.more_series = {}
+  for i, r in ipairs(out.results) do
+    if r.status == "more" then
+      for _, s in ipairs(claim_series(X.claims[i])) do out.more_series[#out.more_series + 1] = s end
+    end
+  end
+  return out.results, out
+end
+
+-- One family: every claim of the report, decided at once (Holm) or, in a
+-- sequential sweep, look by look; fills the claim blocks.
+-- -> results, sequential output or nil
+local function decide_claims(X, restate)
+  local q = X.cfg._sequential
+  local results, seq
+  if q then
+    results, seq = decide_sequential(X, restate)
+  else
+    results = pb.verdict.decide(tests_of(X.claims), { alpha = X.cfg.alpha, level = X.cfg.level })
+  end
   local rows = pb.verdict.rows(results)
   for i, c in ipairs(X.claims) do
     local r, row = results[i], rows[i]
     c.block.verdict = MARK[r.verdict]
-    c.block.evidence = c.evidence .. string.format(" Test (%s, %d claims, Holm at alpha = %g): %s.", r.id,
-      #X.claims, X.cfg.alpha, pb.verdict.test_text(r, row))
+    if q then
+      c.block.evidence = c.evidence .. string.format(" Test (%s, %d claims, group-sequential with %s " ..
+        "spending at alpha = %g, Holm within each look; %s): %s.", r.id, #X.claims, X.cfg.spending,
+        X.cfg.alpha, look_text(r, q, c), pb.verdict.test_text(r, row))
+    else
+      c.block.evidence = c.evidence .. string.format(" Test (%s, %d claims, Holm at alpha = %g): %s.", r.id,
+        #X.claims, X.cfg.alpha, pb.verdict.test_text(r, row))
+    end
   end
-  return results
+  return results, seq
 end
 
 -- The claims one task tests.
@@ -1017,6 +1139,7 @@ local function report_claims(X, rep, task)
     if r and l and r.mean_ppl and l.mean_ppl then
       claim_block(X, rep, { text = "Relative positions (RoPE) generalise beyond the training length better " ..
           "than a learned absolute table (language modelling).",
+        series = { grid_series(task, "rope"), grid_series(task, "learned") },
         evidence = string.format("lm perplexity at %d characters (trained at %d): RoPE %s, learned %s.",
           far, L, ci(r, "mean_ppl", "ppl_lo", "ppl_hi"), ci(l, "mean_ppl", "ppl_lo", "ppl_hi")),
         test = { kind = "beats_each", a = seeds_at(X, task, "rope", far, "ppl"),
@@ -1032,6 +1155,7 @@ local function report_claims(X, rep, task)
       local gap, at2 = {}, seeds_at(X, task, "learned", n2, "accuracy")
       for s, v in pairs(at2) do gap[s] = learned_in[s] and v - 0.5 * learned_in[s] end
       claim_block(X, rep, { text = "A learned absolute position table does not generalise beyond the training length.",
+        series = { grid_series(task, "learned") },
         evidence = string.format("%s: learned reaches %.3f in distribution and %s at n=%d (%.3gL); " ..
           "the claim holds when its accuracy at n=%d is below half its in-distribution accuracy. Chance %.3f.",
           task, lm_in, ci(l2, "mean_acc", "lo", "hi"), n2, n2 / L, n2, chance_of[task]),
@@ -1043,6 +1167,7 @@ local function report_claims(X, rep, task)
     if l2 and r2 and lm_in and rope_in then
       claim_block(X, rep, { text = "Relative positions (RoPE) generalise beyond the training length better than a " ..
           "learned absolute table.",
+        series = { grid_series(task, "rope"), grid_series(task, "learned") },
         evidence = string.format("%s accuracy at n=%d (%.3gL): RoPE %s, learned %s (in distribution " ..
           "%.3f and %.3f).", task, n2, n2 / L, ci(r2, "mean_acc", "lo", "hi"),
           ci(l2, "mean_acc", "lo", "hi"), rope_in, lm_in),
@@ -1245,6 +1370,7 @@ local function report_scaling(X, rep)
       end
       if plain and pr then
         claim_block(X, rep, { text = "Removing the lowest RoPE frequencies (p-RoPE) improves performance.",
+          series = { scaling_series(task), grid_series(task, "rope") },
           evidence = table.concat(parts, "; ") .. ". " .. prope_note .. string.format(" Tested at n=%d.", n2),
           test = { kind = "beats_each", a = scale_seeds(X, "p-rope", false, n2),
                    bs = config.prope_base > 0 and { ["rope@base"] = scale_seeds(X, "rope@base", false, n2) }
@@ -1272,6 +1398,7 @@ local function report_scaling(X, rep)
       if n_methods > 0 and plain then
         claim_block(X, rep, { text = "Rescaling RoPE's frequencies at evaluation time (position interpolation, " ..
             "NTK, YaRN) improves a RoPE model's accuracy beyond its training length, without retraining.",
+          series = { scaling_series(task), grid_series(task, "rope") },
           evidence = string.format("%s accuracy at n=%d (trained at %d), no fine-tuning: plain RoPE %s; %s. " ..
             "Tested on the gain over plain RoPE per seed, averaged over the methods (no method is picked " ..
             "after seeing the results).", task, n2, L, ci(plain, "mean_acc", "lo", "hi"), table.concat(each, ", ")),
@@ -1297,10 +1424,23 @@ function M.collect(cfg, R, plan)
   add_readers(X)
   local rep = pb.report.new("Length extrapolation")
   report_setup(X, rep)
+  -- a sequential look reads the seeds it had
+  X.max_seed = cfg._sequential and cfg._sequential.looks[cfg._sequential.look] or nil
   for _, task in ipairs(cfg.tasks) do report_task(X, rep, task) end
   report_diagnostics(X, rep)
   report_scaling(X, rep)
-  local results = decide_claims(X)
+  -- The claims as an earlier look (seeds <= n) stated them.
+  local function restate(n)
+    local kept_claims, kept_max = X.claims, X.max_seed
+    X.claims, X.max_seed = {}, n
+    local scratch = pb.report.new("scratch")
+    for _, task in ipairs(cfg.tasks) do report_claims(X, scratch, task) end
+    report_scaling(X, scratch)
+    local claims = X.claims
+    X.claims, X.max_seed = kept_claims, kept_max
+    return claims
+  end
+  local results, seq = decide_claims(X, restate)
   local config = cfg
 
   rep:section("Files")
@@ -1315,7 +1455,8 @@ function M.collect(cfg, R, plan)
   local elapsed = pb.now() - t0
   experiment.sayer("extrapolation")("collected in %.1f s: %s", elapsed, R:path("report.md"))
   return { dir = R.dir, summary = X.summary, scaling = X.scale_summary, diagnostics = X.diag_summary,
-           claims = results, seconds = elapsed, report = rep }  -- report: lets experiments/article.lua adopt claims and figures
+           claims = results, seconds = elapsed, report = rep,  -- report: lets experiments/article.lua adopt claims and figures
+           sequential = seq }
 end
 
 --- The whole study in this process: every run, then collect.

@@ -53,7 +53,13 @@ local function read_state(R, looks)
 end
 
 --- --max-seeds, or four times the study's seeds.
-function sequential.max_seeds(o, cfg) return o.max_seeds or 4 * cfg.seeds end
+function sequential.max_seeds(o, cfg)
+  -- a study of parts (the article) has seeds only with a part that adds them
+  if math.type(cfg.seeds) ~= "integer" then
+    error("--until-decided: these settings have no seeds to add (no part whose claims are tested over seeds)", 0)
+  end
+  return o.max_seeds or 4 * cfg.seeds
+end
 
 -- The study's config and plan at the state's look.
 local function apply(S, st, H)
