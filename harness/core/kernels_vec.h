@@ -4,7 +4,9 @@
  * other file includes it. The includer defines KSET (the table's name),
  * KSET_NAME (its printed name), VW (floats per register), VSQRT(vf), and
  * KSET_GEMM: 1 to include the GEMM, with VFMA(a, b, c) (a * b + c, one
- * rounding) and its block of MR rows by NRV registers.
+ * rounding), VLD_N(p, n) and VST_N(p, v, n) (the first n lanes, masked:
+ * the others read as 0 and left untouched) and its block of MR rows by
+ * NRV registers.
  *
  * Element-wise formulas are the scalar set's, operation for operation,
  * without fused multiply-adds (the build's ISO C mode keeps contraction
@@ -367,47 +369,61 @@ static double sum_squares(const float *x, size_t n) {
 
 #if KSET_GEMM
 /* C[M,N] = init + A B with A(m,k) = A[m*sam + k*sak] and B row-major
- * [K, ldb], in blocks of MR rows x nv registers: every C element is one
- * chain of fused multiply-adds over k = 0..K-1 from its initial value, so
- * the result depends neither on the blocking nor on the register width. */
+ * [K, ldb], in blocks of mr <= MR rows x nv registers, the last register
+ * holding `tail` (1..VW) columns, loaded and stored under a mask (VLD_N,
+ * VST_N: the includer's), so any N is taken without touching memory past
+ * it. Every C element is one chain of fused multiply-adds over
+ * k = 0..K-1 from its initial value, so the result depends neither on the
+ * blocking, nor on the register width, nor on N or M. */
 static inline __attribute__((always_inline)) void gemm_block(
-    const int mr, const int nv, int K, const float *A, long sam, long sak, const float *B,
-    long ldb, float *C, long ldc, const float *bias, int add) {
+    const int mr, const int nv, int tail, int K, const float *A, long sam, long sak,
+    const float *B, long ldb, float *C, long ldc, const float *bias, int add) {
     vf acc[MR][NRV];
-    for (int r = 0; r < mr; r++)
-        for (int v = 0; v < nv; v++)
+    const int l = nv - 1; /* the masked register */
+    for (int r = 0; r < mr; r++) {
+        for (int v = 0; v < l; v++)
             acc[r][v] = add ? ld(C + r * ldc + v * VW) : bias ? ld(bias + v * VW) : (vf){0};
+        acc[r][l] = add    ? VLD_N(C + r * ldc + l * VW, tail)
+                    : bias ? VLD_N(bias + l * VW, tail)
+                           : (vf){0};
+    }
     for (int k = 0; k < K; k++) {
         const float *b = B + k * ldb;
         vf bv[NRV];
-        for (int v = 0; v < nv; v++) bv[v] = ld(b + v * VW);
+        for (int v = 0; v < l; v++) bv[v] = ld(b + v * VW);
+        bv[l] = VLD_N(b + l * VW, tail);
         for (int r = 0; r < mr; r++) {
             vf av = splat(A[r * sam + k * sak]);
             for (int v = 0; v < nv; v++) acc[r][v] = VFMA(av, bv[v], acc[r][v]);
         }
     }
-    for (int r = 0; r < mr; r++)
-        for (int v = 0; v < nv; v++) st(C + r * ldc + v * VW, acc[r][v]);
+    for (int r = 0; r < mr; r++) {
+        for (int v = 0; v < l; v++) st(C + r * ldc + v * VW, acc[r][v]);
+        VST_N(C + r * ldc + l * VW, acc[r][l], tail);
+    }
 }
 
-/* nv = 1..NRV registers wide, mr = MR or 1 rows: each a block of constant
+/* nv = 1..NRV registers wide, mr = 1..MR rows: each a block of constant
  * shape (the compiler keeps its accumulators in registers). */
 #define GEMM_CASE(mr, nv) \
-    case nv: gemm_block(mr, nv, K, A, sam, sak, B, ldb, C, ldc, bias, add); break
+    case nv: gemm_block(mr, nv, tail, K, A, sam, sak, B, ldb, C, ldc, bias, add); break
 #if NRV == 4
-#define GEMM_CASES(mr) GEMM_CASE(mr, 1); GEMM_CASE(mr, 2); GEMM_CASE(mr, 3); GEMM_CASE(mr, 4)
-#elif NRV == 2
-#define GEMM_CASES(mr) GEMM_CASE(mr, 1); GEMM_CASE(mr, 2)
+#define GEMM_CASES(mr) \
+    switch (nv) { GEMM_CASE(mr, 1); GEMM_CASE(mr, 2); GEMM_CASE(mr, 3); GEMM_CASE(mr, 4); }
 #else
-#error "NRV must be 2 or 4"
+#error "NRV must be 4"
+#endif
+#define GEMM_ROWS(mr) \
+    case mr: GEMM_CASES(mr); break
+#if MR != 6
+#error "MR must be 6"
 #endif
 
-static void gemm_rows(int mr, int nv, int K, const float *A, long sam, long sak,
-                      const float *B, long ldb, float *C, long ldc, const float *bias, int add) {
-    if (mr == MR) {
-        switch (nv) { GEMM_CASES(MR); }
-    } else {
-        switch (nv) { GEMM_CASES(1); }
+static void gemm_rows(int mr, int nv, int tail, int K, const float *A, long sam, long sak,
+                      const float *B, long ldb, float *C, long ldc, const float *bias,
+                      int add) {
+    switch (mr) {
+        GEMM_ROWS(1); GEMM_ROWS(2); GEMM_ROWS(3); GEMM_ROWS(4); GEMM_ROWS(5); GEMM_ROWS(6);
     }
 }
 
@@ -418,22 +434,21 @@ static void gemm_rows(int mr, int nv, int K, const float *A, long sam, long sak,
 
 static int gemm(int M, int N, int K, const float *A, long sam, long sak, const float *B,
                 long ldb, float *C, long ldc, const float *bias, int add) {
-    if (N % VW) return -1;
+    if (M <= 0 || N <= 0) return 0;
     for (int k0 = 0; k0 < K || k0 == 0; k0 += GEMM_KC) {
         int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
         int first = k0 == 0;
         const float *Ak = A + (long)k0 * sak, *Bk = B + (long)k0 * ldb;
         for (int n0 = 0; n0 < N; n0 += NRV * VW) {
-            int nv = (N - n0) / VW < NRV ? (N - n0) / VW : NRV;
+            int cols = N - n0 < NRV * VW ? N - n0 : NRV * VW;
+            int nv = (cols + VW - 1) / VW, tail = cols - (nv - 1) * VW;
             const float *bn = first && bias ? bias + n0 : NULL;
             int ad = first ? add : 1;
-            int m0 = 0;
-            for (; m0 + MR <= M; m0 += MR)
-                gemm_rows(MR, nv, kc, Ak + m0 * sam, sam, sak, Bk + n0, ldb, C + m0 * ldc + n0,
-                          ldc, bn, ad);
-            for (; m0 < M; m0++)
-                gemm_rows(1, nv, kc, Ak + m0 * sam, sam, sak, Bk + n0, ldb, C + m0 * ldc + n0,
-                          ldc, bn, ad);
+            for (int m0 = 0; m0 < M; m0 += MR) {
+                int mr = M - m0 < MR ? M - m0 : MR;
+                gemm_rows(mr, nv, tail, kc, Ak + m0 * sam, sam, sak, Bk + n0, ldb,
+                          C + m0 * ldc + n0, ldc, bn, ad);
+            }
         }
     }
     return 0;
