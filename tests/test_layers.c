@@ -223,9 +223,9 @@ static void test_linear(void) {
 /* ---- attention: atty[B,T,d] from qkv[B,T,3d] (+ bias[H,T,T]) ---- */
 
 /* Geometries where the AVX-512 kernel set's GEMM takes every product under
- * a mask for the last columns (the other sets use BLAS): T = 5, d_h = 4;
- * T = 16, d_h = 8 and T = 10, d_h = 8 (narrow heads: dV and dK computed
- * transposed, T wide); T = 9, d_h = 17 (wide heads, computed directly). */
+ * a mask for the last columns (the other sets use BLAS): T = 16, d_h = 8
+ * (narrow heads at T >= 16: dV and dK computed transposed, T wide); T = 5,
+ * d_h = 4, T = 10, d_h = 8 and T = 9, d_h = 17 (computed directly). */
 enum { MAXB = 2, MAXT = 16, MAXH = 2, MAXDH = 17, MAXD = MAXH * MAXDH };
 static int AB = 2, AT = 5, AH = 2, ADH = 4;
 #define AD (AH * ADH)

@@ -16,8 +16,10 @@ static const pb_kernels *gemm_set(void) {
     return k->gemm ? k : NULL;
 }
 
-/* Heads narrower than this compute dV and dK transposed (T wide, then
- * scattered): more columns per register than d_h gives. */
+/* Heads narrower than this, at T of at least this, compute dV and dK
+ * transposed (T wide, then scattered): more columns per register than d_h
+ * gives. Config C (T = 32, d_h = 8) ran 13% faster so; at T = 10 the
+ * direct products were 4% faster (docs/model.md). */
 #define NARROW_HEAD 16
 
 /* out[c * T + j] = scale * x[j * ld + c]: a head's [T, dh] columns
@@ -206,12 +208,12 @@ void pb_attention_backward(const pb_attn *a, float *dqkv, float *dbias,
         float *dbase = dqkv + (size_t)b * T * C3 + h * dh;
         /* dP = dO V^T; dV = P^T dO (the kernel set's GEMM when it has
          * one, with V^T, scale K and scale Q in this thread's buffer; heads
-         * narrower than NARROW_HEAD compute dV and dK transposed, T wide;
-         * else BLAS) */
+         * narrower than NARROW_HEAD compute dV and dK transposed, T wide,
+         * when T is at least that; else BLAS) */
         const pb_kernels *g = gemm_set();
         float *buf = g ? pb_kernels_buffer(1, (size_t)2 * T * dh) : NULL;
         if (!buf) g = NULL;
-        const int narrow = dh < NARROW_HEAD;
+        const int narrow = dh < NARROW_HEAD && T >= NARROW_HEAD;
         if (g) {
             transpose_scaled(buf, base + 2 * d, C3, T, dh, 1.0f);
             g->gemm(T, T, dh, dO, d, 1, buf, T, dS, T, NULL, 0);
