@@ -13,8 +13,9 @@
  * lanes (element j into lane j mod 16, lanes combined pairwise) in both
  * vector sets and run left to right in the scalar set: avx512 and avx2
  * agree bit for bit on them, scalar to float rounding. The AVX-512 set's
- * GEMM (fused multiply-adds) replaces BLAS in the linear layers and some
- * attention products: its results differ from BLAS's in the last bits. */
+ * GEMM (fused multiply-adds, any shape) replaces BLAS in the linear layers
+ * and every attention product of training: its results differ from BLAS's
+ * in the last bits. */
 #ifndef PB_KERNELS_H
 #define PB_KERNELS_H
 
