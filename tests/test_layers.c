@@ -222,10 +222,11 @@ static void test_linear(void) {
 
 /* ---- attention: atty[B,T,d] from qkv[B,T,3d] (+ bias[H,T,T]) ---- */
 
-/* Two geometries: T = 5, d_h = 4 (BLAS in every kernel set), and T = 16,
- * d_h = 8, where the AVX-512 kernel set's GEMM runs the T-wide products
- * (QK^T, dP, and dV, dK computed transposed). */
-enum { MAXB = 2, MAXT = 16, MAXH = 2, MAXDH = 8, MAXD = MAXH * MAXDH };
+/* Geometries where the AVX-512 kernel set's GEMM takes every product under
+ * a mask for the last columns (the other sets use BLAS): T = 16, d_h = 8
+ * (narrow heads at T >= 16: dV and dK computed transposed, T wide); T = 5,
+ * d_h = 4, T = 10, d_h = 8 and T = 9, d_h = 17 (computed directly). */
+enum { MAXB = 2, MAXT = 16, MAXH = 2, MAXDH = 17, MAXD = MAXH * MAXDH };
 static int AB = 2, AT = 5, AH = 2, ADH = 4;
 #define AD (AH * ADH)
 
@@ -310,7 +311,10 @@ int main(void) {
     test_linear();
     for (int causal = 0; causal <= 1; causal++)
         for (int alibi = 0; alibi <= 1; alibi++) test_attention(causal, alibi);
-    AT = 16, ADH = 8;
-    for (int causal = 0; causal <= 1; causal++) test_attention(causal, causal);
+    const int geometry[][2] = {{16, 8}, {10, 8}, {9, 17}};
+    for (int g = 0; g < 3; g++) {
+        AT = geometry[g][0], ADH = geometry[g][1];
+        for (int causal = 0; causal <= 1; causal++) test_attention(causal, causal);
+    }
     return check_summary("test_layers");
 }

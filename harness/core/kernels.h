@@ -13,8 +13,9 @@
  * lanes (element j into lane j mod 16, lanes combined pairwise) in both
  * vector sets and run left to right in the scalar set: avx512 and avx2
  * agree bit for bit on them, scalar to float rounding. The AVX-512 set's
- * GEMM (fused multiply-adds) replaces BLAS in the linear layers and some
- * attention products: its results differ from BLAS's in the last bits. */
+ * GEMM (fused multiply-adds, any shape) replaces BLAS in the linear layers
+ * and every attention product of training: its results differ from BLAS's
+ * in the last bits. */
 #ifndef PB_KERNELS_H
 #define PB_KERNELS_H
 
@@ -67,8 +68,9 @@ typedef struct pb_kernels {
     /* C[M,N] = init + A B, A(m,k) = A[m*sam + k*sak], B row-major [K, ldb],
      * C row-major [M, ldc]; init is C itself (add), else bias[N] on every
      * row (bias), else 0. Each C element is summed over k in order with
-     * fused multiply-adds. Returns -1 (nothing done) when N is not a
-     * multiple of the register width; NULL in the scalar set (BLAS then). */
+     * fused multiply-adds, whatever M, N, K (the last columns under a
+     * mask), so an element's bits depend on its k chain only. Returns 0;
+     * NULL in the scalar and avx2 sets (BLAS then). */
     int (*gemm)(int M, int N, int K, const float *A, long sam, long sak, const float *B,
                 long ldb, float *C, long ldc, const float *bias, int add);
 } pb_kernels;

@@ -14,6 +14,11 @@
 #define VSQRT(x) ((vf)_mm512_sqrt_ps((__m512)(x)))
 
 #define VFMA(a, b, c) ((vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+/* the first n (1..16) lanes: loads read nothing past them (no fault at
+ * the end of a buffer), stores leave the rest of the row alone */
+#define LANES(n) ((__mmask16)((1u << (n)) - 1u))
+#define VLD_N(p, n) ((vf)_mm512_maskz_loadu_ps(LANES(n), (p)))
+#define VST_N(p, v, n) _mm512_mask_storeu_ps((p), LANES(n), (__m512)(v))
 #define MR 6
 #define NRV 4
 

@@ -4,7 +4,9 @@
  * other file includes it. The includer defines KSET (the table's name),
  * KSET_NAME (its printed name), VW (floats per register), VSQRT(vf), and
  * KSET_GEMM: 1 to include the GEMM, with VFMA(a, b, c) (a * b + c, one
- * rounding) and its block of MR rows by NRV registers.
+ * rounding), VLD_N(p, n) and VST_N(p, v, n) (the first n lanes, masked:
+ * the others read as 0 and left untouched) and its block of MR rows by
+ * NRV registers.
  *
  * Element-wise formulas are the scalar set's, operation for operation,
  * without fused multiply-adds (the build's ISO C mode keeps contraction
@@ -367,49 +369,64 @@ static double sum_squares(const float *x, size_t n) {
 
 #if KSET_GEMM
 /* C[M,N] = init + A B with A(m,k) = A[m*sam + k*sak] and B row-major
- * [K, ldb], in blocks of MR rows x nv registers: every C element is one
- * chain of fused multiply-adds over k = 0..K-1 from its initial value, so
- * the result depends neither on the blocking nor on the register width. */
+ * [K, ldb], in blocks of mr <= MR rows x nv registers, the last register
+ * holding `tail` (1..VW) columns: its B columns come from Bl (rows ldl
+ * apart: B itself, or a copy padded to VW), its C columns are loaded and
+ * stored under a mask (VLD_N, VST_N: the includer's), so any N is taken
+ * without touching memory past it. (Masked loads inside the k loop would
+ * make the compiler store the accumulators on every step.) Every C
+ * element is one chain of fused multiply-adds over k = 0..K-1 from its
+ * initial value, so the result depends neither on the blocking, nor on the
+ * register width, nor on N or M. */
 static inline __attribute__((always_inline)) void gemm_block(
-    const int mr, const int nv, int K, const float *A, long sam, long sak, const float *B,
-    long ldb, float *C, long ldc, const float *bias, int add) {
+    const int mr, const int nv, int tail, int K, const float *A, long sam, long sak,
+    const float *B, long ldb, const float *Bl, long ldl, float *C, long ldc, const float *bias,
+    int add) {
     vf acc[MR][NRV];
+    const int l = nv - 1; /* the register under a mask */
     for (int r = 0; r < mr; r++)
-        for (int v = 0; v < nv; v++)
-            acc[r][v] = add ? ld(C + r * ldc + v * VW) : bias ? ld(bias + v * VW) : (vf){0};
+        for (int v = 0; v < nv; v++) {
+            const float *p = add ? C + r * ldc + v * VW : bias ? bias + v * VW : NULL;
+            acc[r][v] = !p ? (vf){0} : v < l ? ld(p) : VLD_N(p, tail);
+        }
     for (int k = 0; k < K; k++) {
-        const float *b = B + k * ldb;
         vf bv[NRV];
-        for (int v = 0; v < nv; v++) bv[v] = ld(b + v * VW);
+        for (int v = 0; v < nv; v++) bv[v] = v < l ? ld(B + k * ldb + v * VW) : ld(Bl + k * ldl);
         for (int r = 0; r < mr; r++) {
             vf av = splat(A[r * sam + k * sak]);
             for (int v = 0; v < nv; v++) acc[r][v] = VFMA(av, bv[v], acc[r][v]);
         }
     }
     for (int r = 0; r < mr; r++)
-        for (int v = 0; v < nv; v++) st(C + r * ldc + v * VW, acc[r][v]);
+        for (int v = 0; v < nv; v++) {
+            if (v < l)
+                st(C + r * ldc + v * VW, acc[r][v]);
+            else
+                VST_N(C + r * ldc + v * VW, acc[r][v], tail);
+        }
 }
 
-/* nv = 1..NRV registers wide, mr = MR or 1 rows: each a block of constant
- * shape (the compiler keeps its accumulators in registers). */
-#define GEMM_CASE(mr, nv) \
-    case nv: gemm_block(mr, nv, K, A, sam, sak, B, ldb, C, ldc, bias, add); break
-#if NRV == 4
-#define GEMM_CASES(mr) GEMM_CASE(mr, 1); GEMM_CASE(mr, 2); GEMM_CASE(mr, 3); GEMM_CASE(mr, 4)
-#elif NRV == 2
-#define GEMM_CASES(mr) GEMM_CASE(mr, 1); GEMM_CASE(mr, 2)
-#else
-#error "NRV must be 2 or 4"
-#endif
-
-static void gemm_rows(int mr, int nv, int K, const float *A, long sam, long sak,
-                      const float *B, long ldb, float *C, long ldc, const float *bias, int add) {
-    if (mr == MR) {
-        switch (nv) { GEMM_CASES(MR); }
-    } else {
-        switch (nv) { GEMM_CASES(1); }
+/* nv = 1..NRV registers wide, mr = 1..MR rows: each block of constant
+ * shape its own function (the compiler unrolls it fully and keeps its
+ * accumulators in registers; one function with every case inlined spilled
+ * them). */
+typedef void gemm_fn(int tail, int K, const float *A, long sam, long sak, const float *B,
+                     long ldb, const float *Bl, long ldl, float *C, long ldc,
+                     const float *bias, int add);
+#define GEMM_FN(mr, nv)                                                                    \
+    static void gemm_##mr##x##nv(int tail, int K, const float *A, long sam, long sak,      \
+                                 const float *B, long ldb, const float *Bl, long ldl,     \
+                                 float *C, long ldc, const float *bias, int add) {        \
+        gemm_block(mr, nv, tail, K, A, sam, sak, B, ldb, Bl, ldl, C, ldc, bias, add);      \
     }
-}
+#define GEMM_FNS(mr) GEMM_FN(mr, 1) GEMM_FN(mr, 2) GEMM_FN(mr, 3) GEMM_FN(mr, 4)
+#if NRV != 4 || MR != 6
+#error "the GEMM's block table is written for MR = 6, NRV = 4"
+#endif
+GEMM_FNS(1) GEMM_FNS(2) GEMM_FNS(3) GEMM_FNS(4) GEMM_FNS(5) GEMM_FNS(6)
+#define GEMM_ROW(mr) {gemm_##mr##x1, gemm_##mr##x2, gemm_##mr##x3, gemm_##mr##x4}
+static gemm_fn *const gemm_blocks[MR][NRV] = {GEMM_ROW(1), GEMM_ROW(2), GEMM_ROW(3),
+                                              GEMM_ROW(4), GEMM_ROW(5), GEMM_ROW(6)};
 
 /* k in chunks of GEMM_KC: a chunk of B stays in cache while every row
  * block passes over it; each chunk continues the chains from C (stored and
@@ -418,22 +435,28 @@ static void gemm_rows(int mr, int nv, int K, const float *A, long sam, long sak,
 
 static int gemm(int M, int N, int K, const float *A, long sam, long sak, const float *B,
                 long ldb, float *C, long ldc, const float *bias, int add) {
-    if (N % VW) return -1;
+    if (M <= 0 || N <= 0) return 0;
+    float pad[GEMM_KC * VW]; /* the last register's B columns, zero-padded */
     for (int k0 = 0; k0 < K || k0 == 0; k0 += GEMM_KC) {
         int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
         int first = k0 == 0;
         const float *Ak = A + (long)k0 * sak, *Bk = B + (long)k0 * ldb;
         for (int n0 = 0; n0 < N; n0 += NRV * VW) {
-            int nv = (N - n0) / VW < NRV ? (N - n0) / VW : NRV;
+            int cols = N - n0 < NRV * VW ? N - n0 : NRV * VW;
+            int nv = (cols + VW - 1) / VW, tail = cols - (nv - 1) * VW;
+            const float *Bl = Bk + n0 + (nv - 1) * VW;
+            long ldl = ldb;
+            if (tail < VW) {
+                for (int k = 0; k < kc; k++) st(pad + k * VW, VLD_N(Bl + k * ldb, tail));
+                Bl = pad, ldl = VW;
+            }
             const float *bn = first && bias ? bias + n0 : NULL;
             int ad = first ? add : 1;
-            int m0 = 0;
-            for (; m0 + MR <= M; m0 += MR)
-                gemm_rows(MR, nv, kc, Ak + m0 * sam, sam, sak, Bk + n0, ldb, C + m0 * ldc + n0,
-                          ldc, bn, ad);
-            for (; m0 < M; m0++)
-                gemm_rows(1, nv, kc, Ak + m0 * sam, sam, sak, Bk + n0, ldb, C + m0 * ldc + n0,
-                          ldc, bn, ad);
+            for (int m0 = 0; m0 < M; m0 += MR) {
+                int mr = M - m0 < MR ? M - m0 : MR;
+                gemm_blocks[mr - 1][nv - 1](tail, kc, Ak + m0 * sam, sam, sak, Bk + n0, ldb, Bl,
+                                            ldl, C + m0 * ldc + n0, ldc, bn, ad);
+            }
         }
     }
     return 0;

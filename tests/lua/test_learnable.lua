@@ -165,7 +165,12 @@ for _, c in ipairs {
   { "lua_alibi_learned", {} }, { "lua_alibi_learned", { causal = false } },
   { "lua_kerple_log", {} }, { "lua_kerple_log", { causal = false } },
   { "lua_fire", { enc = { hidden = 8 } } }, { "lua_fire", { enc = { hidden = 8 }, causal = false } },
-  { "lua_learned_table", { max_params = 24 } }, { "lua_rope_learned", {} }, { "lua_log_angle", {} },
+  { "lua_learned_table", { max_params = 24 } }, { "lua_rope_learned", {} },
+  -- the float32 loss's differences along the gradient scatter 0.001-0.012
+  -- over seeds 1-5 in every kernel set for this encoding (the products'
+  -- last bits move them), so the default 1e-2 sits inside the noise; a
+  -- wrong gradient is off by far more
+  { "lua_log_angle", { tol_loss = 2e-2 } },
 } do
   local r = pb.check_encoding(c[1], c[2])
   check(r.pass, string.format("pb.check_encoding('%s', causal=%s): function %.3g (tol %g), loss %.3g (tol %g)",
