@@ -2,7 +2,8 @@
 -- generalisation and context extension, each on the paper's protocol as
 -- far as a small CPU budget allows, with the paper's claim, posbench's
 -- measurement (mean and 95% CI over seeds, and max over seeds) and a
--- verdict: reproduced, not reproduced, or inconclusive (intervals overlap).
+-- verdict from paired tests with error control (docs/literature.md):
+-- reproduced, not reproduced, inconclusive or not testable at this scale.
 --
 --   1 kazemnejad  decoder, exact match beyond L: NoPE, T5, ALiBi, RoPE, APE
 --   2 ruoss       encoder, per-token accuracy: randomised vs deterministic positions
@@ -15,8 +16,9 @@
 --   opt-in (not in the default `sections`; sections=hybrids):
 --     hybrids     per-layer designs: RNoPE-SWA, Llama 4's temperature, Gemma's base split
 --
--- Run:    posbench run experiments/literature.lua [scale=tiny|default|paper] [key=value ...]
+-- Run:    posbench run experiments/literature.lua [scale=tiny|default|medium|paper] [key=value ...]
 -- Sweep:  posbench sweep literature [scale=...] --plan | --local N | --slurm | --commands
+--         (adds seeds where claims are undecided; until_decided=false: fixed design)
 -- Results: <root>/literature/ with report.md, report.html, claims.csv,
 -- runs.csv, plots/ and one directory per run. docs/literature.md has the
 -- protocols, scales and runtimes.
