@@ -53,17 +53,7 @@ end
 local MARK = pb.verdict.report_mark
 
 local function shown_config(cfg)
-  local keys = {}
-  for k in pairs(cfg) do
-    if k ~= "root" and k ~= "threads" and k:sub(1, 1) ~= "_" then keys[#keys + 1] = k end
-  end
-  table.sort(keys)
-  local out = {}
-  for _, k in ipairs(keys) do
-    local v = cfg[k]
-    out[#out + 1] = k .. "=" .. (type(v) == "table" and pb.json.encode(v) or tostring(v))
-  end
-  return table.concat(out, " ")
+  return table.concat(experiment.settings_lines(cfg, "=", { root = true, threads = true }), " ")
 end
 
 -- The series a verdict claim reads (a, b, x, each of bs; sub-claims too).

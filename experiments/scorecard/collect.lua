@@ -341,14 +341,8 @@ local function write_all(cfg, R, X, d, rows, csv_rows, test_results, counts, snr
   local trows, tcols = pb.verdict.rows(test_results)
   rep:table(trows, tcols, { caption = "Every test behind the table's verdicts." })
   rep:section("Configuration", 3)
-  local keys = {}
-  for k in pairs(cfg) do if k:sub(1, 1) ~= "_" and k ~= "root" then keys[#keys + 1] = k end end
-  table.sort(keys)
-  local lines = {}
-  for _, k in ipairs(keys) do
-    local v = cfg[k]
-    lines[#lines + 1] = k .. " = " .. (type(v) == "table" and pb.json.encode(v) or tostring(v))
-  end
+  local conf = experiment.public_settings(cfg, { root = true })
+  local lines = experiment.settings_lines(conf, " = ")
   local lrs = {}
   for series, lr in pairs(d.lr) do lrs[#lrs + 1] = string.format("%s: %g", series, lr) end
   table.sort(lrs)
@@ -359,8 +353,6 @@ local function write_all(cfg, R, X, d, rows, csv_rows, test_results, counts, snr
   R:csv("scorecard.csv", csv_rows, { "measure", "encoding", "mean", "lo", "hi", "n", "verdict", "effect", "effect_lo",
                                      "effect_hi", "p_above", "p_below", "holm_above", "holm_below" })
   R:csv("tests.csv", trows, tcols)
-  local conf = {}
-  for _, k in ipairs(keys) do conf[k] = cfg[k] end
   R:write("config.json", pb.json.encode(conf, { indent = true }) .. "\n")
   rep:write(R:path("report.md"))
   rep:write_html(R:path("report.html"))

@@ -4,6 +4,8 @@
 --   local experiment = require "posbench.experiment"
 --   local cfg = experiment.configure("snr", M.config, M.scales, overrides)
 --   local say = experiment.sayer("snr")      say("trained %d models", n)
+local json = require "posbench.json"
+
 local experiment = {}
 
 --- Merge defaults, then the chosen scale (overrides.scale or
@@ -165,6 +167,30 @@ function experiment.whole_study(M, name, configure, body)
   function M.run(overrides)
     return require("posbench.sweep").run_inprocess(M, overrides)
   end
+end
+
+--- A study's settings as a user sets them: cfg without its internal keys
+--- (a leading "_") and the keys of `omit`.
+function experiment.public_settings(cfg, omit)
+  local out = {}
+  for k, v in pairs(cfg) do
+    if k:sub(1, 1) ~= "_" and not (omit and omit[k]) then out[k] = v end
+  end
+  return out
+end
+
+--- The same as "key<sep>value" lines, sorted by key, tables as JSON.
+function experiment.settings_lines(cfg, sep, omit)
+  local shown = experiment.public_settings(cfg, omit)
+  local keys = {}
+  for k in pairs(shown) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local out = {}
+  for _, k in ipairs(keys) do
+    local v = shown[k]
+    out[#out + 1] = k .. sep .. (type(v) == "table" and json.encode(v) or tostring(v))
+  end
+  return out
 end
 
 --- Evaluation sizes of a study trained up to L: round(f * L) for each
