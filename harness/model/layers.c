@@ -72,16 +72,23 @@ void pb_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x
 }
 
 /* Element-wise loops: one contiguous share per thread, starting at a
- * multiple of 16 elements (whole vectors). */
+ * multiple of 16 elements (whole vectors); the last thread takes the rest.
+ * Called inside the parallel region: the calling thread's [*lo, *lo + *len). */
 #define SHARE(n, nt, t) ((n) * (t) / (nt) / 16 * 16)
+static void thread_share(long n, long *lo, long *len) {
+    int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    long hi = t + 1 == nt ? n : SHARE(n, nt, t + 1);
+    *lo = SHARE(n, nt, t);
+    *len = hi - *lo;
+}
 
 void pb_gelu_forward(float *out, const float *x, long n) {
     const pb_kernels *k = pb_kernels_active();
 #pragma omp parallel if (n >= PB_PAR_MIN_ELEMS)
     {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        long lo = SHARE(n, nt, t), hi = t + 1 == nt ? n : SHARE(n, nt, t + 1);
-        k->gelu_forward(out + lo, x + lo, hi - lo);
+        long lo, len;
+        thread_share(n, &lo, &len);
+        k->gelu_forward(out + lo, x + lo, len);
     }
 }
 
@@ -89,9 +96,9 @@ void pb_gelu_backward(float *dx, const float *x, const float *dout, long n) {
     const pb_kernels *k = pb_kernels_active();
 #pragma omp parallel if (n >= PB_PAR_MIN_ELEMS)
     {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        long lo = SHARE(n, nt, t), hi = t + 1 == nt ? n : SHARE(n, nt, t + 1);
-        k->gelu_backward(dx + lo, x + lo, dout + lo, hi - lo);
+        long lo, len;
+        thread_share(n, &lo, &len);
+        k->gelu_backward(dx + lo, x + lo, dout + lo, len);
     }
 }
 
@@ -99,9 +106,9 @@ void pb_gelu_forward_keep(float *out, float *x, long n) {
     const pb_kernels *k = pb_kernels_active();
 #pragma omp parallel if (n >= PB_PAR_MIN_ELEMS)
     {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        long lo = SHARE(n, nt, t), hi = t + 1 == nt ? n : SHARE(n, nt, t + 1);
-        k->gelu_forward_keep(out + lo, x + lo, hi - lo);
+        long lo, len;
+        thread_share(n, &lo, &len);
+        k->gelu_forward_keep(out + lo, x + lo, len);
     }
 }
 
@@ -109,9 +116,9 @@ void pb_mul_forward(float *out, const float *a, const float *b, long n) {
     const pb_kernels *k = pb_kernels_active();
 #pragma omp parallel if (n >= PB_PAR_MIN_ELEMS)
     {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        long lo = SHARE(n, nt, t), hi = t + 1 == nt ? n : SHARE(n, nt, t + 1);
-        k->mul(out + lo, a + lo, b + lo, hi - lo);
+        long lo, len;
+        thread_share(n, &lo, &len);
+        k->mul(out + lo, a + lo, b + lo, len);
     }
 }
 
@@ -119,9 +126,9 @@ void pb_residual_forward(float *out, const float *a, const float *b, long n) {
     const pb_kernels *k = pb_kernels_active();
 #pragma omp parallel if (n >= PB_PAR_MIN_ELEMS)
     {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        long lo = SHARE(n, nt, t), hi = t + 1 == nt ? n : SHARE(n, nt, t + 1);
-        k->add(out + lo, a + lo, b + lo, hi - lo);
+        long lo, len;
+        thread_share(n, &lo, &len);
+        k->add(out + lo, a + lo, b + lo, len);
     }
 }
 
