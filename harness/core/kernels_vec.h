@@ -271,9 +271,11 @@ static void rmsnorm_row_backward(float *dx, const float *dout, const float *x,
     }
 }
 
-/* Rows are n long: a register inside [0, n) is read and written whole, and
- * its lanes at or beyond `valid` become 0 as the softmax requires. */
-static void softmax_row(float *row, int valid, int n) {
+/* Rows are n long: a register inside [0, n) is read and written whole;
+ * only the first `valid` elements count. */
+
+/* The largest of row[0 .. valid). */
+static float row_max(const float *row, int valid, int n) {
     vf acc[NV];
     for (int u = 0; u < NV; u++) acc[u] = splat(-INFINITY);
     for (int j = 0; j < valid; j += W)
@@ -282,8 +284,13 @@ static void softmax_row(float *row, int valid, int n) {
             acc[u] = vmax(acc[u], sel(below(valid - o), ld_n(row + o, n - o, 0.0f),
                                       splat(-INFINITY)));
         }
-    float mx = hmax(acc);
-    for (int u = 0; u < NV; u++) acc[u] = (vf){0};
+    return hmax(acc);
+}
+
+/* row[j] = exp(row[j] - mx) for j < valid, and 0 in a register's lanes at
+ * or beyond valid; returns their sum (the softmax's and the loss's). */
+static float exp_shifted_sum(float *row, float mx, int valid, int n) {
+    vf acc[NV] = {{0}};
     for (int j = 0; j < valid; j += W)
         for (int u = 0; u < NV; u++) {
             int o = j + u * VW;
@@ -291,7 +298,12 @@ static void softmax_row(float *row, int valid, int n) {
             acc[u] += e;
             st_n(row + o, e, n - o);
         }
-    float inv = 1.0f / hsum(acc);
+    return hsum(acc);
+}
+
+/* Lanes at or beyond `valid` become 0, as the softmax requires. */
+static void softmax_row(float *row, int valid, int n) {
+    float inv = 1.0f / exp_shifted_sum(row, row_max(row, valid, n), valid, n);
     int j = 0;
     for (; j < valid; j += VW) st_n(row + j, ld_n(row + j, n - j, 0.0f) * inv, n - j);
     for (; j < n; j++) row[j] = 0.0f;
@@ -315,24 +327,9 @@ static void softmax_row_backward(float *ds, const float *p, int valid, int n) {
 }
 
 static float xent_row(float *row, int V, int target) {
-    vf acc[NV];
-    for (int u = 0; u < NV; u++) acc[u] = splat(-INFINITY);
-    for (int v = 0; v < V; v += W)
-        for (int u = 0; u < NV; u++) {
-            int o = v + u * VW;
-            acc[u] = vmax(acc[u], ld_n(row + o, V - o, -INFINITY));
-        }
-    float mx = hmax(acc);
+    float mx = row_max(row, V, V);
     float shifted_target = row[target] - mx;
-    for (int u = 0; u < NV; u++) acc[u] = (vf){0};
-    for (int v = 0; v < V; v += W)
-        for (int u = 0; u < NV; u++) {
-            int o = v + u * VW;
-            vf e = sel(below(V - o), vexp(ld_n(row + o, V - o, 0.0f) - mx), (vf){0});
-            acc[u] += e;
-            st_n(row + o, e, V - o);
-        }
-    double sum = hsum(acc);
+    double sum = exp_shifted_sum(row, mx, V, V);
     float inv = (float)(1.0 / sum);
     for (int v = 0; v < V; v += VW) st_n(row + v, ld_n(row + v, V - v, 0.0f) * inv, V - v);
     return (float)log(sum) - shifted_target;
