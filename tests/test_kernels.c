@@ -323,25 +323,23 @@ static void gemm(const pb_kernels *k) {
                               (im + in + ik) % 3);
 }
 
+/* A vector set against the scalar one, where the CPU has it. -> had it */
+static int check_set(const char *name, const char *isa, const pb_kernels *k) {
+    char msg[256];
+    if (pb_kernels_use(name, msg, sizeof msg) != 0) {
+        printf("skip: this CPU has no %s\n", isa);
+        return 0;
+    }
+    elementwise(k, &pb_kernels_scalar);
+    rows(k, &pb_kernels_scalar);
+    gemm(k);
+    return 1;
+}
+
 int main(void) {
     char msg[256];
-    const pb_kernels *s = &pb_kernels_scalar;
-    int have2 = pb_kernels_use("avx2", msg, sizeof msg) == 0;
-    int have5 = pb_kernels_use("avx512", msg, sizeof msg) == 0;
-    if (have2) {
-        elementwise(&pb_kernels_avx2, s);
-        rows(&pb_kernels_avx2, s);
-        gemm(&pb_kernels_avx2);
-    } else {
-        printf("skip: this CPU has no AVX2\n");
-    }
-    if (have5) {
-        elementwise(&pb_kernels_avx512, s);
-        rows(&pb_kernels_avx512, s);
-        gemm(&pb_kernels_avx512);
-    } else {
-        printf("skip: this CPU has no AVX-512\n");
-    }
+    int have2 = check_set("avx2", "AVX2", &pb_kernels_avx2);
+    int have5 = check_set("avx512", "AVX-512", &pb_kernels_avx512);
     if (have2 && have5) vector_sets_agree();
 
     CHECK(pb_kernels_use("scalar", msg, sizeof msg) == 0 &&
