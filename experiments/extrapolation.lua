@@ -1079,15 +1079,9 @@ end
 -- scratch report), then this look. -> results, sequential output
 local function decide_sequential(X, restate)
   local cfg, q = X.cfg, X.cfg._sequential
-  local opts = { alpha = cfg.alpha, level = cfg.level, looks = q.looks, spending = cfg.spending,
-                 futility = cfg.futility }
-  local state
-  for j = 1, q.look - 1 do
-    opts.look, opts.state = j, state
-    state = pb.verdict.sequential(tests_of(restate(q.looks[j])), opts).state
-  end
-  opts.look, opts.state = q.look, state
-  local out = pb.verdict.sequential(tests_of(X.claims), opts)
+  local function tests_at(j) return tests_of(j == q.look and X.claims or restate(q.looks[j])) end
+  local out = pb.verdict.replay(tests_at, { alpha = cfg.alpha, level = cfg.level, looks = q.looks, look = q.look,
+                                            spending = cfg.spending, futility = cfg.futility })
   out.more_series = {}
   for i, r in ipairs(out.results) do
     if r.status == "more" then

@@ -213,21 +213,18 @@ end
 local function decide(M, cfg, R, claims, D)
   local q = cfg._sequential
   if not q then return pb.verdict.decide(tests_of(claims), { alpha = cfg.alpha, level = cfg.level }), nil end
-  local opts = { alpha = cfg.alpha, level = cfg.level, looks = q.looks, futility = cfg.futility,
-                 spending = cfg.spending }
-  local state
   local available = pb.plot.available
-  for j = 1, q.look - 1 do
+  local function tests_at(j)
+    if j == q.look then return tests_of(claims) end
     pb.plot.available = function() return false end
     local ok, earlier = pcall(sections, M, cfg, R, pb.report.new("scratch"),
       { X = measure.new(cfg.level, D.rows, nil, q.looks[j]), chance = D.chance, freq = D.freq })
     pb.plot.available = available
     if not ok then error(earlier, 0) end
-    opts.look, opts.state = j, state
-    state = pb.verdict.sequential(tests_of(earlier), opts).state
+    return tests_of(earlier)
   end
-  opts.look, opts.state = q.look, state
-  local out = pb.verdict.sequential(tests_of(claims), opts)
+  local out = pb.verdict.replay(tests_at, { alpha = cfg.alpha, level = cfg.level, looks = q.looks, look = q.look,
+                                            futility = cfg.futility, spending = cfg.spending })
   out.more_series = {}
   for i, r in ipairs(out.results) do
     if r.status == "more" then

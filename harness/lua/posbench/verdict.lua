@@ -14,6 +14,9 @@
 --     (run seeds up to next_n and call again with look = k + 1 and state),
 --     final (undecided at the last look). Claims stopped at earlier looks
 --     keep their result (r.stage says when); only seeds 1..looks[k] are used.
+--   verdict.replay(tests_at, opts) -> verdict.sequential's output at look
+--     opts.look, the earlier looks taken first on tests_at(j), the claims
+--     stated on the seeds look j had (a study's collect, which keeps no state)
 --   verdict.rows(results) -> rows, columns (a markdown table's content;
 --     verdict.columns is the same list of column names)
 --   verdict.rules_text(opts) -> the rules in a paragraph
@@ -639,6 +642,17 @@ function verdict.sequential(claims, opts)
   table.sort(out.results, function(x, y) return order[x.id] < order[y.id] end)
   out.state = new
   return out
+end
+
+function verdict.replay(tests_at, opts)
+  local o, state = {}, nil
+  for k, v in pairs(opts) do o[k] = v end
+  for j = 1, opts.look - 1 do
+    o.look, o.state = j, state
+    state = verdict.sequential(tests_at(j), o).state
+  end
+  o.look, o.state = opts.look, state
+  return verdict.sequential(tests_at(opts.look), o)
 end
 
 -- Report helpers --------------------------------------------------------------
