@@ -316,14 +316,19 @@ S[#S + 1] = {
       for _, r in ipairs(rows) do
         if r._id and chance and r._id.mean > chance + cfg.chance_margin then learned[#learned + 1] = r.encoding end
         local by = X:seed_mean("del-" .. task .. "-" .. r.encoding, "accuracy")
-        parts[#parts + 1] = { id = r.encoding, kind = "equivalent", x = by, reference = chance or 0,
-                              margin = cfg.chance_margin, best_of = true }
+        -- One-sided, as the paper's statistic is: Deletang et al. score the
+        -- best model over seeds and learning rates, and a maximum can only
+        -- say "no better than chance"; a seed below chance (a counter off
+        -- by one at unseen lengths) extrapolates nothing either.
+        parts[#parts + 1] = { id = r.encoding, kind = "less", x = by, reference = (chance or 0) + cfg.chance_margin,
+                              best_of = true }
         text[#text + 1] = r.encoding .. " " .. ci(r._ood)
       end
       local series = {}
       for _, enc in ipairs(cfg.del_encodings) do series[#series + 1] = "del-" .. task .. "-" .. enc end
-      S_.claim { claim = task .. " stays at chance beyond the training length for every encoding", series = series,
-        published = "at chance out of distribution (Deletang et al. 2023)",
+      S_.claim { claim = task .. " stays at chance beyond the training length for every encoding (no better " ..
+        "than chance + margin)", series = series,
+        published = "at chance out of distribution: the best model over seeds and rates (Deletang et al. 2023)",
         measured = string.format("accuracy beyond L (chance %.3f, margin %.2f): %s; above chance + margin in " ..
           "distribution: %s", chance or 0 / 0, cfg.chance_margin, table.concat(text, "; "),
           #learned > 0 and table.concat(learned, ", ") or "none"),

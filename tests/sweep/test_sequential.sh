@@ -22,6 +22,16 @@ check "a second call resumes at look 2 and runs nothing" \
     bash -c "grep -q 'look 2 of 3' '$TMP/again.log' && ! grep -q 'to run with' '$TMP/again.log'"
 check "... and the same claims" cmp -s "$TMP/claims-first.csv" "$TMP/local/seq_study/claims.csv"
 
+# A saved state that lacks seeds the claims want (as when the claims changed
+# since it was written): the looks are walked again from the runs, so the
+# missing seeds are run and the claims are the first call's.
+echo '{"look":2,"looks":[4,8,16],"seeds":{"big":8}}' >"$TMP/local/seq_study/sequential.json"
+rm -rf "$TMP/local/seq_study"/small-s[5-8]
+"$PB" sweep "$SEQ" root="$TMP/local" "${A[@]}" --local 2 >"$TMP/stale.log" 2>&1
+check "a stale state is walked again: small's seeds 5..8 run again" \
+    bash -c "grep -q '4 to run with' '$TMP/stale.log' && test -d '$TMP/local/seq_study/small-s8'"
+check "... and the claims are the first call's" cmp -s "$TMP/claims-first.csv" "$TMP/local/seq_study/claims.csv"
+
 # --commands: each call prints the current look's commands; running them
 # and calling again takes the look.
 for step in 1 2 3; do

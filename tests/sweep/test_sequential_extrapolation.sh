@@ -65,16 +65,18 @@ check "... and writes the plain sweep's outputs, byte for byte" \
     bash -c "for f in $OUTPUTS; do cmp '$TMP/plain/'\$f '$D/'\$f || exit 1; done"
 
 # The article passes the state (series "part:series") to its extrapolation
-# part: look 2 of 2, 4 seeds for the scaling block of copy.
+# part: at look 2 of 2, 4 seeds for the scaling block of copy.
 mkdir -p "$TMP/art/article"
 echo '{"look":2,"looks":[2,4],"seeds":{"extrapolation:scaling-copy":4}}' >"$TMP/art/article/sequential.json"
+"$PB" sweep article scale=tiny parts=extrapolation results="$TMP/art" --until-decided --max-seeds 4 --plan \
+    >"$TMP/art-plan.log" 2>&1
+check "the article's plan at look 2 gives the scaling block and its RoPE checkpoints seeds 3 and 4" \
+    bash -c "grep -q 'scaling-copy-s4 ' '$TMP/art-plan.log' && grep -q 'prope-copy-s4 ' '$TMP/art-plan.log' &&
+             grep -q 'copy-rope-s4 ' '$TMP/art-plan.log'"
+check "... and nothing else" bash -c "! grep -q -e 'copy-alibi-s3 ' -e 'lm-rope-s3 ' '$TMP/art-plan.log'"
 "$PB" sweep article scale=tiny parts=extrapolation results="$TMP/art" --until-decided --max-seeds 4 --local 2 \
     >"$TMP/art.log" 2>&1
-check "the article's sweep at look 2 finishes" test $? -eq 0
-E=$TMP/art/extrapolation
-check "the scaling block and its RoPE checkpoints got seeds 3 and 4" \
-    test -f "$E/scaling-copy-s4/summary.json" -a -f "$E/prope-copy-s4/summary.json" -a -f "$E/copy-rope-s4/summary.json"
-check "... and nothing else did" test ! -e "$E/copy-alibi-s3" -a ! -e "$E/lm-rope-s3"
+check "the article's sequential sweep finishes" test $? -eq 0
 check "the article's report names the look of the extrapolation claims" \
     grep -q "look 1 of 2 (n <= 2 seeds); series" "$TMP/art/article/report.md"
 "$PB" sweep article scale=tiny parts=properties results="$TMP/art" --until-decided --plan >"$TMP/noseeds.log" 2>&1

@@ -11,7 +11,8 @@
 -- `sequential.more_series`: the series whose claims want the next look.
 --
 -- The state (the looks, the current look, the seeds per series) lives in
--- the study's directory as sequential.json, so the sweep resumes: with
+-- the study's directory as sequential.json; the sweep derives it again from
+-- the runs look by look, and workers and collect read it. It resumes: with
 -- --local it goes through the looks in one call; with --commands or
 -- --slurm each call prints or submits the current look's runs, and calling
 -- it again after they finished takes the look and moves to the next one.
@@ -84,6 +85,14 @@ function sequential.main(S, o, H)
     error(string.format("study %s does not support --until-decided", M.name), 0)
   end
   local st, R = take_state(S, o, H)
+  -- Which series a look gives seeds follows from the runs, so the looks are
+  -- walked again from the first (a done look costs one collect): a sweep
+  -- resumed after its claims changed (a new rule, a fixed bug) then adds
+  -- the seeds they now want instead of trusting the saved state's.
+  if st.look > 1 then
+    st.look, st.seeds = 1, {}
+    apply(S, st, H)
+  end
   local function say(fmt, ...) io.stderr:write(string.format("posbench sweep: " .. fmt .. "\n", ...)) end
   while true do
     say("look %d of %d (seeds %s)", st.look, #st.looks, table.concat(st.looks, ", "))

@@ -270,7 +270,16 @@ local function components(c, opts)
   if x == nil then x, xname, y = c.a, "a", c.b end
   if type(x) ~= "table" then fail(c, "%s needs x = series, or a = and b = series", c.kind) end
   local orient = c.kind == "less" and -1 or 1
-  local label = (y and "A - B" or "x") .. (ref ~= 0 and string.format(" - %g", ref) or "")
+  -- the effect's own formula: orient * (x - ref), or orient * (A - B - ref)
+  local diff = y and "A - B" or "x"
+  local label
+  if orient > 0 then
+    label = diff .. (ref > 0 and string.format(" - %g", ref) or ref < 0 and string.format(" + %g", -ref) or "")
+  elseif ref == 0 then
+    label = y and "B - A" or "-x"
+  else
+    label = string.format("%g - ", ref) .. (y and "(A - B)" or "x")
+  end
   return { component(c, { label = label, x = x, xname = xname, y = y, yname = "b", orient = orient,
     ref = ref, paired = c.paired, lower = lower }, opts) }
 end
