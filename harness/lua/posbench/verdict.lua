@@ -696,7 +696,7 @@ local function verdict_text(r)
   if r.reason then v = v .. ": " .. r.reason end
   if r.would_need then v = v .. "; would need " .. tostring(r.would_need) end
   if r.note then v = v .. " (" .. r.note .. ")" end
-  if r.would_decide and r.status ~= "futile" then v = v .. "; " .. r.would_decide.text end
+  if r.would_decide then v = v .. "; " .. r.would_decide.text end
   return v
 end
 
