@@ -430,6 +430,18 @@ static gemm_fn *const gemm_blocks[MR][NRV] = {GEMM_ROW(1), GEMM_ROW(2), GEMM_ROW
  * reloaded exactly), so the chunking does not change a bit. */
 #define GEMM_KC 256
 
+/* B's panel for one (k0, n0) when M spans several row blocks: kc rows of
+ * nv registers, contiguous, the last register zero-padded. Rows of B ldb
+ * floats apart fall into the same cache sets when ldb is near a multiple
+ * of 512 (the model's widths are), so every block would fetch the panel
+ * again from L2; the copy keeps it in L1 and in few pages. Not below
+ * GEMM_PACK_M rows (attention at small T), where the copy costs about as
+ * much as the product, nor for narrow B (ldb <= GEMM_PACK_LDB), whose
+ * panel is already near contiguous. The copy changes no arithmetic. */
+#define GEMM_PACK_M (4 * MR)
+#define GEMM_PACK_LDB (2 * NRV * VW)
+static _Thread_local float gemm_panel[GEMM_KC * NRV * VW] __attribute__((aligned(64)));
+
 static int gemm(int M, int N, int K, const float *A, long sam, long sak, const float *B,
                 long ldb, float *C, long ldc, const float *bias, int add) {
     if (M <= 0 || N <= 0) return 0;
@@ -441,9 +453,16 @@ static int gemm(int M, int N, int K, const float *A, long sam, long sak, const f
         for (int n0 = 0; n0 < N; n0 += NRV * VW) {
             int cols = N - n0 < NRV * VW ? N - n0 : NRV * VW;
             int nv = (cols + VW - 1) / VW, tail = cols - (nv - 1) * VW;
-            const float *Bl = Bk + n0 + (nv - 1) * VW;
-            long ldl = ldb;
-            if (tail < VW) {
+            const float *Bn = Bk + n0, *Bl = Bk + n0 + (nv - 1) * VW;
+            long ldn = ldb, ldl = ldb;
+            if (M >= GEMM_PACK_M && ldb > GEMM_PACK_LDB) {
+                const int w = nv * VW;
+                for (int k = 0; k < kc; k++) {
+                    for (int v = 0; v < nv - 1; v++) st(gemm_panel + k * w + v * VW, ld(Bn + k * ldb + v * VW));
+                    st(gemm_panel + k * w + (nv - 1) * VW, VLD_N(Bl + k * ldb, tail));
+                }
+                Bn = gemm_panel, ldn = w, Bl = gemm_panel + (nv - 1) * VW, ldl = w;
+            } else if (tail < VW) {
                 for (int k = 0; k < kc; k++) st(pad + k * VW, VLD_N(Bl + k * ldb, tail));
                 Bl = pad, ldl = VW;
             }
@@ -451,8 +470,8 @@ static int gemm(int M, int N, int K, const float *A, long sam, long sak, const f
             int ad = first ? add : 1;
             for (int m0 = 0; m0 < M; m0 += MR) {
                 int mr = M - m0 < MR ? M - m0 : MR;
-                gemm_blocks[mr - 1][nv - 1](tail, kc, Ak + m0 * sam, sam, sak, Bk + n0, ldb, Bl,
-                                            ldl, C + m0 * ldc + n0, ldc, bn, ad);
+                gemm_blocks[mr - 1][nv - 1](tail, kc, Ak + m0 * sam, sam, sak, Bn, ldn, Bl, ldl,
+                                            C + m0 * ldc + n0, ldc, bn, ad);
             }
         }
     }
