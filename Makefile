@@ -26,7 +26,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 HEADERS  := $(wildcard harness/*/*.h encodings/*.h tests/*.h)
 
-.PHONY: all deps run test unit bench bench-gemm sanitize fuzz clean
+.PHONY: all deps run test unit bench bench-gemm bench-gemm-libs sanitize fuzz clean
 
 all: $(BUILD)/posbench $(TEST_BIN)
 
@@ -76,6 +76,22 @@ bench-gemm: $(BUILD)/bench/gemm_shapes
 $(BUILD)/bench/gemm_shapes: tests/bench/gemm_shapes.c $(BUILD)/libposbench.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libposbench.a $(LDFLAGS) $(LDLIBS) -o $@
+
+# The same shapes against oneDNN's matmul, libxsmm and BLIS (docs/model.md,
+# Speed). These libraries are not project dependencies: install them by hand.
+# OpenBLAS links before BLIS, which exports the same BLAS symbols.
+GEMM_LIBS_PKG := libxsmm-dev:/usr/include/libxsmm.h libdnnl-dev:/usr/include/oneapi/dnnl/dnnl.h \
+                 libblis-dev:/usr/include/x86_64-linux-gnu/blis-openmp/blis.h
+bench-gemm-libs:
+	@missing=; for p in $(GEMM_LIBS_PKG); do [ -f $${p#*:} ] || missing="$$missing $${p%%:*}"; done; \
+	 if [ -n "$$missing" ]; then echo "bench-gemm-libs needs: apt-get install$$missing" >&2; exit 1; fi
+	@$(MAKE) --no-print-directory $(BUILD)/bench/gemm_libs
+	@OMP_NUM_THREADS=1 BLIS_NUM_THREADS=1 $(BUILD)/bench/gemm_libs
+
+$(BUILD)/bench/gemm_libs: tests/bench/gemm_libs.c $(BUILD)/libposbench.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -isystem /usr/include/x86_64-linux-gnu/blis-openmp $< $(BUILD)/libposbench.a $(LDFLAGS) \
+	    $(LDLIBS) -ldnnl -lxsmm -lpthread -lrt -ldl -lblis -o $@
 
 # The test suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 # float-cast-overflow is not part of GCC's "undefined" group: a float
