@@ -36,7 +36,11 @@ static inline vf ld(const float *p) {
 
 static inline void st(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
-static inline vf splat(float x) { return (vf){0} + x; }
+/* x in every lane: one broadcast (from memory when x is loaded). x - 0
+ * is x for every x, -0 included, so the compiler drops the subtraction;
+ * 0 + x is not (+0 for x = -0), and cost an add on the FP pipes per call,
+ * in the GEMM one per row per k beside the FMAs. */
+static inline vf splat(float x) { return x - (vf){0}; }
 
 /* k of the VW lanes loaded from p, the others `fill` (k < VW reads k only) */
 static inline vf ld_n(const float *p, long k, float fill) {
