@@ -37,9 +37,9 @@ static inline vf ld(const float *p) {
 static inline void st(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
 /* x in every lane: one broadcast (from memory when x is loaded). x - 0
- * is x for every x, -0 included, so the compiler drops the subtraction;
- * 0 + x is not (+0 for x = -0), and cost an add on the FP pipes per call,
- * in the GEMM one per row per k beside the FMAs. */
+ * is x for every x, -0 included, so the compiler drops the subtraction.
+ * 0 + x is not x for x = -0, so that form kept an add on the FP pipes per
+ * call: in the GEMM, one per row per k beside the FMAs. */
 static inline vf splat(float x) { return x - (vf){0}; }
 
 /* k of the VW lanes loaded from p, the others `fill` (k < VW reads k only) */
@@ -462,7 +462,8 @@ static int gemm(int M, int N, int K, const float *A, long sam, long sak, const f
             if (M >= GEMM_PACK_M && ldb > GEMM_PACK_LDB) {
                 const int w = nv * VW;
                 for (int k = 0; k < kc; k++) {
-                    for (int v = 0; v < nv - 1; v++) st(gemm_panel + k * w + v * VW, ld(Bn + k * ldb + v * VW));
+                    for (int v = 0; v < nv - 1; v++)
+                        st(gemm_panel + k * w + v * VW, ld(Bn + k * ldb + v * VW));
                     st(gemm_panel + k * w + (nv - 1) * VW, VLD_N(Bl + k * ldb, tail));
                 }
                 Bn = gemm_panel, ldn = w, Bl = gemm_panel + (nv - 1) * VW, ldl = w;
