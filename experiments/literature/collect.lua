@@ -206,6 +206,20 @@ local function run_series(c)
   return out
 end
 
+-- What the seeds that would decide an undecided claim cost at this scale
+-- (its runs' mean wall time here), added to the verdict's text.
+local function price_seeds(claims, results, run_rows)
+  for i, r in ipairs(results) do
+    local w = r.would_decide
+    local need = w and math.min(w.hold or math.huge, w.refute or math.huge)
+    if need and need < math.huge then
+      local cost = measure.seeds_cost(run_series(claims[i]), need, run_rows)
+      if cost then w.text = w.text .. string.format("; %d seeds of its runs: about %.0f CPU-minutes more " ..
+        "at this scale", need, cost / 60) end
+    end
+  end
+end
+
 --- Verdicts of the claims: one family decided at once, or, in a sequential
 --- sweep (cfg._sequential = {looks =, look =}), the group-sequential rule
 --- replayed look by look on the seeds each look had (earlier looks without
@@ -258,6 +272,7 @@ return function(M)
     local summary_at = #rep.blocks + 1
     local claims, figures = sections(M, cfg, R, rep, { X = X, chance = chance, freq = freq })
     local results, seq = decide(M, cfg, R, claims, { rows = rows, chance = chance, freq = freq })
+    price_seeds(claims, results, run_rows)
     local stat_rows = pb.verdict.rows(results)
     for i, c in ipairs(claims) do
       local r = results[i]

@@ -181,6 +181,24 @@ function measure.off_floor(series, floor, what)
     would_need = "test sizes nearer L, or models that extrapolate some way" }
 end
 
+--- CPU seconds that `need` seeds of each of `series` would take beyond the
+--- seeds they have, at each series' mean wall time per run in run_rows
+--- ({series =, wall_seconds =} per run). nil when a series has no timed run.
+function measure.seeds_cost(series, need, run_rows)
+  local sum, runs = {}, {}
+  for _, r in ipairs(run_rows) do
+    if r.wall_seconds then
+      sum[r.series], runs[r.series] = (sum[r.series] or 0) + r.wall_seconds, (runs[r.series] or 0) + 1
+    end
+  end
+  local total = 0
+  for _, s in ipairs(series) do
+    if not runs[s] then return nil end
+    total = total + math.max(0, need - runs[s]) * sum[s] / runs[s]
+  end
+  return total
+end
+
 --- "0.512 [0.401, 0.623] (max 0.70, 5 seeds)".
 function measure.ci(r, fmt)
   if not r then return "n/a" end

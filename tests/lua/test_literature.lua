@@ -73,6 +73,12 @@ local early = measure.new(0.95, rows, nil, 2)
 check(#early:seeds_of("a") == 2, "a look keeps the seeds up to its limit")
 check(measure.off_floor({ a = by, b = X:seed_mean("b", "exact") }, 0.02, "exact").ok, "a is off the floor")
 check(not measure.off_floor({ b = X:seed_mean("b", "exact") }, 0.02, "exact").ok, "b alone is at the floor")
+local timed = { { series = "a", wall_seconds = 2 }, { series = "a", wall_seconds = 4 }, { series = "b", wall_seconds = 10 },
+                { series = "b" } }
+check(measure.seeds_cost({ "a", "b" }, 5, timed) == 3 * 3 + 4 * 10,
+  "seeds to decide priced at each series' mean wall time per timed run, beyond the runs it has")
+check(measure.seeds_cost({ "a" }, 1, timed) == 0, "no cost when a series has the seeds already")
+check(measure.seeds_cost({ "a", "c" }, 5, timed) == nil, "no price for a series without timed runs")
 
 -- Plan ---------------------------------------------------------------------------
 local lit = dofile("experiments/literature.lua")
