@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <blis.h>
 #include <libxsmm.h>
@@ -35,6 +34,7 @@
 
 #include "../../harness/core/blas.h"
 #include "../../harness/core/kernels.h"
+#include "../../harness/core/progress.h"
 
 enum { FWD, DW, DINP, NPROD };
 enum { OWN, OPENBLAS, ONEDNN, XSMM, BLIS, NLIB };
@@ -61,12 +61,6 @@ typedef struct {
     xsmm_plan xsmm[NPROD];
     int ok[NLIB][NPROD];
 } lib_state;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static float *filled(size_t n, unsigned seed) {
     float *p = malloc(n * sizeof(float));
@@ -339,9 +333,9 @@ int main(void) {
                 for (int p = 0; p < NPROD; p++)
                     for (int lib = 0; lib < NLIB; lib++) {
                         if (!L.ok[lib][p]) continue;
-                        double t0 = now();
+                        double t0 = pb_now();
                         for (int i = 0; i < reps; i++) run(&L, k, &o, lib, p);
-                        double t = now() - t0;
+                        double t = pb_now() - t0;
                         if (round <= 0 || t < best[lib][p]) best[lib][p] = t;
                     }
             double gf = 2.0 * o.N * o.OC * o.C * reps / 1e9;

@@ -10,16 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../../harness/core/blas.h"
 #include "../../harness/core/kernels.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
+#include "../../harness/core/progress.h"
 
 static float *filled(size_t n) {
     float *p = malloc(n * sizeof(float));
@@ -51,28 +45,28 @@ int main(void) {
             double best[6] = {1e9, 1e9, 1e9, 1e9, 1e9, 1e9};
             for (int r = 0; r < 5; r++) {
                 double t[7];
-                t[0] = now();
+                t[0] = pb_now();
                 for (int i = 0; i < reps; i++) {
                     for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, OC * sizeof(float));
                     pb_sgemm(0, 1, N, OC, C, 1.0f, in, C, w, C, 1.0f, out, OC);
                 }
-                t[1] = now();
+                t[1] = pb_now();
                 for (int i = 0; i < reps; i++) {
                     for (int q = 0; q < C; q++)
                         for (int o = 0; o < OC; o++) wt[(size_t)q * OC + o] = w[(size_t)o * C + q];
                     k->gemm(N, OC, C, in, C, 1, wt, OC, out, OC, b, 0);
                 }
-                t[2] = now();
+                t[2] = pb_now();
                 for (int i = 0; i < reps; i++)
                     pb_sgemm(1, 0, OC, C, N, 1.0f, out, OC, in, C, 1.0f, dw, C);
-                t[3] = now();
+                t[3] = pb_now();
                 for (int i = 0; i < reps; i++) k->gemm(OC, C, N, out, 1, OC, in, C, dw, C, NULL, 1);
-                t[4] = now();
+                t[4] = pb_now();
                 for (int i = 0; i < reps; i++)
                     pb_sgemm(0, 0, N, C, OC, 1.0f, out, OC, w, C, 0.0f, in, C);
-                t[5] = now();
+                t[5] = pb_now();
                 for (int i = 0; i < reps; i++) k->gemm(N, C, OC, out, OC, 1, w, C, in, C, NULL, 0);
-                t[6] = now();
+                t[6] = pb_now();
                 for (int j = 0; j < 6; j++)
                     if (t[j + 1] - t[j] < best[j]) best[j] = t[j + 1] - t[j];
             }
