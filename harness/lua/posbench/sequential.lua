@@ -68,12 +68,11 @@ local function apply(S, st, H)
   H.replan(S)
 end
 
--- The saved state (or look 1), applied. -> state, the study's results
-local function take_state(S, o, H)
+-- The saved state (or look 1), checked against this sweep's looks. -> state,
+-- the study's results
+local function saved_state(S, o, H)
   local R = H.results(S)
-  local st = read_state(R, sequential.looks(S.cfg.seeds, sequential.max_seeds(o, S.cfg)))
-  apply(S, st, H)
-  return st, R
+  return read_state(R, sequential.looks(S.cfg.seeds, sequential.max_seeds(o, S.cfg))), R
 end
 
 --- Runs the looks. S: the sweep (study, cfg, plan); o: parsed options
@@ -84,15 +83,14 @@ function sequential.main(S, o, H)
   if not M.sequential then
     error(string.format("study %s does not support --until-decided", M.name), 0)
   end
-  local st, R = take_state(S, o, H)
+  local saved, R = saved_state(S, o, H)
   -- Which series a look gives seeds follows from the runs, so the looks are
   -- walked again from the first (a done look costs one collect): a sweep
   -- resumed after its claims changed (a new rule, a fixed bug) then adds
-  -- the seeds they now want instead of trusting the saved state's.
-  if st.look > 1 then
-    st.look, st.seeds = 1, {}
-    apply(S, st, H)
-  end
+  -- the seeds they now want instead of trusting the saved state's. The
+  -- saved state only has to name the same looks.
+  local st = { looks = saved.looks, look = 1, seeds = {} }
+  apply(S, st, H)
   local function say(fmt, ...) io.stderr:write(string.format("posbench sweep: " .. fmt .. "\n", ...)) end
   while true do
     say("look %d of %d (seeds %s)", st.look, #st.looks, table.concat(st.looks, ", "))
@@ -122,7 +120,7 @@ end
 --- Applies a saved state to the study (collect --until-decided, --plan,
 --- workers): the looks so far, without taking a new one.
 function sequential.resume(S, o, H)
-  take_state(S, o, H)
+  apply(S, saved_state(S, o, H), H)
 end
 
 return sequential
