@@ -53,11 +53,10 @@ M.config = {
   alpha = 0.05, acc_margin = 0.03, ppl_margin = 0.03,
   -- `posbench sweep literature` adds seeds where claims are undecided
   -- (until_decided=false: the fixed design), in looks from `seeds` doubling
-  -- to max_seeds, with alpha spending ("pocock" or "obf") and a futility
-  -- stop below conditional power `futility`. Pocock: with two looks,
-  -- O'Brien-Fleming spends almost nothing at the first, so every claim
-  -- would wait for the second.
-  until_decided = true, max_seeds = 10, spending = "pocock", futility = 0.1,
+  -- to max_seeds (5, 10, 20), with alpha spending ("pocock" or "obf") and
+  -- a futility stop below conditional power `futility`. Pocock: O'Brien-
+  -- Fleming spends almost nothing at 5 seeds, so every claim would wait.
+  until_decided = true, max_seeds = 20, spending = "pocock", futility = 0.1,
   -- a claim reads the seeds on which every series it compares learned the
   -- task in distribution, on the claim's own metric: mean per-token
   -- accuracy at sizes <= L, exact match at every size <= L, or lm
@@ -81,8 +80,12 @@ M.config = {
   -- addition is learned by some encodings at 3 digits
   -- until_learned = K: train-until-learned, up to K rounds of `steps`
   -- (validation problems, sizes <= L, on the section's learned criterion).
+  -- samples = 500 where a problem is scored by one outcome (exact match,
+  -- or a single answer token: kaz, abacus, heo, del): 100 problems leave a
+  -- binomial standard error of 0.05 per seed at accuracy 0.5, as wide as
+  -- the margins, so measurement noise alone would cost seeds
   recipes = {
-    kaz = { d = 64, until_learned = 2 },
+    kaz = { d = 64, until_learned = 2, samples = 500 },
     -- Addition at 2 layers is not learned in distribution by NoPE and FIRE
     -- (exact match 0-0.06), so the Abacus claim is not testable. The medium
     -- recipe (3 layers, rounds of 6000 steps, up to 3) learns it: chosen on
@@ -91,15 +94,13 @@ M.config = {
     -- scale it would add about 10 minutes to the half hour (projected from
     -- a partial default run, 2026-12-06), in which all 20 addition runs had
     -- exact match 0 at 6 and 9 digits: the claim stays not testable either way.
-    abacus = { d = 64 },
+    abacus = { d = 64, samples = 500 },
     -- at width 32 the encoders (random positions above all) and the 2D
     -- sinusoidal table did not learn in distribution (0.24-0.74)
     ruoss = { d = 64, until_learned = 2 },
     -- the 2D sinusoidal table learns the grid only with twice the steps
     -- (0.89 / 0.86 at 2 / 3 rows with 6000, 0.55 / 0.44 with 3000, one seed)
-    heo = { d = 64, steps = 6000 },
-    -- per-seed accuracy near chance: 500 problems per size (100 leave a
-    -- standard error of 0.05 on parity, as wide as chance_margin)
+    heo = { d = 64, steps = 6000, samples = 500 },
     del = { samples = 500 },
     -- 16 rotary pairs per head at d = 32; a RoPE base scaled to the
     -- context, so that the frequencies p-RoPE removes turn by about a

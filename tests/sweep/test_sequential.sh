@@ -32,6 +32,18 @@ check "a stale state is walked again: small's seeds 5..8 run again" \
     bash -c "grep -q '4 to run with' '$TMP/stale.log' && test -d '$TMP/local/seq_study/small-s8'"
 check "... and the claims are the first call's" cmp -s "$TMP/claims-first.csv" "$TMP/local/seq_study/claims.csv"
 
+# A run finished with other settings (stale) stops the look before it runs
+# anything, naming the run and the way out; --rerun-stale takes it.
+cp -r "$TMP/local" "$TMP/stalerun"
+sed -i 's/"config_hash": *"[0-9a-f]*"/"config_hash": "0000000000000000"/' "$TMP/stalerun/seq_study/big-s1/summary.json"
+"$PB" sweep "$SEQ" root="$TMP/stalerun" "${A[@]}" --local 2 >"$TMP/staleruns.log" 2>&1
+status=$?
+check "a stale run stops the look, naming it and --rerun-stale" \
+    bash -c "test $status -ne 0 && grep -q '1 runs of this look finished with other settings (stale; first big-s1)' '$TMP/staleruns.log' && grep -q -- '--rerun-stale reruns them' '$TMP/staleruns.log'"
+"$PB" sweep "$SEQ" root="$TMP/stalerun" "${A[@]}" --rerun-stale --local 2 >"$TMP/staleruns2.log" 2>&1
+check "... --rerun-stale reruns it and ends with the first call's claims" \
+    bash -c "grep -q '1 to run with' '$TMP/staleruns2.log' && cmp -s '$TMP/claims-first.csv' '$TMP/stalerun/seq_study/claims.csv'"
+
 # --commands: each call prints the current look's commands; running them
 # and calling again takes the look.
 for step in 1 2 3; do

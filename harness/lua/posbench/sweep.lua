@@ -434,7 +434,10 @@ function sweep.collect(S, allow_partial)
   if #missing > 0 then
     R:write("missing.txt", table.concat(missing, "\n") .. "\n")
     io.stderr:write(string.format("posbench collect: %d of %d runs are not done (%s):\n", #missing, #plan, mpath))
-    for _, m in ipairs(missing) do io.stderr:write("  " .. m .. "\n") end
+    -- the file has them all; a terminal gets the first few
+    local shown = #missing > 12 and 10 or #missing
+    for i = 1, shown do io.stderr:write("  " .. missing[i] .. "\n") end
+    if shown < #missing then io.stderr:write(string.format("  ... %d more in %s\n", #missing - shown, mpath)) end
     if not allow_partial then return EXIT_MISSING end
   else
     local ok, err = rfs.remove(R.root, mpath)
@@ -677,9 +680,16 @@ local function until_decided(mode, S, o)
   function H.execute(S_)
     sweep.write_plan(S_.M, S_.cfg, S_.plan, S_.args)
     sweep.refresh(S_.cfg, S_.plan)
-    local left = 0
+    local left, stale = 0, {}
     for _, e in ipairs(S_.plan) do
-      if e.state ~= "done" and not (e.state == "stale" and not S_.rerun_stale) then left = left + 1 end
+      if e.state == "stale" and not S_.rerun_stale then stale[#stale + 1] = e.id
+      elseif e.state ~= "done" then left = left + 1 end
+    end
+    -- A look cannot be taken over runs made with other settings: say so
+    -- before running the rest, not after (a collect that lists them).
+    if #stale > 0 then
+      error(string.format("%d runs of this look finished with other settings (stale; first %s): " ..
+        "--rerun-stale reruns them, root= starts a fresh study", #stale, stale[1]), 0)
     end
     if left == 0 then return "done" end
     if action == "local" then
