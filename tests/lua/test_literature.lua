@@ -146,6 +146,21 @@ for _, case in ipairs { { threshold = 0.9, rounds = 3 }, { threshold = 0, rounds
   check(umd:find(" | " .. case.rounds * ucfg.steps .. " |", 1, true) ~= nil, "... and its steps")
 end
 
+-- Train-until-learned on accuracy reads the test sizes <= L, as the
+-- report's learned check does: short, easy sizes do not carry a model over
+-- the threshold (mean over sizes 1..8 here 0.925, at the test sizes 0.7).
+local lruns = require "literature.runs"
+local uc = { series = "s", L = 8, lengths = { 4, 8, 16 } }
+local usizes = {}
+for n = 1, 8 do usizes[n] = { accuracy = (n == 4 or n == 8) and 0.7 or 1 } end
+local acc80 = { metric = "accuracy", threshold = 0.8 }
+check(not lruns.learned(uc, { sizes = usizes }, acc80), "0.7 at the test sizes <= L is not learned")
+usizes[4].accuracy, usizes[8].accuracy = 0.85, 0.8
+check(lruns.learned(uc, { sizes = usizes }, acc80), "0.825 at the test sizes <= L is learned")
+check(lruns.learned(uc, { min_exact = 0.95 }, { metric = "exact", threshold = 0.9 }),
+  "exact match: the smallest over sizes <= L")
+errors_with("no test size <= L", lruns.learned, { series = "s", L = 2, lengths = { 4 } }, { sizes = usizes }, acc80)
+
 -- The tiny study -----------------------------------------------------------------
 local t0 = pb.now()
 local res = lit.run { scale = "tiny", root = tmp }

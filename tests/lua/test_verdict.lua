@@ -483,6 +483,22 @@ do
   local rows_ = verdict.rows(s3.results)
   check(rows_[2].stage == "look 1 (n <= 5)" and rows_[2]["Holm p"]:find("thr", 1, true), "sequential rows show stage and thresholds")
 end
+-- What would decide a claim, in a sequential sweep: nothing while it is
+-- pending (the next look adds seeds); at the last look, seeds at the level
+-- alpha spending leaves that look (below alpha/m), not at alpha/m.
+do
+  local x = { 0.2, 1.0, 0.1, 0.9, 0.5, 0.1, 0.8, -0.4, 0.7, -0.1 }
+  local fam = { { id = "p", kind = "greater", x = x } }
+  local o = { looks = { 5, 10 }, spending = "pocock", futility = false, signflip = false, look = 1 }
+  local s1 = verdict.sequential(fam, o)
+  check(s1.more[1] == "p" and s1.results[1].would_decide == nil, "a pending claim is not told what would decide it")
+  o.look, o.state = 2, s1.state
+  local r = verdict.sequential(fam, o).results[1]
+  check(r.verdict == "inconclusive" and r.hold.p > r.hold.threshold and r.hold.p < 0.025,
+    "the example lies between the last look's level and alpha/m")
+  check(math.abs(r.would_decide.alpha - r.hold.threshold) < 1e-12 and r.would_decide.hold > 10,
+    string.format("... and is told the seeds at the last look's level %.3g: %d", r.hold.threshold, r.would_decide.hold))
+end
 local elapsed = os.clock() - started
 print(string.format("elapsed %.1f s", elapsed))
 check(elapsed < 30, "the whole test runs in under 30 s")

@@ -415,14 +415,21 @@ local function family(results)
 end
 
 local function what_would_decide(r, o, m)
-  local a = o.alpha / m
+  local a, level = o.alpha / m, string.format("alpha/%d", m)
+  -- In a sequential sweep the level is what alpha spending leaves the last
+  -- look, below alpha/m: at alpha/m a claim pending at look 1 was told it
+  -- needed fewer seeds than it had.
+  if o.looks then
+    a = verdict.boundaries(o.looks, { alpha = a, spending = o.spending }).nominal[#o.looks]
+    level = string.format("%.2g, alpha/%d at the last look", a, m)
+  end
   local nh, nr = r.hold.need(a, o.power), r.refute.need(a, o.power)
   r.would_decide = { hold = nh, refute = nr, alpha = a, power = o.power }
   local parts = {}
   if nh then parts[#parts + 1] = string.format("about %d seeds to reproduce", nh) end
   if nr then parts[#parts + 1] = string.format("about %d seeds to refute", nr) end
   r.would_decide.text = #parts > 0 and table.concat(parts, "; ") ..
-    string.format(" at the observed effect (power %g at alpha/%d)", o.power, m)
+    string.format(" at the observed effect (power %g at %s)", o.power, level)
     or "no number of seeds: the observed effect lies on the null boundary"
 end
 
@@ -612,6 +619,7 @@ local function sequential_status(r, o, m, rejected, t)
     spending = o.spending }).z[K]
   r.conditional_power = math.max(conditional_power(r.hold.p, t, zK), conditional_power(r.refute.p, t, zK))
   if o.futility and r.conditional_power < o.futility then return "futile" end
+  r.would_decide = nil  -- pending: the next look adds the seeds
   return "more"
 end
 
