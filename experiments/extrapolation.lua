@@ -204,12 +204,7 @@ function M.configure(overrides)
   local cfg = experiment.configure("extrapolation", M.config, M.scales, overrides)
   -- A bound, so that a typo (seeds=1e9) fails at once instead of hanging the plan.
   if cfg.seeds < 1 or cfg.seeds > 1000 then error("extrapolation: seeds must be in 1..1000, got " .. cfg.seeds, 0) end
-  if cfg.spending ~= "pocock" and cfg.spending ~= "obf" then
-    error("extrapolation: spending must be pocock or obf, got " .. tostring(cfg.spending), 0)
-  end
-  if not (cfg.futility >= 0 and cfg.futility < 1) then
-    error("extrapolation: futility must be in [0, 1), got " .. tostring(cfg.futility), 0)
-  end
+  pb.verdict.check_settings("extrapolation", cfg)
   -- Check names before hours of training find a typo.
   local designs = pb.list_designs()
   for what, list in pairs { encoding = pb.list_encodings(), task = pb.list_tasks() } do

@@ -89,6 +89,10 @@ do
     { "root=true", "extrapolation: root=true must be text" },
     { "diag=1", "extrapolation: diag=1 must be true or false" },
     { "lr=1e999", "extrapolation: lr=inf must be a finite number" },
+    { "spending=linear", "extrapolation: spending=linear must be obf or pocock" },
+    { "futility=1", "extrapolation: futility=1 must be in [0, 1)" },
+    { "alpha=0.6", "extrapolation: alpha=0.6 must be in (0, 0.5)" },
+    { "acc_margin=-0.1", "extrapolation: acc_margin=-0.1 must be a finite number >= 0" },
   } do
     local errfile = tmp .. "/study.err"
     local ok = os.execute(string.format("cd %s && %s/%s run %s scale=tiny %s >/dev/null 2>%s",

@@ -54,6 +54,14 @@ expect_usage_error "seeds=1e300" "seeds=1e+300 must be an integer" sweep "$TOY" 
 expect_usage_error "runs=1e999 (inf)" "runs=inf must be a finite number" sweep "$TOY" root="$TMP/u" runs=1e999 --plan
 expect_usage_error "extrapolation seeds=1e300" "seeds=1e+300 must be an integer" sweep "$STUDY" root="$TMP/u" seeds=1e300 --plan
 expect_usage_error "extrapolation seeds=100000" "seeds must be in 1..1000" sweep "$STUDY" root="$TMP/u" seeds=100000 --plan
+# Decision settings are checked when the study is configured, not at its
+# collect after every run.
+expect_usage_error "literature spending=foo" "literature: spending=foo must be obf or pocock" \
+    sweep literature root="$TMP/u" spending=foo --plan
+expect_usage_error "literature level=2" "literature: level=2 must be in (0, 1)" sweep literature root="$TMP/u" level=2 --plan
+expect_usage_error "literature lr_grid=0,1e-3" "lr_grid must list learning rates > 0, got 0" \
+    sweep literature root="$TMP/u" lr_grid=0,1e-3 --plan
+expect_usage_error "scorecard alpha=0" "scorecard: alpha=0 must be in (0, 0.5)" sweep scorecard root="$TMP/u" alpha=0 --plan
 
 # Control characters in what reaches a command line.
 nl=$'\n'

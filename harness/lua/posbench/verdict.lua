@@ -19,6 +19,9 @@
 --     stated on the seeds look j had (a study's collect, which keeps no state)
 --   verdict.rows(results) -> rows, columns (a markdown table's content;
 --     verdict.columns is the same list of column names)
+--   verdict.check_settings(name, cfg) -> cfg: a study's decision settings
+--     (alpha, level, power, spending, futility, every *_margin) checked when
+--     it is configured, not after its runs
 --   verdict.rules_text(opts) -> the rules in a paragraph
 --   verdict.test_text(result, row) -> the test, effect, p-values and verdict in a line
 --   verdict.report_mark[result.verdict] -> the verdict rep:claim takes
@@ -743,6 +746,31 @@ function verdict.rows(results)
     rows[i] = row
   end
   return rows, verdict.columns
+end
+
+--- A study's decision settings, those of them it has: a bad one is an
+--- error naming the study and the setting before any run, not at collect.
+function verdict.check_settings(name, cfg)
+  local function bad(k, want)
+    error(string.format("%s: %s=%s must be %s", name, k, tostring(cfg[k]), want), 0)
+  end
+  local function within(k, lo, hi, closed_lo)
+    local v = cfg[k]
+    if v ~= nil and not (type(v) == "number" and (v > lo or closed_lo and v == lo) and v < hi) then
+      bad(k, string.format("in %s%g, %g)", closed_lo and "[" or "(", lo, hi))
+    end
+  end
+  within("alpha", 0, 0.5)
+  within("level", 0, 1)
+  within("power", 0, 1)
+  within("futility", 0, 1, true)
+  if cfg.spending ~= nil and not SPENDING[cfg.spending] then bad("spending", "obf or pocock") end
+  for k, v in pairs(cfg) do
+    if type(k) == "string" and k:match("_margin$") and not (type(v) == "number" and v >= 0 and v < math.huge) then
+      bad(k, "a finite number >= 0")
+    end
+  end
+  return cfg
 end
 
 function verdict.rules_text(opts)
