@@ -499,6 +499,14 @@ do
   check(math.abs(r.would_decide.alpha - r.hold.threshold) < 1e-12 and r.would_decide.hold > 10,
     string.format("... and is told the seeds at the last look's level %.3g: %d", r.hold.threshold, r.would_decide.hold))
 end
+-- A one-sample series missing seeds (left out: not learned) lists every
+-- one of them up to the look's seeds, the last ones too.
+do
+  local out = verdict.sequential({ { id = "gaps", kind = "greater", x = { [1] = 1, [2] = 1.2, [4] = 0.9 } } },
+    { look = 1, looks = { 5, 10 } })
+  local row = verdict.rows(out.results)[1]
+  check(row["per seed"]:find("(dropped seeds 3,5)", 1, true) ~= nil, "dropped seeds up to the look: " .. row["per seed"])
+end
 local elapsed = os.clock() - started
 print(string.format("elapsed %.1f s", elapsed))
 check(elapsed < 30, "the whole test runs in under 30 s")

@@ -108,7 +108,11 @@ local function paired_effects(c, spec, comp, limit)
   local ty = spec.y and top_seed(c, spec.yname, spec.y, limit) or tx
   local e = {}
   comp.seeds, comp.dropped = {}, {}
-  for s = 1, math.max(tx, ty) do
+  -- up to the look's seeds: a one-sample series' last seeds, left out (not
+  -- learned), are dropped too, not passed over
+  local last = math.max(tx, ty)
+  if not spec.y and limit then last = math.max(last, limit) end
+  for s = 1, last do
     local a, b = spec.x[s], 0
     if spec.y then b = spec.y[s] end
     if a ~= nil and b ~= nil then
