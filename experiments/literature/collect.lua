@@ -254,7 +254,12 @@ return function(M)
     local rows, chance, freq, run_rows = load(M, R, plan)
     local X = measure.new(cfg.level, rows)
     local rep = pb.report.new("Reproducing the literature on positional encodings")
-    rep:para(string.format("Scale `%s`, %d seeds per configuration, %d runs. Each section states the " ..
+    -- a sequential sweep gives more seeds to the series behind undecided claims
+    local q = cfg._sequential
+    local seeds = q and q.look > 1 and string.format("%d seeds per configuration, up to %d where claims " ..
+      "were undecided (looks at %s seeds)", cfg.seeds, q.looks[q.look], table.concat(q.looks, ", "))
+      or string.format("%d seeds per configuration", cfg.seeds)
+    rep:para(string.format("Scale `%s`, %s, %d runs (and the learning-rate pilots). Each section states the " ..
       "paper's protocol, what posbench changes to fit a small CPU budget, the paper's finding, " ..
       "posbench's measurement (mean [95%% interval, kept inside [0, 1] for accuracies] over seeds, and " ..
       "the max over seeds, the statistic of papers that report their best seed) and a verdict. " ..
@@ -263,7 +268,7 @@ return function(M)
       "the per-seed differences. Claims render as Confirmed (reproduced), Contradicted (not " ..
       "reproduced), Inconclusive, or Not testable at this scale. Nothing is tuned on the evaluation " ..
       "lengths: each series' learning rate is chosen from the grid on validation problems of sizes <= L " ..
-      "(pilot seed %d, not used in any comparison).", cfg.scale, cfg.seeds, #run_rows, cfg.pilot_seed))
+      "(pilot seed %d, not used in any comparison).", cfg.scale, seeds, #run_rows, cfg.pilot_seed))
     rep:para(pb.verdict.rules_text { alpha = cfg.alpha } ..
       string.format(" Margins: %g in accuracy or exact match, %g%% in perplexity (`acc_margin`, `ppl_margin`). " ..
         "A claim reads only the seeds on which every model it compares learned the task in distribution, " ..
