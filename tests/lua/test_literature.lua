@@ -202,6 +202,17 @@ if ok then
     check(c.verdict == "inconclusive" or c.verdict == "not testable", "partial: " .. c.claim)
   end
 end
+-- Collected at a later look of a sequential sweep, the report says how far
+-- the looks took the seeds (the tiny study's 2 seeds are look 1 of 2, 4).
+local seq_cfg = lit.configure { scale = "tiny", root = tmp }
+seq_cfg._sequential = { looks = { 2, 4 }, look = 2 }
+local full = lit.plan(seq_cfg)
+for _, e in ipairs(full) do e.experiment, e.done = "literature", true end
+local sok, serr = pcall(lit.collect, seq_cfg, R, full)
+check(sok, "collect at look 2 runs: " .. tostring(not sok and serr or ""))
+local smd = io.open(dir .. "/report.md"):read("a")
+check(smd:find("2 seeds per configuration, up to 4 where claims were undecided (looks at 2, 4 seeds)", 1, true) ~= nil,
+  "the report names the looks' seeds")
 print(string.format("tiny study: %d runs, %d claims, %.1f s", #plan, #claims, pb.now() - t0))
 
 os.execute("rm -rf '" .. tmp .. "'")
