@@ -689,7 +689,7 @@ local function until_decided(mode, S, o)
     -- before running the rest, not after (a collect that lists them).
     if #stale > 0 then
       error(string.format("%d runs of this look finished with other settings (stale; first %s): " ..
-        "--rerun-stale reruns them, root= starts a fresh study", #stale, stale[1]), 0)
+        "--rerun-stale reruns them (or start the study in a fresh results directory)", #stale, stale[1]), 0)
     end
     if left == 0 then return "done" end
     if action == "local" then
