@@ -212,11 +212,7 @@ function M.configure(overrides)
   -- A bound, so that a typo (seeds=1e9) fails at once instead of hanging the plan.
   if cfg.seeds < 1 or cfg.seeds > 1000 then error("literature: seeds must be in 1..1000, got " .. cfg.seeds, 0) end
   pb.verdict.check_settings("literature", cfg)
-  for _, lr in ipairs(cfg.lr_grid) do
-    if not (type(lr) == "number" and lr > 0 and lr < math.huge) then
-      error("literature: lr_grid must list learning rates > 0, got " .. tostring(lr), 0)
-    end
-  end
+  experiment.check_lr_grid("literature", cfg)
   for _, s in ipairs(cfg.sections) do
     if not M.sections[s] then
       error(string.format("literature: unknown section '%s' (valid: %s; opt-in: %s)", tostring(s),

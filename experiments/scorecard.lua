@@ -115,6 +115,7 @@ function M.configure(overrides)
   local cfg = experiment.configure("scorecard", M.config, M.scales, overrides)
   if cfg.seeds < 2 or cfg.seeds > 1000 then error("scorecard: seeds must be in 2..1000 (paired tests), got " .. cfg.seeds, 0) end
   pb.verdict.check_settings("scorecard", cfg)
+  experiment.check_lr_grid("scorecard", cfg)
   local name, file = M.load_proposal(cfg.encoding)
   -- (every process configures: sweep workers register the proposal here too)
   cfg.proposal, cfg.proposal_file = name, file and core.realpath(file) or nil

@@ -62,6 +62,8 @@ expect_usage_error "literature level=2" "literature: level=2 must be in (0, 1)" 
 expect_usage_error "literature lr_grid=0,1e-3" "lr_grid must list learning rates > 0, got 0" \
     sweep literature root="$TMP/u" lr_grid=0,1e-3 --plan
 expect_usage_error "scorecard alpha=0" "scorecard: alpha=0 must be in (0, 0.5)" sweep scorecard root="$TMP/u" alpha=0 --plan
+expect_usage_error "scorecard lr_grid=0,1e-3" "scorecard: lr_grid must list learning rates > 0, got 0" \
+    sweep scorecard root="$TMP/u" encoding=kerple_log lr_grid=0,1e-3 --plan
 
 # Control characters in what reaches a command line.
 nl=$'\n'

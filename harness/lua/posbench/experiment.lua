@@ -71,6 +71,18 @@ function experiment.check_setting(name, k, d, v)
   return v
 end
 
+--- A study's learning-rate grid (cfg.lr_grid, the rates its pilots try):
+--- finite rates > 0, checked when the study is configured, not when a
+--- pilot trains at 0 or a selection finds no pilot.
+function experiment.check_lr_grid(name, cfg)
+  for _, lr in ipairs(cfg.lr_grid) do
+    if not (type(lr) == "number" and lr > 0 and lr < math.huge) then
+      error(string.format("%s: lr_grid must list learning rates > 0, got %s", name, tostring(lr)), 0)
+    end
+  end
+  return cfg
+end
+
 --- A printf that tags each line with [name] and flushes (progress).
 function experiment.sayer(name)
   return function(fmt, ...)
