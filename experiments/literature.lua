@@ -85,7 +85,11 @@ M.config = {
   -- binomial standard error of 0.05 per seed at accuracy 0.5, as wide as
   -- the margins, so measurement noise alone would cost seeds
   recipes = {
-    kaz = { d = 64, until_learned = 2, samples = 500 },
+    -- Kazemnejad at 3 layers: at 2, NoPE learned reverse on 1 of 5 pilot-
+    -- scale seeds and sort on none (validation problems, sizes <= L); at 3,
+    -- on 5 of 5 (2026-12-07). NoPE spends a layer recovering position
+    -- (their Theorem 1), so a 2-layer model leaves it one for the task.
+    kaz = { d = 64, layers = 3, until_learned = 2, samples = 500 },
     -- Addition at 2 layers is not learned in distribution by NoPE and FIRE
     -- (exact match 0-0.06), so the Abacus claim is not testable. The medium
     -- recipe (3 layers, rounds of 6000 steps, up to 3) learns it: chosen on

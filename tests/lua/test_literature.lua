@@ -111,6 +111,17 @@ check(names["abacus-add-abacus-s1"].config.model.positions.scheme == "abacus", "
 check(names["heo-grid2d-rope2d_mixed-s1"].config.model.positions.scheme == "grid", "grid positions")
 check(names["ruoss-reverse-rope-s1"].config.model.causal == false, "Ruoss models are encoders")
 check(names["barbero-p-rope-s1"].config.model.enc.p == cfg.p, "p-RoPE keeps the fraction p")
+-- a dotted override sets one field of a recipe and keeps the rest (and the study's own table)
+local deeper = lit.configure { scale = "default", root = tmp, sections = '["kazemnejad"]', ["recipes.kaz.layers"] = 4 }
+local deep_plan = {}
+for _, e in ipairs(lit.plan(deeper)) do deep_plan[e.name] = e end
+check(deep_plan["kaz-copy-none-s1"].config.model.layers == 4 and deep_plan["kaz-copy-none-s1"].config.model.d == 64,
+  "recipes.kaz.layers=4 deepens the Kazemnejad models and keeps the recipe's width")
+check(lit.config.recipes.kaz.layers == 3 and deeper.recipes.abacus.d == 64,
+  "a dotted override copies the tables it edits")
+errors_with("recipes.kaz.layers=1.5 must be an integer", lit.configure,
+  { scale = "tiny", root = tmp, ["recipes.kaz.layers"] = 1.5 })
+errors_with("sections is a list; set it whole", lit.configure, { scale = "tiny", root = tmp, ["sections.x"] = 1 })
 local one = lit.plan(lit.configure { scale = "tiny", root = tmp, sections = "barbero" })
 check(#one == (cfg.seeds + #cfg.lr_grid) * #cfg.barbero_encodings, "sections= plans that section only")
 -- a sequential look adds seeds to the series named, and to nothing else

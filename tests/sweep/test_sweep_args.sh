@@ -61,6 +61,10 @@ expect_usage_error "literature spending=foo" "literature: spending=foo must be o
 expect_usage_error "literature level=2" "literature: level=2 must be in (0, 1)" sweep literature root="$TMP/u" level=2 --plan
 expect_usage_error "literature lr_grid=0,1e-3" "lr_grid must list learning rates > 0, got 0" \
     sweep literature root="$TMP/u" lr_grid=0,1e-3 --plan
+# A dotted key reaches one field of a table setting, checked like the rest.
+expect_usage_error "literature recipes.kaz.layers=1.5" "literature: recipes.kaz.layers=1.5 must be an integer" \
+    sweep literature root="$TMP/u" recipes.kaz.layers=1.5 --plan
+expect_usage_error "literature d.x=1" "literature: d is not a table setting" sweep literature root="$TMP/u" d.x=1 --plan
 expect_usage_error "scorecard alpha=0" "scorecard: alpha=0 must be in (0, 0.5)" sweep scorecard root="$TMP/u" alpha=0 --plan
 expect_usage_error "scorecard lr_grid=0,1e-3" "scorecard: lr_grid must list learning rates > 0, got 0" \
     sweep scorecard root="$TMP/u" encoding=kerple_log lr_grid=0,1e-3 --plan

@@ -26,17 +26,63 @@ function experiment.configure(name, defaults, scales, overrides)
   end
   for k, v in pairs(scales[scale]) do cfg[k] = v end
   cfg.scale = scale
+  -- Plain keys first, so that a dotted key edits the table it names
+  -- whatever order the overrides arrive in.
+  local dotted = {}
   for k, v in pairs(overrides) do
-    if defaults[k] == nil then
+    local top = k:match("^([^.]+)%.")
+    if defaults[top or k] == nil then
       local names = {}
       for key in pairs(defaults) do names[#names + 1] = key end
       table.sort(names)
-      error(string.format("%s: unknown option '%s' (valid: %s)", name, k,
+      error(string.format("%s: unknown option '%s' (valid: %s)", name, top or k,
                           table.concat(names, ", ")), 0)
     end
-    cfg[k] = experiment.check_setting(name, k, defaults[k], v)
+    if top then dotted[#dotted + 1] = k else cfg[k] = experiment.check_setting(name, k, defaults[k], v) end
   end
+  table.sort(dotted)
+  for _, k in ipairs(dotted) do experiment.set_field(name, cfg, k, overrides[k]) end
   return cfg
+end
+
+--- A dotted override (recipes.kaz.layers=3): one field inside a table
+--- setting, the rest of the table kept. The tables on the path are copied,
+--- never edited in place (they belong to the study's defaults and scales);
+--- missing ones are created. The value is checked against the field it
+--- replaces, or else against the top-level setting of the same name
+--- (recipes.kaz.layers against layers).
+function experiment.set_field(name, cfg, key, v)
+  local parts = {}
+  for p in key:gmatch("[^.]+") do parts[#parts + 1] = p end
+  if #parts < 2 or key:find("..", 1, true) or key:sub(-1) == "." then
+    error(string.format("%s: option '%s' is not a dotted path (setting.field)", name, key), 0)
+  end
+  if type(cfg[parts[1]]) ~= "table" then
+    error(string.format("%s: %s is not a table setting, so '%s' names no field of it", name, parts[1], key), 0)
+  end
+  local t = cfg
+  for i = 1, #parts - 1 do
+    local inner = t[parts[i]]
+    -- a missing field is checked like its top-level namesake (recipes.kaz.layers.x: layers is a number)
+    local kind = inner
+    if kind == nil and i > 1 then kind = cfg[parts[i]] end
+    if kind ~= nil and type(kind) ~= "table" then
+      error(string.format("%s: %s is a %s, not a table, so '%s' names no field of it", name,
+        table.concat(parts, ".", 1, i), type(kind), key), 0)
+    end
+    if inner ~= nil and #inner > 0 then
+      error(string.format("%s: %s is a list; set it whole (%s=a,b,c), not by '%s'", name,
+        table.concat(parts, ".", 1, i), table.concat(parts, ".", 1, i), key), 0)
+    end
+    local copy = {}
+    for kk, vv in pairs(inner or {}) do copy[kk] = vv end
+    t[parts[i]] = copy
+    t = copy
+  end
+  local last = parts[#parts]
+  local like = t[last]
+  if like == nil then like = cfg[last] end
+  t[last] = like == nil and v or experiment.check_setting(name, key, like, v)
 end
 
 --- An override v of setting k checked against the kind of its default d:
@@ -50,6 +96,13 @@ function experiment.check_setting(name, k, d, v)
   end
   if type(d) == "table" then
     if type(v) == "table" then return v end
+    -- A JSON list (sections=["press","barbero"]), as the study's config
+    -- files and collect's config.json spell lists.
+    if type(v) == "string" and v:match("^%s*%[") then
+      local ok, list = pcall(json.decode, v)
+      if not ok or type(list) ~= "table" then bad("a list: a,b,c or a JSON list") end
+      return list
+    end
     local list = {}
     for item in tostring(v):gmatch("[^,]+") do list[#list + 1] = tonumber(item) or item end
     return list

@@ -60,9 +60,7 @@ end
 local function todo_by_stage(S)
   local stages, skipped = {}, {}
   for _, e in ipairs(S.plan) do
-    local want = e.state ~= "done" and e.state ~= "running"
-      and not (e.state == "stale" and not S.rerun_stale)
-    if want then
+    if e.state ~= "running" and require("posbench.sweep").wants_run(S, e) then
       local last = stages[#stages]
       if not last or last.stage ~= e.stage then
         last = { stage = e.stage, ids = {} }

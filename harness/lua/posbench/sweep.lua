@@ -126,6 +126,12 @@ function sweep.refresh(cfg, plan)
   end
 end
 
+--- Whether a sweep S runs e (after sweep.refresh): not done, and not
+--- stale unless S.rerun_stale.
+function sweep.wants_run(S, e)
+  return e.state ~= "done" and not (e.state == "stale" and not S.rerun_stale)
+end
+
 local function count(plan)
   local c = { done = 0, todo = 0, stale = 0, failed = 0, running = 0 }
   for _, e in ipairs(plan) do c[e.state] = c[e.state] + 1 end
@@ -362,7 +368,7 @@ local function run_local(S, n)
     if not stages[#stages] or stages[#stages] ~= e.stage then stages[#stages + 1] = e.stage end
   end
   for _, e in ipairs(plan) do
-    if e.state ~= "done" and not (e.state == "stale" and not S.rerun_stale) then left_total = left_total + 1 end
+    if sweep.wants_run(S, e) then left_total = left_total + 1 end
   end
   for _, stage in ipairs(stages) do
     sweep.refresh(cfg, plan)
@@ -584,7 +590,7 @@ local function parse(mode, argv)
     elseif a:sub(1, 2) == "--" then error("unknown option " .. a .. "\n" .. USAGE, 0)
     elseif not o.study then o.study = a
     else
-      local k, v = a:match("^([%w_]+)=(.*)$")
+      local k, v = a:match("^([%w_.]+)=(.*)$")
       if not k then error(string.format("argument '%s' is not of the form key=value\n%s", a, USAGE), 0) end
       o.argv_args[#o.argv_args + 1] = a
       if v == "true" then v = true elseif v == "false" then v = false else v = tonumber(v) or v end
@@ -638,8 +644,7 @@ local function commands(S, o)
   sweep.refresh(S.cfg, S.plan)
   local n = 0
   for _, e in ipairs(S.plan) do
-    local want = e.state ~= "done" and not (e.state == "stale" and not S.rerun_stale)
-    if want and (not o.stage or o.stage == e.stage) then
+    if sweep.wants_run(S, e) and (not o.stage or o.stage == e.stage) then
       local argv = worker_argv(S, { "--run", e.id })
       if #e.needs > 0 and not o.stage then argv[#argv + 1] = "--wait-needs" end
       print(util.shell_line(argv))
