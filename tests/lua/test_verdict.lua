@@ -214,6 +214,9 @@ errors_with("duplicate id", verdict.decide, { { id = "d", kind = "greater", x = 
 errors_with("margin > 0", verdict.decide, { { id = "e", kind = "equivalent", x = { 1, 2 } } })
 errors_with({ "claim 'v'", "seed 2" }, verdict.decide, { { id = "v", kind = "greater", x = { 1, "2" } } })
 errors_with("test must be", verdict.decide, {}, { test = "z" })
+errors_with("alpha must be in (0, 0.5), got 0.7", verdict.decide, {}, { alpha = 0.7 })
+errors_with("level must be in (0, 1), got 1", verdict.decide, {}, { level = 1 })
+errors_with("power must be in (0, 1), got 0", verdict.decide, {}, { power = 0 })
 local rows, cols = verdict.rows(res)
 check(#rows == 4 and #cols == 8, "one row per claim")
 for _, row in ipairs(rows) do
@@ -466,6 +469,7 @@ for _, case in ipairs { { spending = "obf", max_seeds = 19.5 }, { spending = "po
   check(futile_nulls > 0.2 * P_REPS, "futility stops adding seeds to null claims")
 end
 errors_with("state is from look", verdict.sequential, {}, { look = 2 })
+errors_with("futility must be in [0, 1) or false, got 1", verdict.sequential, {}, { look = 1, futility = 1 })
 do
   local strong, mid = {}, {}
   for i = 1, 20 do strong[i], mid[i] = 10 + 0.01 * (i % 3), 0.6 + (i % 2 == 0 and 1 or -1) end

@@ -371,13 +371,26 @@ local function test_name(r, test)
   return table.concat(names, ", ")
 end
 
+-- The ranges of the decision settings, shared by the options of
+-- pb.verdict.decide / sequential and a study's check_settings:
+-- {low, high, low included}.
+local RANGE = { alpha = { 0, 0.5 }, level = { 0, 1 }, power = { 0, 1 }, futility = { 0, 1, true } }
+
+-- "in (lo, hi)" when v is not a number in setting k's range, else nil.
+local function out_of_range(k, v)
+  local r = RANGE[k]
+  if type(v) == "number" and (v > r[1] or r[3] and v == r[1]) and v < r[2] then return nil end
+  return string.format("in %s%g, %g)", r[3] and "[" or "(", r[1], r[2])
+end
+
 local function check_opts(opts)
   opts = opts or {}
   local o = { alpha = opts.alpha or 0.05, test = opts.test or "t", level = opts.level or 0.95,
               power = opts.power or 0.8, signflip = opts.signflip ~= false,
               adjust = opts.adjust or "holm" }
-  if type(o.alpha) ~= "number" or not (o.alpha > 0 and o.alpha < 0.5) then
-    error("verdict: alpha must be in (0, 0.5), got " .. tostring(o.alpha), 0)
+  for _, k in ipairs { "alpha", "level", "power" } do
+    local want = out_of_range(k, o[k])
+    if want then error(string.format("verdict: %s must be %s, got %s", k, want, tostring(o[k])), 0) end
   end
   if o.test ~= "t" and o.test ~= "signflip" then
     error("verdict: test must be \"t\" or \"signflip\", got " .. tostring(o.test), 0)
@@ -386,7 +399,6 @@ local function check_opts(opts)
   if o.adjust ~= "holm" and o.adjust ~= "none" then
     error("verdict: adjust must be \"holm\" or \"none\", got " .. tostring(o.adjust), 0)
   end
-  if not (o.power > 0 and o.power < 1) then error("verdict: power must be in (0, 1)", 0) end
   return o
 end
 
@@ -590,6 +602,9 @@ local function sequential_opts(opts)
   end
   o.spending = opts.spending or "obf"
   o.futility = opts.futility == nil and 0.1 or opts.futility
+  local want = o.futility and out_of_range("futility", o.futility)  -- false: no futility stop
+  if want then error(string.format("verdict.sequential: futility must be %s or false, got %s", want,
+    tostring(o.futility)), 0) end
   o.state = opts.state or { look = 0, rejected = 0, stopped = {}, testable = 0 }
   if o.state.look ~= o.look - 1 then
     error(string.format("verdict.sequential: look %d follows look %d, but the state is from look %d",
@@ -758,16 +773,10 @@ function verdict.check_settings(name, cfg)
   local function bad(k, want)
     error(string.format("%s: %s=%s must be %s", name, k, tostring(cfg[k]), want), 0)
   end
-  local function within(k, lo, hi, closed_lo)
-    local v = cfg[k]
-    if v ~= nil and not (type(v) == "number" and (v > lo or closed_lo and v == lo) and v < hi) then
-      bad(k, string.format("in %s%g, %g)", closed_lo and "[" or "(", lo, hi))
-    end
+  for _, k in ipairs { "alpha", "level", "power", "futility" } do
+    local want = cfg[k] ~= nil and out_of_range(k, cfg[k])
+    if want then bad(k, want) end
   end
-  within("alpha", 0, 0.5)
-  within("level", 0, 1)
-  within("power", 0, 1)
-  within("futility", 0, 1, true)
   if cfg.spending ~= nil and not SPENDING[cfg.spending] then bad("spending", "obf or pocock") end
   for k, v in pairs(cfg) do
     if type(k) == "string" and k:match("_margin$") and not (type(v) == "number" and v >= 0 and v < math.huge) then
