@@ -57,9 +57,16 @@ local function shown_config(cfg)
 end
 
 -- The series a verdict claim reads (a, b, x, each of bs; sub-claims too).
+-- The baselines go into a new table: sections hand one `bs` to several
+-- claims (Kazemnejad's NoPE and T5 claims against the same three), and
+-- one claim's learned seeds must not restrict another's.
 local function each_series(v, f)
   for _, k in ipairs { "a", "b", "x" } do if v[k] then v[k] = f(v[k]) end end
-  if v.bs then for name, s in pairs(v.bs) do v.bs[name] = f(s) end end
+  if v.bs then
+    local bs = {}
+    for name, s in pairs(v.bs) do bs[name] = f(s) end
+    v.bs = bs
+  end
   for _, sc in ipairs(v.claims or {}) do each_series(sc, f) end
 end
 

@@ -157,6 +157,23 @@ for _, case in ipairs { { threshold = 0.9, rounds = 3 }, { threshold = 0, rounds
   check(umd:find(" | " .. case.rounds * ucfg.steps .. " |", 1, true) ~= nil, "... and its steps")
 end
 
+-- A claim reads the seeds on which the series it compares learned, no
+-- others: with T5's seed 2 missing, NoPE against ALiBi, RoPE and the
+-- learned table keeps both seeds (the two claims share their baselines'
+-- table, and one claim's restriction once leaked into the other).
+do
+  local kcfg = lit.configure { scale = "tiny", root = tmp .. "/ul1", sections = "kazemnejad", exact_threshold = 0,
+                               min_seeds = 1, recipes = { kaz = { until_learned = 3 } } }
+  local kplan = lit.plan(kcfg)
+  for _, e in ipairs(kplan) do e.experiment, e.done = "literature", e.name ~= "kaz-copy-t5-s2" end
+  local kres = lit.collect(kcfg, require("posbench.results").open("literature", { root = tmp .. "/ul1" }), kplan)
+  local function n(t) local k = 0 for _ in pairs(t) do k = k + 1 end return k end
+  local nope, t5 = kres.claims[1].test, kres.claims[2].test
+  check(n(nope.a) == 2 and n(nope.bs.alibi) == 2 and n(nope.bs.learned) == 2,
+    "NoPE's claim keeps both seeds when T5 lacks one")
+  check(n(t5.a) == 1 and n(t5.bs.alibi) == 1, "T5's claim reads T5's one seed")
+end
+
 -- Train-until-learned on accuracy reads the test sizes <= L, as the
 -- report's learned check does: short, easy sizes do not carry a model over
 -- the threshold (mean over sizes 1..8 here 0.925, at the test sizes 0.7).
