@@ -219,7 +219,7 @@ local function price_seeds(claims, results, run_rows)
   for i, r in ipairs(results) do
     local w = r.would_decide
     local need = w and math.min(w.hold or math.huge, w.refute or math.huge)
-    if need and need < math.huge then
+    if need and need < pb.verdict.MANY_SEEDS then
       local cost = measure.seeds_cost(run_series(claims[i]), need, run_rows)
       if cost then w.text = w.text .. string.format("; %d seeds of its runs: about %.0f CPU-minutes more " ..
         "at this scale", need, cost / 60) end

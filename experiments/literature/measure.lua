@@ -35,6 +35,7 @@ local function sorted_keys(t)
   table.sort(out)
   return out
 end
+measure.sorted_keys = sorted_keys
 
 local function mean_where(by, metric, pred)
   local s, k = 0, 0

@@ -318,10 +318,22 @@ S[#S + 1] = {
       -- Out-of-distribution chance only means something for a model that
       -- learned some of the task: in distribution, one encoding's mean
       -- accuracy above chance + chance_margin.
-      local learned, parts, text = {}, {}, {}
+      -- Each encoding's test reads the seeds on which that model learned
+      -- the task in distribution (the study's per-token threshold): a seed
+      -- at chance everywhere extrapolates nothing, and says nothing about
+      -- staying at chance beyond L. One-sample tests, so no seed of one
+      -- encoding is dropped for another's.
+      local learned, parts, text, unlearned = {}, {}, {}, {}
       for _, r in ipairs(rows) do
         if r._id and chance and r._id.mean > chance + cfg.chance_margin then learned[#learned + 1] = r.encoding end
-        local by = X:seed_mean("del-" .. task .. "-" .. r.encoding, "accuracy")
+        local series = "del-" .. task .. "-" .. r.encoding
+        local by = X:seed_mean(series, "accuracy")
+        local ok, val = X:learned_seeds(series, "accuracy", cfg)
+        local bad = {}
+        for _, seed in ipairs(measure.sorted_keys(ok)) do
+          if not ok[seed] then by[seed] = nil; bad[#bad + 1] = string.format("s%d %.3g", seed, val[seed] or 0 / 0) end
+        end
+        if #bad > 0 then unlearned[#unlearned + 1] = series .. " (" .. table.concat(bad, ", ") .. ")" end
         -- One-sided, as the paper's statistic is: Deletang et al. score the
         -- best model over seeds and learning rates, and a maximum can only
         -- say "no better than chance"; a seed below chance (a counter off
@@ -336,8 +348,10 @@ S[#S + 1] = {
         "than chance + margin)", series = series,
         published = "at chance out of distribution: the best model over seeds and rates (Deletang et al. 2023)",
         measured = string.format("accuracy beyond L (chance %.3f, margin %.2f): %s; above chance + margin in " ..
-          "distribution: %s", chance or 0 / 0, cfg.chance_margin, table.concat(text, "; "),
-          #learned > 0 and table.concat(learned, ", ") or "none"),
+          "distribution: %s%s", chance or 0 / 0, cfg.chance_margin, table.concat(text, "; "),
+          #learned > 0 and table.concat(learned, ", ") or "none",
+          #unlearned > 0 and string.format("; left out, not learned in distribution (mean per-token accuracy " ..
+            ">= %g at sizes <= L): %s", cfg.learn_threshold, table.concat(unlearned, "; ")) or ""),
         test = { kind = "all_of", claims = parts, premise = #learned > 0 and { ok = true } or { ok = false,
           reason = "no encoding learned any of the task in distribution (mean accuracy above chance + margin " ..
             "at sizes <= L), so chance beyond L says nothing",

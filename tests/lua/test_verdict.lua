@@ -487,6 +487,25 @@ do
   local rows_ = verdict.rows(s3.results)
   check(rows_[2].stage == "look 1 (n <= 5)" and rows_[2]["Holm p"]:find("thr", 1, true), "sequential rows show stage and thresholds")
 end
+-- Futility needs the first look's seeds: a flat trend on 5 seeds stops,
+-- the same on 3 (two left out as not learned) takes the next look.
+do
+  local flat = { 0.3, -0.3, 0.2, -0.25, 0.05 }
+  local short = { [1] = 0.3, [3] = 0.2, [5] = -0.45 }
+  local o = { looks = { 5, 10, 20 }, look = 1, signflip = false }
+  local s5 = verdict.sequential({ { id = "f", kind = "greater", x = flat, margin = 0.05 } }, o)
+  check(s5.futile[1] == "f", "a flat trend on the first look's 5 seeds is futile")
+  local s3 = verdict.sequential({ { id = "f", kind = "greater", x = short, margin = 0.05 } }, o)
+  check(s3.more[1] == "f" and s3.results[1].conditional_power < 0.1,
+    "the same trend on 3 seeds takes the next look's seeds, whatever its conditional power")
+end
+-- An effect a hair from the null boundary: the seeds it would take are
+-- "over a million", not a float count that broke the text's %d.
+do
+  local r = verdict.decide({ { id = "hair", kind = "greater", x = { 1, -1, 1, -1, 1e-12 } } })[1]
+  check(r.verdict == "inconclusive" and r.would_decide.hold == verdict.MANY_SEEDS and
+    r.would_decide.text:find("over a million seeds to reproduce", 1, true) ~= nil, "over a million seeds")
+end
 -- What would decide a claim, in a sequential sweep: nothing while it is
 -- pending (the next look adds seeds); at the last look, seeds at the level
 -- alpha spending leaves that look (below alpha/m), not at alpha/m.

@@ -87,15 +87,21 @@ end
 -- n = ((z_{1-a} + z_power) s / delta)^2, then the same with Student-t
 -- quantiles at n - 1 df until n settles (few seeds: the normal one is
 -- optimistic). nil when delta <= 0.
+-- Counts beyond a million come back as MANY_SEEDS (an integer, so that
+-- texts and prices stay well defined; a float count overflowed %d).
+local MANY_SEEDS = 1000001
+verdict.MANY_SEEDS = MANY_SEEDS
 local function seeds_needed(delta, s, a, power)
   if not (delta > 0) then return nil end
   if s == 0 then return 2 end
   local z = stats.normal_quantile(1 - a) + stats.normal_quantile(power)
+  if (z * s / delta) ^ 2 >= MANY_SEEDS then return MANY_SEEDS end
   local n = math.max(2, math.ceil((z * s / delta) ^ 2))
   for _ = 1, 20 do
-    if n > 1e6 then return n end
     local tz = core.t_quantile(1 - a, n - 1) + core.t_quantile(power, n - 1)
-    local next_n = math.max(2, math.ceil((tz * s / delta) ^ 2))
+    local raw = (tz * s / delta) ^ 2
+    if raw >= MANY_SEEDS then return MANY_SEEDS end
+    local next_n = math.max(2, math.ceil(raw))
     if next_n == n then break end
     n = next_n
   end
@@ -445,8 +451,9 @@ local function what_would_decide(r, o, m)
   local nh, nr = r.hold.need(a, o.power), r.refute.need(a, o.power)
   r.would_decide = { hold = nh, refute = nr, alpha = a, power = o.power }
   local parts = {}
-  if nh then parts[#parts + 1] = string.format("about %d seeds to reproduce", nh) end
-  if nr then parts[#parts + 1] = string.format("about %d seeds to refute", nr) end
+  local function seeds(n) return n >= MANY_SEEDS and "over a million seeds" or string.format("about %d seeds", n) end
+  if nh then parts[#parts + 1] = seeds(nh) .. " to reproduce" end
+  if nr then parts[#parts + 1] = seeds(nr) .. " to refute" end
   r.would_decide.text = #parts > 0 and table.concat(parts, "; ") ..
     string.format(" at the observed effect (power %g at %s)", o.power, level)
     or "no number of seeds: the observed effect lies on the null boundary"
@@ -640,7 +647,10 @@ local function sequential_status(r, o, m, rejected, t)
   local zK = verdict.boundaries(o.looks, { alpha = o.alpha / math.max(1, m - rejected),
     spending = o.spending }).z[K]
   r.conditional_power = math.max(conditional_power(r.hold.p, t, zK), conditional_power(r.refute.p, t, zK))
-  if o.futility and r.conditional_power < o.futility then return "futile" end
+  -- Futility reads the trend, and a trend from fewer seeds than the first
+  -- look's (seeds left out as not learned) is no guide: such a claim
+  -- takes the next look's seeds first.
+  if o.futility and r.conditional_power < o.futility and (r.n or 0) >= o.looks[1] then return "futile" end
   r.would_decide = nil  -- pending: the next look adds the seeds
   return "more"
 end
