@@ -90,14 +90,8 @@ local function restrict_to_learned(X, cfg, c)
   local metric = c.metric or "accuracy"
   local keep, failed = nil, {}
   for _, series in ipairs(c.needs or {}) do
-    local ok, val = X:learned_seeds(series, metric, cfg)
-    local bad = {}
-    for s, yes in pairs(ok) do
-      if not yes then bad[#bad + 1] = string.format("s%d %.3g", s, val[s] or 0 / 0) end
-    end
-    if next(ok) == nil then bad[1] = "no runs" end
-    table.sort(bad)
-    if #bad > 0 then failed[#failed + 1] = series .. " (" .. table.concat(bad, ", ") .. ")" end
+    local text, ok = X:unlearned(series, metric, cfg)
+    if text then failed[#failed + 1] = text end
     local k = {}
     for s, yes in pairs(ok) do if yes and (keep == nil or keep[s]) then k[s] = true end end
     keep = k

@@ -35,7 +35,6 @@ local function sorted_keys(t)
   table.sort(out)
   return out
 end
-measure.sorted_keys = sorted_keys
 
 local function mean_where(by, metric, pred)
   local s, k = 0, 0
@@ -147,6 +146,18 @@ function M:learned_seeds(series, metric, cfg)
     val[s] = v
   end
   return ok, val
+end
+
+--- learned_seeds, and the seeds that did not learn as text, in seed order:
+--- "series (s3 0.595, s5 0.729)" (no runs: "series (no runs)"), or nil.
+function M:unlearned(series, metric, cfg)
+  local ok, val = self:learned_seeds(series, metric, cfg)
+  local bad = {}
+  for _, s in ipairs(sorted_keys(ok)) do
+    if not ok[s] then bad[#bad + 1] = string.format("s%d %.3g", s, val[s] or 0 / 0) end
+  end
+  if next(ok) == nil then bad[1] = "no runs" end
+  return #bad > 0 and (series .. " (" .. table.concat(bad, ", ") .. ")") or nil, ok
 end
 
 --- Number of seeds of a series that learned (see learned_seeds).

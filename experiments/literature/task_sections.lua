@@ -328,12 +328,9 @@ S[#S + 1] = {
         if r._id and chance and r._id.mean > chance + cfg.chance_margin then learned[#learned + 1] = r.encoding end
         local series = "del-" .. task .. "-" .. r.encoding
         local by = X:seed_mean(series, "accuracy")
-        local ok, val = X:learned_seeds(series, "accuracy", cfg)
-        local bad = {}
-        for _, seed in ipairs(measure.sorted_keys(ok)) do
-          if not ok[seed] then by[seed] = nil; bad[#bad + 1] = string.format("s%d %.3g", seed, val[seed] or 0 / 0) end
-        end
-        if #bad > 0 then unlearned[#unlearned + 1] = series .. " (" .. table.concat(bad, ", ") .. ")" end
+        local miss, ok = X:unlearned(series, "accuracy", cfg)
+        for seed, yes in pairs(ok) do if not yes then by[seed] = nil end end
+        if miss and next(ok) ~= nil then unlearned[#unlearned + 1] = miss end
         -- One-sided, as the paper's statistic is: Deletang et al. score the
         -- best model over seeds and learning rates, and a maximum can only
         -- say "no better than chance"; a seed below chance (a counter off

@@ -94,12 +94,12 @@ verdict.MANY_SEEDS = MANY_SEEDS
 local function seeds_needed(delta, s, a, power)
   if not (delta > 0) then return nil end
   if s == 0 then return 2 end
-  local z = stats.normal_quantile(1 - a) + stats.normal_quantile(power)
-  if (z * s / delta) ^ 2 >= MANY_SEEDS then return MANY_SEEDS end
-  local n = math.max(2, math.ceil((z * s / delta) ^ 2))
+  local raw = ((stats.normal_quantile(1 - a) + stats.normal_quantile(power)) * s / delta) ^ 2
+  if raw >= MANY_SEEDS then return MANY_SEEDS end
+  local n = math.max(2, math.ceil(raw))
   for _ = 1, 20 do
     local tz = core.t_quantile(1 - a, n - 1) + core.t_quantile(power, n - 1)
-    local raw = (tz * s / delta) ^ 2
+    raw = (tz * s / delta) ^ 2
     if raw >= MANY_SEEDS then return MANY_SEEDS end
     local next_n = math.max(2, math.ceil(raw))
     if next_n == n then break end
