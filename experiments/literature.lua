@@ -57,6 +57,10 @@ M.config = {
   -- a futility stop below conditional power `futility`. Pocock: O'Brien-
   -- Fleming spends almost nothing at 5 seeds, so every claim would wait.
   until_decided = true, max_seeds = 20, spending = "pocock", futility = 0.1,
+  -- a section's own cap on seeds ({heo = 10}): its claims end at the last
+  -- look within it (inconclusive if undecided there), sparing the study
+  -- looks that cost more than its budget (stopping early spends no alpha)
+  seed_cap = {},
   -- a claim reads the seeds on which every series it compares learned the
   -- task in distribution, on the claim's own metric: mean per-token
   -- accuracy at sizes <= L, exact match at every size <= L, or lm
@@ -190,7 +194,11 @@ M.scales = {
   -- scale cannot learn the task in distribution (a few hours on 2 cores;
   -- `sweep literature scale=medium --plan` prints the runs and CPU time)
   medium = {
-    seeds = 10, max_seeds = 20, steps = 6000, lm_steps = 3000, samples = 200,
+    -- looks at 10, 20, 40 and 80 seeds; Heo and Ruoss, the costly runs
+    -- (70 and 28 s each), stop at 20: Heo's claims would take 100-160
+    -- seeds (4-9 CPU-hours), while a Deletang run takes 5 s and modular
+    -- arithmetic about 70 seeds (2026-12-06 run)
+    seeds = 10, max_seeds = 80, seed_cap = { heo = 20, ruoss = 20 }, steps = 6000, lm_steps = 3000, samples = 200,
     kaz_tasks = { "copy", "reverse", "sort" },
     recipes = { kaz = { d = 64, layers = 3, until_learned = 2 }, abacus = { d = 64, layers = 3, until_learned = 3 },
                 ruoss = { d = 64, until_learned = 2 },
@@ -223,6 +231,12 @@ function M.configure(overrides)
   -- A bound, so that a typo (seeds=1e9) fails at once instead of hanging the plan.
   if cfg.seeds < 1 or cfg.seeds > 1000 then error("literature: seeds must be in 1..1000, got " .. cfg.seeds, 0) end
   pb.verdict.check_settings("literature", cfg)
+  for id, cap in pairs(cfg.seed_cap) do
+    if not M.sections[id] then error(string.format("literature: seed_cap.%s: no such section", tostring(id)), 0) end
+    if math.type(cap) ~= "integer" or cap < cfg.seeds then
+      error(string.format("literature: seed_cap.%s=%s must be a whole number >= seeds=%d", id, tostring(cap), cfg.seeds), 0)
+    end
+  end
   experiment.check_lr_grid("literature", cfg)
   for _, s in ipairs(cfg.sections) do
     if not M.sections[s] then

@@ -171,6 +171,7 @@ local function sections(M, cfg, R, rep, D)
     function S.claim(c)
       c.paper, c.section = c.paper or paper, id  -- a section of several papers names each claim's
       c.test.id = string.format("%s-%d", id, #claims + 1)
+      c.test.max_seeds = cfg.seed_cap[id]
       local unlearned = restrict_to_learned(D.X, cfg, c)
       if unlearned then c.measured = c.measured .. "; " .. unlearned end
       local n = fewest_seeds(c.test)

@@ -499,6 +499,30 @@ do
   check(s3.more[1] == "f" and s3.results[1].conditional_power < 0.1,
     "the same trend on 3 seeds takes the next look's seeds, whatever its conditional power")
 end
+-- A claim's own cap on seeds: it ends at the last look within the cap,
+-- while the study's other claims go on; the cap is checked.
+do
+  local x = { 0.2, 1.0, 0.1, 0.9, 0.5, 0.1, 0.8, -0.4, 0.7, -0.1 }
+  local o = { looks = { 5, 10, 20 }, spending = "pocock", futility = false, signflip = false, look = 1 }
+  local fam = { { id = "open", kind = "greater", x = x }, { id = "capped", kind = "greater", x = x, max_seeds = 5 },
+                { id = "cap10", kind = "greater", x = x, max_seeds = 12 } }
+  local s1 = verdict.sequential(fam, o)
+  check(s1.more[1] == "open" and s1.final[1] == "capped" and s1.more[2] == "cap10",
+    "a claim capped at the first look's seeds ends there, the others take the next look")
+  local row = verdict.rows(s1.results)[2]
+  check(row.verdict:find("inconclusive (its seeds are capped at 5)", 1, true) == 1, "the cap is named: " .. row.verdict)
+  o.look, o.state = 2, s1.state
+  local s2 = verdict.sequential(fam, o)
+  check(s2.final[1] == "cap10" and s2.more[1] == "open", "a cap between two looks ends the claim at the lower one")
+  o.futility, o.look, o.state = 0.1, 1, nil
+  local flat = { 0.3, -0.3, 0.2, -0.25, 0.05, 0.1, -0.2, 0.25, -0.3, 0.1 }
+  local f = verdict.sequential({ { id = "f", kind = "greater", x = flat, margin = 0.05, max_seeds = 10 } }, o)
+  local whole = verdict.sequential({ { id = "f", kind = "greater", x = flat, margin = 0.05 } }, o)
+  check(f.results[1].conditional_power < whole.results[1].conditional_power,
+    "conditional power reads the claim's own last look (fewer seeds to come, less power)")
+  errors_with("max_seeds must be a whole number >= the first look's 5 seeds, got 4", verdict.sequential,
+    { { id = "c", kind = "greater", x = x, max_seeds = 4 } }, { looks = { 5, 10 }, look = 1 })
+end
 -- An effect a hair from the null boundary: the seeds it would take are
 -- "over a million", not a float count that broke the text's %d.
 do

@@ -28,6 +28,7 @@
 --
 -- A claim: {id =, text =, kind =, margin = 0, lower_is_better = false,
 --   paired = true, reference = 0, best_of = false, premise =, learned =,
+--   max_seeds = nil  (verdict.sequential: its last look is the last within it)
 --   a =, bs = {name = series}  (beats_each)
 --   x =  or  a =, b =          (greater, less, equivalent)
 --   claims = {...}             (all_of)}
@@ -636,16 +637,35 @@ local function sequential_step_down(hyps, o, m, rejected_before)
   end
 end
 
-local function sequential_status(r, o, m, rejected, t)
-  local K = #o.looks
+-- A claim's last look: the study's last, or the last within the claim's
+-- own cap on seeds (c.max_seeds: a study may spare a costly claim the
+-- later looks). Stopping a claim early never spends more alpha, so the
+-- study's boundaries still hold for it.
+local function last_look(c, looks)
+  local cap = c.max_seeds
+  if cap == nil then return #looks end
+  if math.type(cap) ~= "integer" or cap < looks[1] then
+    fail(c, "max_seeds must be a whole number >= the first look's %d seeds, got %s", looks[1], tostring(cap))
+  end
+  local K = 1
+  while K < #looks and looks[K + 1] <= cap do K = K + 1 end
+  return K
+end
+
+local function sequential_status(r, o, m, rejected)
+  local K = last_look(r.claim, o.looks)
   if r.hold.rejected or r.refute.rejected then
     set_verdict(r, o, m)
     return "decided"
   end
   set_verdict(r, o, m)
-  if o.look == K then return "final" end
+  if o.look >= K then
+    if K < #o.looks then r.note = string.format("its seeds are capped at %d", r.claim.max_seeds) end
+    return "final"
+  end
   local zK = verdict.boundaries(o.looks, { alpha = o.alpha / math.max(1, m - rejected),
     spending = o.spending }).z[K]
+  local t = o.looks[o.look] / o.looks[K]
   r.conditional_power = math.max(conditional_power(r.hold.p, t, zK), conditional_power(r.refute.p, t, zK))
   -- Futility reads the trend, and a trend from fewer seeds than the first
   -- look's (seeds left out as not learned) is no guide: such a claim
@@ -671,13 +691,12 @@ function verdict.sequential(claims, opts)
   local out = { decided = {}, futile = {}, more = {}, final = {}, not_testable = {}, results = {},
                 next_n = o.looks[o.look + 1] }
   for _, c in ipairs(claims) do if state.stopped[c.id] then out.results[#out.results + 1] = state.stopped[c.id] end end
-  local t = o.looks[o.look] / o.looks[#o.looks]
   for _, r in ipairs(results) do
     r.stage, r.limit, r.family = o.look, o.limit, m
     if r.hold then
       for _, h in ipairs { r.hold, r.refute } do if h.rejected then new.rejected = new.rejected + 1 end end
     end
-    r.status = r.hold and sequential_status(r, o, m, new.rejected, t) or "not testable"
+    r.status = r.hold and sequential_status(r, o, m, new.rejected) or "not testable"
     if r.status ~= "more" then
       new.stopped[r.id] = r
       if r.hold then new.testable = new.testable + 1 end
