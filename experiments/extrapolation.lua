@@ -202,8 +202,7 @@ end
 
 function M.configure(overrides)
   local cfg = experiment.configure("extrapolation", M.config, M.scales, overrides)
-  -- A bound, so that a typo (seeds=1e9) fails at once instead of hanging the plan.
-  if cfg.seeds < 1 or cfg.seeds > 1000 then error("extrapolation: seeds must be in 1..1000, got " .. cfg.seeds, 0) end
+  experiment.check_seeds("extrapolation", cfg)
   pb.verdict.check_settings("extrapolation", cfg)
   -- Check names before hours of training find a typo.
   local designs = pb.list_designs()

@@ -228,8 +228,7 @@ end
 
 function M.configure(overrides)
   local cfg = experiment.configure("literature", M.config, M.scales, overrides)
-  -- A bound, so that a typo (seeds=1e9) fails at once instead of hanging the plan.
-  if cfg.seeds < 1 or cfg.seeds > 1000 then error("literature: seeds must be in 1..1000, got " .. cfg.seeds, 0) end
+  experiment.check_seeds("literature", cfg)
   pb.verdict.check_settings("literature", cfg)
   for id, cap in pairs(cfg.seed_cap) do
     if not M.sections[id] then error(string.format("literature: seed_cap.%s: no such section", tostring(id)), 0) end

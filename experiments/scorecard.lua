@@ -113,7 +113,7 @@ end
 
 function M.configure(overrides)
   local cfg = experiment.configure("scorecard", M.config, M.scales, overrides)
-  if cfg.seeds < 2 or cfg.seeds > 1000 then error("scorecard: seeds must be in 2..1000 (paired tests), got " .. cfg.seeds, 0) end
+  experiment.check_seeds("scorecard", cfg, 2, "paired tests")
   pb.verdict.check_settings("scorecard", cfg)
   experiment.check_lr_grid("scorecard", cfg)
   local name, file = M.load_proposal(cfg.encoding)

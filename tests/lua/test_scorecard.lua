@@ -36,6 +36,8 @@ errors_with("unknown baseline 'ropee'", sc.configure,
 errors_with("'rope' is also in against=", sc.configure, { scale = "tiny", root = tmp, encoding = "rope" })
 errors_with("unknown task 'sort'", sc.configure,
   { scale = "tiny", root = tmp, encoding = "rope", against = { "none" }, tasks = { "sort" } })
+errors_with("scorecard: seeds must be in 2..1000 (paired tests), got 1", sc.configure,
+  { scale = "tiny", root = tmp, encoding = "rope", against = { "none" }, seeds = 1 })
 local broken = checks.write(tmp .. "/broken.lua", "pb.register_encoding(")
 errors_with("loading " .. broken .. " failed", sc.configure, { scale = "tiny", root = tmp, encoding = broken .. ":x" })
 

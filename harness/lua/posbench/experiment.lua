@@ -127,6 +127,17 @@ end
 --- A study's learning-rate grid (cfg.lr_grid, the rates its pilots try):
 --- finite rates > 0, checked when the study is configured, not when a
 --- pilot trains at 0 or a selection finds no pilot.
+--- seeds= a whole number in lo..1000 (lo: 1, or 2 for paired tests): a
+--- bound, so that a typo (seeds=1e9) fails at once instead of hanging the plan.
+function experiment.check_seeds(name, cfg, lo, why)
+  lo = lo or 1
+  if math.type(cfg.seeds) ~= "integer" or cfg.seeds < lo or cfg.seeds > 1000 then
+    error(string.format("%s: seeds must be in %d..1000%s, got %s", name, lo, why and " (" .. why .. ")" or "",
+      tostring(cfg.seeds)), 0)
+  end
+  return cfg
+end
+
 function experiment.check_lr_grid(name, cfg)
   for _, lr in ipairs(cfg.lr_grid) do
     if not (type(lr) == "number" and lr > 0 and lr < math.huge) then
