@@ -59,6 +59,10 @@ expect_usage_error "extrapolation seeds=100000" "seeds must be in 1..1000" sweep
 expect_usage_error "literature spending=foo" "literature: spending=foo must be obf or pocock" \
     sweep literature root="$TMP/u" spending=foo --plan
 expect_usage_error "literature level=2" "literature: level=2 must be in (0, 1)" sweep literature root="$TMP/u" level=2 --plan
+expect_usage_error "literature seed_cap.hoe=20" "literature: seed_cap.hoe: no such section" \
+    sweep literature root="$TMP/u" seed_cap.hoe=20 --plan
+expect_usage_error "literature seed_cap.heo=3" "literature: seed_cap.heo=3 must be a whole number >= seeds=5" \
+    sweep literature root="$TMP/u" seed_cap.heo=3 --plan
 expect_usage_error "literature lr_grid=0,1e-3" "lr_grid must list learning rates > 0, got 0" \
     sweep literature root="$TMP/u" lr_grid=0,1e-3 --plan
 # A dotted key reaches one field of a table setting, checked like the rest.
