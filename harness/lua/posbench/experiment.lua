@@ -124,9 +124,6 @@ function experiment.check_setting(name, k, d, v)
   return v
 end
 
---- A study's learning-rate grid (cfg.lr_grid, the rates its pilots try):
---- finite rates > 0, checked when the study is configured, not when a
---- pilot trains at 0 or a selection finds no pilot.
 --- seeds= a whole number in lo..1000 (lo: 1, or 2 for paired tests): a
 --- bound, so that a typo (seeds=1e9) fails at once instead of hanging the plan.
 function experiment.check_seeds(name, cfg, lo, why)
@@ -138,6 +135,9 @@ function experiment.check_seeds(name, cfg, lo, why)
   return cfg
 end
 
+--- A study's learning-rate grid (cfg.lr_grid, the rates its pilots try):
+--- finite rates > 0, checked when the study is configured, not when a
+--- pilot trains at 0 or a selection finds no pilot.
 function experiment.check_lr_grid(name, cfg)
   for _, lr in ipairs(cfg.lr_grid) do
     if not (type(lr) == "number" and lr > 0 and lr < math.huge) then
