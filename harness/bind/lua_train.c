@@ -92,7 +92,7 @@ static int l_train(lua_State *L) {
     lua_newtable(L);
     push_float_array(L, log.losses, o.steps); lua_setfield(L, -2, "losses");
     push_float_array(L, log.grad_norms, o.steps); lua_setfield(L, -2, "grad_norms");
-    lua_pushnumber(L, log.losses[o.steps - 1]); lua_setfield(L, -2, "final_loss");
+    lua_pushnumber(L, log.final_loss); lua_setfield(L, -2, "final_loss");
     lua_pushnumber(L, log.seconds); lua_setfield(L, -2, "seconds");
     lua_pushnumber(L, log.tokens_per_s); lua_setfield(L, -2, "tokens_per_s");
     return 1;

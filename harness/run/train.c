@@ -62,6 +62,10 @@ static int check_task_fits(const pb_model *m, const pb_task *task, pb_error *err
     return 0;
 }
 
+int pb_train_loss_window(int steps) {
+    return steps >= 20 ? steps / 20 : 1;
+}
+
 int pb_train(pb_model *m, const pb_task *task, const pb_train_opts *o,
              pb_train_log *log, pb_error *err) {
     if (o->steps <= 0 || o->batch <= 0)
@@ -80,7 +84,8 @@ int pb_train(pb_model *m, const pb_task *task, const pb_train_opts *o,
 
     pb_progress prog;
     pb_progress_start(&prog, o->label ? o->label : "train", o->steps, o->progress);
-    double start = pb_now(), tokens = 0;
+    double start = pb_now(), tokens = 0, window_sum = 0;
+    int window = pb_train_loss_window(o->steps);
     for (int s = 0; s < o->steps; s++) {
         int span = task->max_len - task->min_len + 1;
         int n = task->min_len + (int)gsl_rng_uniform_int(streams.problems, (unsigned long)span);
@@ -95,12 +100,18 @@ int pb_train(pb_model *m, const pb_task *task, const pb_train_opts *o,
         }
         log->grad_norms[s] = pb_adamw_step(m, &o->opt);
         log->losses[s] = m->loss;
+        window_sum += m->loss - (s >= window ? log->losses[s - window] : 0.0f);
         tokens += (double)batch.B * batch.T;
         double el = pb_now() - start;
-        pb_progress_update(&prog, s + 1, "loss %.4f  %.0f tok/s", m->loss,
+        pb_progress_update(&prog, s + 1, "loss %.4f  %.0f tok/s",
+                           window_sum / (s + 1 < window ? s + 1 : window),
                            el > 0 ? tokens / el : 0.0);
     }
     pb_progress_end(&prog);
+    /* Summed afresh: the running sum above drifts by rounding. */
+    log->final_loss = 0;
+    for (int s = o->steps - window; s < o->steps; s++) log->final_loss += log->losses[s];
+    log->final_loss /= window;
     log->seconds = pb_now() - start;
     log->tokens_per_s = log->seconds > 0 ? tokens / log->seconds : 0;
     rc = 0;

@@ -5,7 +5,8 @@
 --     (vocab 6) to >= 95% mean answer-token accuracy over those sizes, in a
 --     fixed budget: d = 32, 4 heads, 2 layers, ff = 128, 3000 steps of 32,
 --     lr 3e-3, one thread. Encodings that cannot are listed in
---     `cannot_learn` with the reason (none at present).
+--     `cannot_learn` with the reason (none at present);
+--  3. final_loss is the mean loss of the last 5% of the steps.
 local checks = dofile("tests/lua/checks.lua")
 
 do
@@ -31,6 +32,13 @@ do
   -- room for rounding; a model that does not learn copy is far below
   checks.check(mean >= 0.985, "rope copy 4..16: mean < 0.985")
   checks.check(log.final_loss < log.losses[1] / 10, "loss did not fall tenfold")
+  -- final_loss is the mean of the last 5% of the steps (150 of 3000): one
+  -- step trains one size, so its loss alone is that size's
+  local sum = 0
+  for s = 2851, 3000 do sum = sum + log.losses[s] end
+  checks.check(math.abs(log.final_loss - sum / 150) <= 1e-6 * sum / 150,
+               string.format("final_loss %.9g is not the mean of the last 150 losses (%.9g)",
+                             log.final_loss, sum / 150))
   model:close()
 end
 
