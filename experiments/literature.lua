@@ -149,6 +149,9 @@ M.config = {
   -- 5 McLeish et al.
   add_L = 3, add_factors = { 1, 2, 3 }, abacus_encodings = { "abacus", "none", "rope", "fire" },
   abacus_max_offset = 20,
+  -- operands of independent lengths (one n digits, the other 1..n), as in
+  -- McLeish et al.'s data; false: both n digits, leading zeros allowed
+  add_independent = false,
   -- 6 Heo et al.
   grid_rows = 3, grid_width = 4, grid_factors = { 1, 2 },
   heo_encodings = { "rope2d_mixed", "rope2d_axial", "sinusoidal2d" },
@@ -200,6 +203,9 @@ M.scales = {
     -- arithmetic about 70 seeds (2026-12-06 run)
     seeds = 10, max_seeds = 80, seed_cap = { heo = 20, ruoss = 20 }, steps = 6000, lm_steps = 3000, samples = 200,
     kaz_tasks = { "copy", "reverse", "sort" },
+    -- addition as McLeish et al. train it: with operands of one length,
+    -- every model is at exact match 0 beyond L (at 3 and at 5 digits)
+    add_independent = true,
     recipes = { kaz = { d = 64, layers = 3, until_learned = 2 }, abacus = { d = 64, layers = 3, until_learned = 3 },
                 ruoss = { d = 64, until_learned = 2 },
                 heo = { d = 64, steps = 12000 }, del = { samples = 1000 }, barbero = { heads = 1, rope_base = 100 } },
@@ -258,6 +264,7 @@ local function task_options(cfg, task)
   local o = { min_len = (task == "grid2d" or task == "induction") and 2 or 1 }
   if contains({ "copy", "reverse", "sort", "duplicate" }, task) then o.vocab = cfg.vocab end
   if task == "grid2d" then o.width = cfg.grid_width end
+  if task == "add" and cfg.add_independent then o.independent = 1 end
   return o
 end
 

@@ -318,6 +318,62 @@ static void expect_error(const char *task, pb_opts o, const char *needle, const 
     if (rc == 0) pb_task_destroy(&t);
 }
 
+/* add independent=1: one operand n digits, the other 1..n (either one), the
+ * sum's n+1 digits answered, BLANKs after it; places count within each
+ * number. Checked on the full sequence (encoder protocol: targets = seq). */
+static int v_add_independent(int n, const int *s, const float *m, const int *p, int *la_out,
+                             int *lb_out) {
+    int la = 0, lb = 0, ok = 1, S = 3 * n + 3;
+    while (la < S && s[la] != 1) la++;
+    while (la + 1 + lb < S && s[la + 1 + lb] != 2) lb++;
+    ok &= la >= 1 && lb >= 1 && la <= n && lb <= n && (la == n || lb == n);
+    if (!ok) return 0;
+    long long a = 0, b = 0, pw = 1;
+    for (int i = 0; i < la; i++, pw *= 10) a += (s[i] - 3) * pw, ok &= p[i] == i;
+    pw = 1;
+    for (int i = 0; i < lb; i++, pw *= 10) b += (s[la + 1 + i] - 3) * pw, ok &= p[la + 1 + i] == i;
+    long long sum = a + b;
+    int answer0 = la + lb + 2;
+    for (int i = 0; i < S; i++) {
+        int in_answer = i >= answer0 && i <= answer0 + n;
+        ok &= (m[i] != 0.0f) == in_answer;
+        if (in_answer) ok &= s[i] - 3 == sum % 10 && p[i] == i - answer0, sum /= 10;
+        if (i > answer0 + n) ok &= s[i] == PB_TOKEN_BLANK && p[i] == -1;
+    }
+    ok &= p[la] == -1 && p[la + lb + 1] == -1;
+    *la_out = la, *lb_out = lb;
+    return ok;
+}
+
+static void check_add_independent(void) {
+    pb_task t;
+    pb_error err;
+    pb_opts o = opts("independent", 1, NULL, 0);
+    CHECK(pb_task_create(&t, "add", &o, &err) == 0, "%s", err.msg);
+    int n = 6, rows = 400, ok = 1, a_short = 0, b_short = 0, seen[7] = {0};
+    pb_batch b;
+    pb_batch_alloc(&b, rows, 3 * n + 3, 1, &err);
+    gsl_rng *r = rng_seeded(3);
+    CHECK(pb_task_fill_batch(&t, r, n, 0, rows, &b, &err) == 0, "%s", err.msg);
+    for (int row = 0; row < rows; row++) {
+        int la = 0, lb = 0;
+        ok &= v_add_independent(n, b.targets + row * b.T, b.mask + row * b.T,
+                                b.place + row * b.T, &la, &lb);
+        a_short += la < n, b_short += lb < n;
+        seen[la < lb ? la : lb]++;
+    }
+    CHECK(ok, "add independent=1, n=6: wrong layout, sums, places or padding");
+    CHECK(a_short > rows / 4 && b_short > rows / 4,
+          "add independent=1: a shorter %d, b shorter %d of %d rows", a_short, b_short, rows);
+    int all = 1;
+    for (int k = 1; k <= n; k++) all &= seen[k] > 0;
+    CHECK(all, "add independent=1: not every shorter length 1..%d occurs", n);
+    gsl_rng_free(r);
+    pb_batch_free(&b);
+    pb_task_destroy(&t);
+    expect_error("add", opts("independent", 2, NULL, 0), "independent", NULL);
+}
+
 static void check_errors(void) {
     expect_error("copyy", opts(NULL, 0, NULL, 0), "unknown task 'copyy'",
                  "valid tasks: copy, reverse, duplicate, sort, add, recall, induction, "
@@ -489,6 +545,7 @@ static void check_lm_generated(void) {
 int main(void) {
     check_all_tasks();
     check_add_details();
+    check_add_independent();
     check_errors();
     check_lm_file();
     check_lm_generated();
