@@ -190,7 +190,9 @@ S[#S + 1] = {
     "digit first), tested up to 100 digits and beyond; exact match; Abacus (digit place within " ..
     "its number, random offset while training) against NoPE, FIRE and RoPE.",
   changes = "Operands up to add_L digits, tests to a few times that, no looped layers or input " ..
-    "injection (the paper's extra architecture), a smaller random offset range. The Abacus gain " ..
+    "injection (the paper's extra architecture), a smaller random offset range. With " ..
+    "add_independent (medium scale) the operands' lengths differ as in the paper's data (one " ..
+    "has n digits, the other 1..n); otherwise both have n digits, leading zeros allowed. The Abacus gain " ..
     "the paper reports holds for the standard decoder as well, which is what is compared here.",
   published = "Abstract: training on 20-digit numbers reaches up to 99% accuracy on 100-digit " ..
     "addition; Abacus far ahead of the other embeddings beyond the training length.",

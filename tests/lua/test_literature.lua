@@ -108,6 +108,10 @@ check(names["ctx-copy-s1"] and names["ctx-copy-s1"].needs[1] == "kaz-copy-rope-s
   "copy scaling starts from the Kazemnejad RoPE run")
 check(names["ruoss-reverse-rope+random-s1"].config.model.positions.scheme == "random", "randomised positions")
 check(names["abacus-add-abacus-s1"].config.model.positions.scheme == "abacus", "abacus positions")
+check(names["abacus-add-none-s1"].config.topts.independent == (cfg.add_independent and 1 or nil),
+  "add_independent reaches the add task")
+local indep = lit.configure { scale = "tiny", root = tmp, sections = "abacus", add_independent = true }
+check(lit.plan(indep)[1].config.topts.independent == 1, "add_independent=true draws the operands' lengths apart")
 check(names["heo-grid2d-rope2d_mixed-s1"].config.model.positions.scheme == "grid", "grid positions")
 check(names["ruoss-reverse-rope-s1"].config.model.causal == false, "Ruoss models are encoders")
 check(names["barbero-p-rope-s1"].config.model.enc.p == cfg.p, "p-RoPE keeps the fraction p")
