@@ -220,7 +220,7 @@ M.scales = {
     del_encodings = { "none", "rope", "alibi", "learned", "t5" },
     ruoss_L = 40, ruoss_factors = { 0.5, 1, 2, 4, 8, 12 }, ruoss_pos_factor = 4,
     lm_L = 128, lm_factors = { 1, 2, 4, 8, 16 }, lm_max_tokens = 8192,
-    finetune_steps = 1000, add_L = 20, add_factors = { 1, 2, 3, 5 }, abacus_max_offset = 100,
+    finetune_steps = 1000, add_L = 20, add_factors = { 1, 2, 3, 5 }, abacus_max_offset = 100, add_independent = true,
     grid_rows = 8, grid_width = 8, grid_factors = { 1, 1.5, 2 },
     del_L = 40, del_factors = { 1, 2, 4, 8 },
     hyb_L = 64, hyb_factors = { 1, 2, 4, 8, 16 },
