@@ -461,5 +461,20 @@ do
   check(how == "exit" and code == 0, "key=value values: " .. err)
 end
 
+-- The dirty check never takes git's index lock, which a killed run would
+-- leave in the user's repository (a git on PATH records how it is called).
+do
+  os.execute("mkdir -p " .. tmp .. "/fakegit")
+  write(tmp .. "/fakegit/git", "#!/bin/sh\necho \"$*\" >> " .. tmp .. "/git.log\n" ..
+    "case \"$*\" in *rev-parse*) echo 0123456789abcdef0123456789abcdef01234567;; esac\n")
+  os.execute("chmod +x " .. tmp .. "/fakegit/git")
+  write(tmp .. "/onerun.lua", "pb.results('x', {root = '" .. tmp .. "/res'}):run('r', {a = 1})")
+  local how, code, err = spawn("PATH=" .. tmp .. "/fakegit:$PATH " .. bin .. " run onerun.lua")
+  local log = read(tmp .. "/git.log") or ""
+  check(how == "exit" and code == 0 and log:find("status", 1, true), "a run asks git for its state: " .. err)
+  check(not log:find("status", 1, true) or log:find("--no-optional-locks", 1, true),
+    "git status runs without optional locks: " .. log)
+end
+
 os.execute("rm -rf " .. tmp)
 checks.close("test_hardening")

@@ -71,7 +71,11 @@ local function git()
   head = ok and head:match("^(%x+)%s*$") or nil
   local dirty = false
   if head then
-    local ok2, status = util.run("git -C " .. root .. " status --porcelain --untracked-files=no")
+    -- --no-optional-locks: a plain status refreshes the index under
+    -- .git/index.lock, which a run killed at that moment (kill -9, Slurm
+    -- preemption) leaves behind, and the user's next commit then fails
+    local ok2, status = util.run("git --no-optional-locks -C " .. root ..
+                                 " status --porcelain --untracked-files=no")
     dirty = not ok2 or status:find("%S") ~= nil
   end
   git_info = { commit = head or "unknown", dirty = dirty }
