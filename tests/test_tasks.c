@@ -152,7 +152,7 @@ static int v_modular(const pb_task *t, int n, const int *s, const float *m, cons
 
 static int v_grid(const pb_task *t, int n, const int *s, const float *m, const int *p) {
     (void)p;
-    int w = t->grid_w, cells = w * n, mark = -1, count = 0;
+    int w = t->grid_w ? t->grid_w : n, cells = w * n, mark = -1, count = 0;
     int ok = mask_is_tail(m, cells + 2, cells + 1);
     for (int i = 0; i < cells; i++)
         if (s[i] == 1) mark = i, count++;
@@ -316,6 +316,32 @@ static void expect_error(const char *task, pb_opts o, const char *needle, const 
     CHECK(rc == -1 && strstr(err.msg, needle) && (!needle2 || strstr(err.msg, needle2)),
           "%s: expected an error with '%s', got rc=%d '%s'", task, needle, rc, err.msg);
     if (rc == 0) pb_task_destroy(&t);
+}
+
+/* grid2d square=1: an n x n grid, the batch's row width n for the grid
+ * positions, the neighbour answered */
+static void check_grid_square(void) {
+    pb_task t;
+    pb_error err;
+    pb_opts o = opts("square", 1, "vocab", 3);
+    CHECK(pb_task_create(&t, "grid2d", &o, &err) == 0, "%s", err.msg);
+    int sizes[3] = {2, 3, 6};
+    for (int k = 0; k < 3; k++) {
+        int n = sizes[k], S = t.type->seq_len(&t, n, &err), rows = 50, ok = 1;
+        CHECK(S == n * n + 2, "grid2d square n=%d: S %d, want %d", n, S, n * n + 2);
+        pb_batch b;
+        pb_batch_alloc(&b, rows, S, 2, &err);
+        gsl_rng *r = rng_seeded(5);
+        CHECK(pb_task_fill_batch(&t, r, n, 0, rows, &b, &err) == 0, "%s", err.msg);
+        CHECK(b.grid_w == n, "grid2d square n=%d: batch row width %d", n, b.grid_w);
+        for (int row = 0; row < rows; row++)
+            ok &= v_grid(&t, n, b.targets + row * b.T, b.mask + row * b.T, NULL);
+        CHECK(ok, "grid2d square n=%d: wrong grid, mark or neighbour", n);
+        gsl_rng_free(r);
+        pb_batch_free(&b);
+    }
+    pb_task_destroy(&t);
+    expect_error("grid2d", opts("square", 1, "width", 4), "square=1 makes the width n", NULL);
 }
 
 /* add independent=1: one operand n digits, the other 1..n (either one), the
@@ -546,6 +572,7 @@ int main(void) {
     check_all_tasks();
     check_add_details();
     check_add_independent();
+    check_grid_square();
     check_errors();
     check_lm_file();
     check_lm_generated();

@@ -133,7 +133,7 @@ int pb_task_fill_batch(const pb_task *t, gsl_rng *rng, int n, int causal, int B,
     batch->T = T;
     /* pos_dims stays as allocated: it is what the position scheme and the
      * encoding use, and a 2D task may run with 1D positions as a baseline. */
-    batch->grid_w = t->grid_w;
+    batch->grid_w = t->type->grid_width ? t->type->grid_width(t, n) : t->grid_w;
     return 0;
 }
 

@@ -31,7 +31,8 @@ typedef struct pb_task {
     int min_len, max_len; /* training range of problem sizes */
     double chance;    /* per answer-token accuracy of the best blind guess */
     int pos_dims;     /* 1, or 2 for grid tasks */
-    int grid_w;       /* row width for 2D tasks, else 0 */
+    int grid_w;       /* row width for 2D tasks (0 where it depends on the
+                         size: type->grid_width), else 0 */
     void *state;
 } pb_task;
 
@@ -49,6 +50,8 @@ struct pb_task_type {
      * pre-filled with -1). */
     int (*sample)(const pb_task *t, gsl_rng *rng, int n, int *seq,
                   float *is_answer, int *place, pb_error *err);
+    /* Row width of 2D problems of size n (NULL: grid_w for every size). */
+    int (*grid_width)(const pb_task *t, int n);
 };
 
 extern const pb_task_type *const pb_task_types[];
