@@ -200,10 +200,10 @@ M.scales = {
   -- scale cannot learn the task in distribution (a few hours on 2 cores;
   -- `sweep literature scale=medium --plan` prints the runs and CPU time)
   medium = {
-    -- looks at 10, 20, 40 and 80 seeds; Heo and Ruoss, the costly runs
-    -- (70 and 28 s each), stop at 20: Heo's claims would take 100-160
-    -- seeds (4-9 CPU-hours), while a Deletang run takes 5 s and modular
-    -- arithmetic about 70 seeds (2026-12-06 run)
+    -- looks at 10, 20, 40 and 80 seeds; Heo and Ruoss stop at 20: Heo's
+    -- first claim would take about 150 seeds (a run 22 s, on the square
+    -- grids), a Ruoss run costs 28 s across 8 series, while a Deletang run
+    -- takes 5 s and modular arithmetic about 70 seeds (2026-12-06 run)
     seeds = 10, max_seeds = 80, seed_cap = { heo = 20, ruoss = 20 }, steps = 6000, lm_steps = 3000, samples = 200,
     kaz_tasks = { "copy", "reverse", "sort" },
     -- addition as McLeish et al. train it: with operands of one length,

@@ -244,7 +244,9 @@ S[#S + 1] = {
     "RoPE-Axial and absolute position embeddings.",
   changes = "The grid2d task stands in for images: a grid of symbols with one marked cell and a " ..
     "direction, answer the neighbour; trained with grid_rows rows and tested with more rows " ..
-    "(the width stays fixed). The question, whether 2D relative rotations keep working on a " ..
+    "(the width stays fixed), or with grid_square on grids of grid_rows x grid_rows cells tested " ..
+    "on larger square grids, which grow along both axes as an image does at a higher " ..
+    "resolution. The question, whether 2D relative rotations keep working on a " ..
     "larger grid than trained, is the paper's; the task is far simpler than images.",
   published = "Abstract: RoPE \"demonstrates impressive extrapolation performance, i.e. " ..
     "maintaining precision while increasing image resolution at inference\"; RoPE-Mixed is " ..
