@@ -155,8 +155,10 @@ M.config = {
   -- 6 Heo et al.
   grid_rows = 3, grid_width = 4, grid_factors = { 1, 2 },
   -- square grids (grid_rows x grid_rows, the width ignored): a larger grid
-  -- grows along both axes, as an image does at a higher resolution
-  grid_square = false,
+  -- grows along both axes, as an image does at a higher resolution (false:
+  -- grid_width cells a row, more rows only; there both Heo claims were
+  -- futile at default and medium scale, 2026-12-07)
+  grid_square = true,
   heo_encodings = { "rope2d_mixed", "rope2d_axial", "sinusoidal2d" },
   -- base of the absolute 2D table: the 2D RoPEs' (Heo et al. use 100 for
   -- images); at 10000 its codes barely change over a few rows, and it did
@@ -209,9 +211,6 @@ M.scales = {
     -- addition as McLeish et al. train it: with operands of one length,
     -- every model is at exact match 0 beyond L (at 3 and at 5 digits)
     add_independent = true,
-    -- Heo on square grids (3 x 3, tested at 6 x 6): resolution grows along
-    -- both axes in the paper; rows alone left both claims futile
-    grid_square = true,
     recipes = { kaz = { d = 64, layers = 3, until_learned = 2 }, abacus = { d = 64, layers = 3, until_learned = 3 },
                 ruoss = { d = 64, until_learned = 2 },
                 heo = { d = 64, steps = 12000 }, del = { samples = 1000 }, barbero = { heads = 1, rope_base = 100 } },
@@ -227,7 +226,7 @@ M.scales = {
     ruoss_L = 40, ruoss_factors = { 0.5, 1, 2, 4, 8, 12 }, ruoss_pos_factor = 4,
     lm_L = 128, lm_factors = { 1, 2, 4, 8, 16 }, lm_max_tokens = 8192,
     finetune_steps = 1000, add_L = 20, add_factors = { 1, 2, 3, 5 }, abacus_max_offset = 100, add_independent = true,
-    grid_rows = 8, grid_square = true, grid_factors = { 1, 1.5, 2 },
+    grid_rows = 8, grid_factors = { 1, 1.5, 2 },
     del_L = 40, del_factors = { 1, 2, 4, 8 },
     hyb_L = 64, hyb_factors = { 1, 2, 4, 8, 16 },
   },

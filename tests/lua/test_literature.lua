@@ -112,9 +112,10 @@ check(names["abacus-add-none-s1"].config.topts.independent == (cfg.add_independe
   "add_independent reaches the add task")
 local indep = lit.configure { scale = "tiny", root = tmp, sections = "abacus", add_independent = true }
 check(lit.plan(indep)[1].config.topts.independent == 1, "add_independent=true draws the operands' lengths apart")
-local sq = lit.plan(lit.configure { scale = "tiny", root = tmp, sections = "heo", grid_square = true })[1].config.topts
-check(sq.square == 1 and sq.width == nil, "grid_square=true makes square grids (no fixed width)")
-check(names["heo-grid2d-rope2d_mixed-s1"].config.topts.width == cfg.grid_width, "rows-only grids keep grid_width")
+check(names["heo-grid2d-rope2d_mixed-s1"].config.topts.square == 1 and
+  names["heo-grid2d-rope2d_mixed-s1"].config.topts.width == nil, "square grids by default (no fixed width)")
+local rows = lit.plan(lit.configure { scale = "tiny", root = tmp, sections = "heo", grid_square = false })[1].config.topts
+check(rows.square == nil and rows.width == cfg.grid_width, "grid_square=false keeps grid_width cells a row")
 check(names["heo-grid2d-rope2d_mixed-s1"].config.model.positions.scheme == "grid", "grid positions")
 check(names["ruoss-reverse-rope-s1"].config.model.causal == false, "Ruoss models are encoders")
 check(names["barbero-p-rope-s1"].config.model.enc.p == cfg.p, "p-RoPE keeps the fraction p")
