@@ -152,7 +152,7 @@ static int v_modular(const pb_task *t, int n, const int *s, const float *m, cons
 
 static int v_grid(const pb_task *t, int n, const int *s, const float *m, const int *p) {
     (void)p;
-    int w = t->grid_w ? t->grid_w : n, cells = w * n, mark = -1, count = 0;
+    int w = t->type->grid_width(t, n), cells = w * n, mark = -1, count = 0;
     int ok = mask_is_tail(m, cells + 2, cells + 1);
     for (int i = 0; i < cells; i++)
         if (s[i] == 1) mark = i, count++;

@@ -62,7 +62,11 @@ static int check_task_fits(const pb_model *m, const pb_task *task, pb_error *err
     return 0;
 }
 
-int pb_train_loss_window(int steps) {
+/* Steps the final loss and the progress line average over: the last 5%
+ * (at least 1). Each step trains one problem size, so a single step's loss
+ * is that size's: a model that has learned the short sizes only shows
+ * near 0 on their steps and far more on the others. */
+static int loss_window(int steps) {
     return steps >= 20 ? steps / 20 : 1;
 }
 
@@ -85,7 +89,7 @@ int pb_train(pb_model *m, const pb_task *task, const pb_train_opts *o,
     pb_progress prog;
     pb_progress_start(&prog, o->label ? o->label : "train", o->steps, o->progress);
     double start = pb_now(), tokens = 0, window_sum = 0;
-    int window = pb_train_loss_window(o->steps);
+    int window = loss_window(o->steps);
     for (int s = 0; s < o->steps; s++) {
         int span = task->max_len - task->min_len + 1;
         int n = task->min_len + (int)gsl_rng_uniform_int(streams.problems, (unsigned long)span);

@@ -51,15 +51,9 @@ typedef struct pb_train_opts {
 typedef struct pb_train_log {
     float *losses;        /* [steps] training loss of each step */
     float *grad_norms;    /* [steps] */
-    double final_loss;    /* mean loss of the last pb_train_loss_window steps */
+    double final_loss;    /* mean loss of the last 5% of the steps (at least 1) */
     double seconds, tokens_per_s;
 } pb_train_log;
-
-/* Steps the final loss and the progress line average over: the last 5%
- * (at least 1). Each step trains one problem size, so a single step's loss
- * is that size's: a model that has learned the short sizes only shows
- * near 0 on their steps and far more on the others. */
-int pb_train_loss_window(int steps);
 
 /* Train for o->steps steps; each step draws one problem size uniformly from
  * the task's [min_len, max_len] for the whole batch (from the train_data

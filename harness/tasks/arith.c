@@ -43,10 +43,6 @@ static int add_create(pb_task *t, const pb_opts *o, pb_error *err) {
     return 0;
 }
 
-static void add_destroy(pb_task *t) {
-    free(t->state);
-}
-
 static int add_len(const pb_task *t, int n, pb_error *err) {
     return pb_task_check_size(t, n, 1, 3LL * n + 3, err);
 }
@@ -91,7 +87,7 @@ const pb_task_type pb_task_add = {
                    "operand n digits, the other 1..n, BLANKs after the sum)",
     .options = add_options,
     .create = add_create,
-    .destroy = add_destroy,
+    .destroy = pb_task_free_state,
     .seq_len = add_len,
     .sample = add_sample,
 };

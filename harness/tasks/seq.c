@@ -245,10 +245,6 @@ static int recall_create(pb_task *t, const pb_opts *o, pb_error *err) {
     return 0;
 }
 
-static void recall_destroy(pb_task *t) {
-    free(t->state);
-}
-
 static int recall_len(const pb_task *t, int n, pb_error *err) {
     const recall_state *s = t->state;
     if (n > s->keys)
@@ -293,7 +289,7 @@ const pb_task_type pb_task_recall = {
                    "K+2..K+V+1 values)",
     .options = recall_options,
     .create = recall_create,
-    .destroy = recall_destroy,
+    .destroy = pb_task_free_state,
     .seq_len = recall_len,
     .sample = recall_sample,
 };

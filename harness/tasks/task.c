@@ -71,6 +71,10 @@ int pb_task_create(pb_task *t, const char *name, const pb_opts *o, pb_error *err
     return 0;
 }
 
+void pb_task_free_state(pb_task *t) {
+    free(t->state);
+}
+
 void pb_task_destroy(pb_task *t) {
     if (t->type && t->type->destroy) t->type->destroy(t);
     memset(t, 0, sizeof *t);

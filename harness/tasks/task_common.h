@@ -23,6 +23,9 @@ int pb_task_parse_lengths(pb_task *t, const pb_opts *o, int lowest, int dflt_min
 int pb_task_parse_int(const pb_task *t, const pb_opts *o, const char *key,
                       int dflt, int lo, int hi, int *out, pb_error *err);
 
+/* A type's destroy for a task whose state is one calloc'd block. */
+void pb_task_free_state(pb_task *t);
+
 /* Checks a problem size n >= lowest and a sequence length S (computed in
  * long long by the caller) <= PB_TASK_MAX_SEQ; returns S as int or -1. */
 int pb_task_check_size(const pb_task *t, int n, int lowest, long long S,
